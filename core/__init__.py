@@ -1,0 +1,39 @@
+"""polymodal: build, train and evaluate multimodal models from plugins.
+
+The core is deliberately small and imports nothing heavy: hook
+specifications, the plugin manager, registries of lazy component specs,
+configuration, the runner and the results schema. Every modality, encoder,
+fusion strategy, model, metric, evaluation axis, dataset and reporter is a
+plugin.
+"""
+
+from polymodal.errors import (
+    ConfigError,
+    ConflictError,
+    DataError,
+    PluginError,
+    PolymodalError,
+    UnknownNameError,
+)
+from polymodal.hooks import hookimpl
+from polymodal.manifest import component, components
+from polymodal.plugins import PLUGIN_API_VERSION, PluginSettings, build_plugin_manager, get_plugins
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PLUGIN_API_VERSION",
+    "ConfigError",
+    "ConflictError",
+    "DataError",
+    "PluginError",
+    "PluginSettings",
+    "PolymodalError",
+    "UnknownNameError",
+    "__version__",
+    "build_plugin_manager",
+    "component",
+    "components",
+    "get_plugins",
+    "hookimpl",
+]

@@ -1,0 +1,182 @@
+"""The ``polymodal`` command line.
+
+The core provides only the basics (``plugins``, ``list``, ``info``); every
+other command is registered by a plugin through ``register_commands``.
+Errors raised as :class:`PolymodalError` print one line and exit 2; ``--debug``
+shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from polymodal import __version__
+from polymodal.errors import PolymodalError
+from polymodal.plugins import PLUGIN_API_VERSION, PluginSettings, Plugins, build_plugin_manager, set_plugins
+from polymodal.registry import KINDS, kind_of
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _settings(argv: Sequence[str]) -> PluginSettings:
+    """Plugin settings from ``--config``/``POLYMODAL_CONFIG``, the environment and ``--strict``."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    pre.add_argument("--strict", action="store_true")
+    known, _ = pre.parse_known_args(argv)
+    path = known.config or os.environ.get("POLYMODAL_CONFIG")
+    if path:
+        from polymodal.config import load_toml, plugin_settings_from
+
+        settings = plugin_settings_from(load_toml(path), path)
+    else:
+        settings = PluginSettings.from_env()
+    if known.strict:
+        settings = PluginSettings(settings.load, settings.disable, True, settings.trace)
+    return settings
+
+
+def _print_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, sort_keys=False, default=str)
+    sys.stdout.write("\n")
+
+
+def _cmd_plugins(plugins: Plugins) -> Handler:
+    def run(args: argparse.Namespace) -> int:
+        records = sorted(plugins.records.values(), key=lambda r: r.name)
+        if args.json:
+            _print_json({"plugins": [r.to_json() for r in records], "conflicts": plugins.conflicts()})
+            return 0
+        width = max((len(r.name) for r in records), default=4)
+        for r in records:
+            made = sum(len(v) for v in r.registered.values())
+            what = ", ".join(f"{len(v)} {k}" for k, v in sorted(r.registered.items()))
+            line = f"{r.name:<{width}}  {r.status:<8}  {r.distribution} {r.version}"
+            if r.status == "loaded":
+                line += f"  [{what or 'nothing registered'}]" if made else "  [nothing registered]"
+            else:
+                line += f"  {r.reason}"
+            print(line)
+        for c in plugins.conflicts():
+            print(f"CONFLICT: {c}")
+        if args.verbose:
+            for r in records:
+                if r.detail:
+                    print(f"\n--- {r.name} ---\n{r.detail}")
+        return 0
+
+    return run
+
+
+def _cmd_list(plugins: Plugins) -> Handler:
+    def run(args: argparse.Namespace) -> int:
+        kinds = [kind_of(args.kind)] if args.kind else list(KINDS)
+        listing = {k: [s.to_json() for s in plugins.list(k, args.pattern)] for k in kinds}
+        if args.json:
+            _print_json(listing)
+            return 0
+        for kind in kinds:
+            if not args.kind:
+                print(f"{kind}:")
+            for spec in listing[kind]:
+                indent = "  " if not args.kind else ""
+                print(f"{indent}{spec['name']:<24} {spec['description']}  [{spec['plugin']}]")
+        return 0
+
+    return run
+
+
+def _cmd_info(plugins: Plugins) -> Handler:
+    def run(args: argparse.Namespace) -> int:
+        spec = plugins.get(args.kind, args.name)
+        info = spec.to_json()
+        info["parameters"] = {k: v for k, v in spec.parameters().items()}
+        if args.json:
+            _print_json(info)
+            return 0
+        print(f"{spec.kind[:-1] if spec.kind != 'axes' else 'axis'} {spec.name}: {spec.description}")
+        print(f"  provided by plugin {spec.plugin!r} ({spec.distribution}), {spec.target}")
+        if spec.capabilities:
+            print(f"  capabilities: {', '.join(sorted(spec.capabilities))}")
+        if info["parameters"]:
+            print("  parameters:")
+            for k, v in info["parameters"].items():
+                print(f"    {k} = {v!r}")
+        return 0
+
+    return run
+
+
+def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="polymodal",
+        description="Build, train and evaluate multimodal models from plugins.",
+    )
+    parser.add_argument("--version", action="version",
+                        version=f"polymodal {__version__} (plugin API {PLUGIN_API_VERSION})")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--strict", action="store_true", help="fail when any plugin fails to load")
+    parser.add_argument("--config", help="TOML file whose [plugins] table selects plugins")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("plugins", help="list installed plugins and their status")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of failed plugins")
+    p.set_defaults(handler=_cmd_plugins(plugins))
+
+    p = sub.add_parser("list", help="list registered components, e.g. 'list encoders timm*'")
+    p.add_argument("kind", nargs="?", help=f"one of: {', '.join(KINDS)}")
+    p.add_argument("pattern", nargs="?", help="shell-style wildcard on the name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_list(plugins))
+
+    p = sub.add_parser("info", help="describe one component: parameters and provider")
+    p.add_argument("kind")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_info(plugins))
+
+    for spec in plugins.list("commands"):
+        if spec.name in sub.choices:
+            continue
+        cmd = sub.add_parser(spec.name, help=spec.description, description=spec.description)
+        try:
+            handler = spec.load()(cmd)
+        except Exception as exc:  # noqa: BLE001 - a broken command must not break the CLI
+            msg = f"command {spec.name!r} from plugin {spec.plugin!r} is broken: {type(exc).__name__}: {exc}"
+
+            def handler(args: argparse.Namespace, msg: str = msg) -> int:
+                raise PolymodalError(msg)
+
+        cmd.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("POLYMODAL_DEBUG") == "1"
+    try:
+        plugins = build_plugin_manager(_settings(argv))
+        set_plugins(plugins)
+        parser = build_parser(plugins)
+        args = parser.parse_args(argv)
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return 0
+        return int(args.handler(args) or 0)
+    except PolymodalError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"polymodal: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("polymodal: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,144 @@
+"""Hook specifications: the whole contract between polymodal and its plugins.
+
+Every registration hook receives one argument, ``register``: a callable that
+validates what it is given *immediately* and records which plugin (and which
+distribution) provided it. Its signature is::
+
+    register(name, factory, *, description="", params=None, replaces=None,
+             capabilities=(), tags=())
+
+``factory`` is either a callable or a lazy ``"module:attribute"`` string that
+is imported only when the component is built, so listing components never
+imports torch. ``replaces`` names the *plugin* whose component of the same
+name this one deliberately overrides; without it, two providers of one name
+are a conflict.
+
+Hooks are only ever extended with new arguments; never give a hookimpl
+argument a default value (pluggy does not pass defaults).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from polymodal.registry import Register
+
+hookspec = pluggy.HookspecMarker("polymodal")
+
+
+@hookspec
+def register_modalities(register: Register) -> None:
+    """Register modalities (image, text, audio, video, ...).
+
+    The factory returns an object with ``name``, ``load(value, root) -> raw``
+    (read one sample's raw value from a path or inline value, raising
+    :class:`polymodal.errors.DataError` naming the file on failure),
+    ``preprocess(raw) -> Tensor`` and ``collate(list[Tensor | None]) ->
+    ModalityBatch`` (padded data plus a boolean mask; a missing value is an
+    all-false mask row).
+    """
+
+
+@hookspec
+def register_encoders(register: Register) -> None:
+    """Register encoder families.
+
+    The factory takes the encoder's config parameters and returns a
+    ``torch.nn.Module`` with an ``output_dim: int`` attribute whose
+    ``forward(batch: ModalityBatch) -> Features`` returns token features
+    ``[B, T, D]`` with a boolean mask ``[B, T]``.
+    """
+
+
+@hookspec
+def register_fusions(register: Register) -> None:
+    """Register fusion strategies.
+
+    The factory is called as ``factory(input_dims: dict[str, int], **params)``
+    and returns a ``torch.nn.Module`` with ``output_dim: int`` whose
+    ``forward(features: dict[str, Features]) -> Tensor[B, output_dim]`` fuses
+    per-modality token features; a modality whose mask is all false is
+    missing and must be handled. ``interpretation() -> dict[str, Tensor]``
+    exposes weights worth inspecting (modality weights, attention maps).
+    """
+
+
+@hookspec
+def register_models(register: Register) -> None:
+    """Register model architectures.
+
+    The factory builds a ``torch.nn.Module`` from a model config. The spec's
+    ``capabilities`` (e.g. ``classify``, ``embed``, ``caption``, ``generate``)
+    say which evaluation axes the model supports, so suites are checked
+    before anything runs.
+    """
+
+
+@hookspec
+def register_metrics(register: Register) -> None:
+    """Register metrics.
+
+    The factory returns a ``torchmetrics.Metric`` (``update``/``compute``/
+    ``reset``, states synchronised across processes by torchmetrics).
+    """
+
+
+@hookspec
+def register_axes(register: Register) -> None:
+    """Register evaluation axes.
+
+    The factory takes the axis parameters from the suite and returns an object
+    with ``requires: frozenset[str]`` (model capabilities needed) and
+    ``run(model, data, ctx) -> Iterable[ResultRow]``.
+    """
+
+
+@hookspec
+def register_attacks(register: Register) -> None:
+    """Register adversarial attacks used by the adversarial robustness axis.
+
+    The factory takes attack parameters (epsilon, steps, ...) and returns a
+    callable ``attack(loss_fn, inputs) -> perturbed inputs``.
+    """
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register datasets.
+
+    The factory is called as ``factory(root=..., split=..., **params)`` and
+    returns a map-style dataset whose items are ``dict[modality, raw value]``
+    plus label keys.
+    """
+
+
+@hookspec
+def register_reporters(register: Register) -> None:
+    """Register reporters.
+
+    The factory returns a callable ``report(results_dir, out_path) -> Path``
+    that renders a results folder into a file.
+    """
+
+
+@hookspec
+def register_suites(register: Register) -> None:
+    """Register named evaluation suites.
+
+    The factory is a path (``str`` or ``Path``) to a suite TOML file, or a
+    callable returning one, listed by ``polymodal list suites``.
+    """
+
+
+@hookspec
+def register_commands(register: Register) -> None:
+    """Register CLI sub-commands.
+
+    The factory is called with an ``argparse.ArgumentParser`` for the
+    sub-command, adds its arguments, and returns a handler
+    ``handler(args) -> int`` (the exit code). It runs when the CLI builds its
+    parser, so it must stay light: import heavy modules inside the handler.
+    """

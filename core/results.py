@@ -1,0 +1,125 @@
+"""The results schema and the append-only, crash-safe result store.
+
+One measurement is one :class:`ResultRow`. The store is a JSONL file: each
+row is written as a single ``write`` of one complete line, flushed and
+fsynced before the call returns, so a process killed at any moment leaves
+only whole rows behind. Reading skips (and counts) a torn final line, which
+can only be one that was never acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from polymodal.errors import PolymodalError
+
+SCHEMA_VERSION = 1
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe value: tensors and numpy scalars to Python, NaN/inf to strings."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+@attrs.frozen
+class ResultRow:
+    """One measurement: which axis and metric, its value, and the conditions."""
+
+    axis: str
+    metric: str
+    value: float | None
+    run: str = ""
+    conditions: dict[str, Any] = attrs.field(factory=dict)
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "run": self.run,
+            "axis": self.axis,
+            "metric": self.metric,
+            "value": _clean(self.value),
+            "conditions": _clean(self.conditions),
+            "extra": _clean(self.extra),
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> ResultRow:
+        value = obj.get("value")
+        if isinstance(value, str):
+            value = float(value)
+        return cls(axis=obj["axis"], metric=obj["metric"], value=value, run=obj.get("run", ""),
+                   conditions=obj.get("conditions", {}), extra=obj.get("extra", {}))
+
+
+class JsonlStore:
+    """Append-only JSON-lines file with whole-line, durable appends."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.torn_lines = 0
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+        data = line.encode("utf-8")
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise PolymodalError(f"cannot write results to {self.path}: {exc.strerror}") from None
+        try:
+            written = os.write(fd, data)
+            if written != len(data):
+                raise PolymodalError(f"short write to {self.path} ({written} of {len(data)} bytes): disk full?")
+            os.fsync(fd)
+        except OSError as exc:
+            raise PolymodalError(f"cannot write results to {self.path}: {exc.strerror}") from None
+        finally:
+            os.close(fd)
+
+    def extend(self, records: Iterable[dict[str, Any]]) -> None:
+        for r in records:
+            self.append(r)
+
+    def read(self) -> Iterator[dict[str, Any]]:
+        """Every complete record; a torn last line (from a crash) is skipped and counted."""
+        self.torn_lines = 0
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as fh:
+            for raw in fh:
+                if not raw.endswith(b"\n"):
+                    self.torn_lines += 1
+                    continue
+                try:
+                    yield json.loads(raw)
+                except json.JSONDecodeError:
+                    self.torn_lines += 1
+
+    def repair(self) -> int:
+        """Truncate a torn final line so later appends start on a clean line."""
+        if not self.path.exists():
+            return 0
+        data = self.path.read_bytes()
+        if not data or data.endswith(b"\n"):
+            return 0
+        keep = data.rfind(b"\n") + 1
+        with self.path.open("r+b") as fh:
+            fh.truncate(keep)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return len(data) - keep

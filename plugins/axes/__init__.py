@@ -1,0 +1,1 @@
+"""Built-in axes plugins (each its own entry point)."""

@@ -1,0 +1,1 @@
+"""Built-in commands plugins (each its own entry point)."""

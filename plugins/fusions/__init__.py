@@ -1,0 +1,1 @@
+"""Built-in fusions plugins (each its own entry point)."""

@@ -1,0 +1,1 @@
+"""Built-in metrics plugins (each its own entry point)."""

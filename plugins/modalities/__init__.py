@@ -1,0 +1,1 @@
+"""Built-in modalities plugins (each its own entry point)."""

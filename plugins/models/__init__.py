@@ -1,0 +1,1 @@
+"""Built-in models plugins (each its own entry point)."""

@@ -1,0 +1,1 @@
+"""Built-in reporters plugins (each its own entry point)."""

@@ -1,0 +1,1 @@
+"""Built-in suites plugins (each its own entry point)."""

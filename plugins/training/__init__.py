@@ -1,0 +1,1 @@
+"""Built-in training plugins (each its own entry point)."""
