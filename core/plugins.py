@@ -234,6 +234,8 @@ def build_plugin_manager(
             obj = loader
             rec.module = getattr(obj, "__name__", type(obj).__name__)
         problem = _api_problem(obj)
+        if problem is None and isinstance(loader, metadata.EntryPoint):
+            problem = _api_problem(sys.modules.get(loader.module))
         if problem:
             fail(rec, problem)
             continue
