@@ -1,1 +1,23 @@
-"""Built-in fusions plugins (each its own entry point)."""
+"""Built-in fusion strategies, one entry point each.
+
+This module must stay light (no torch import): each plugin is a lazy
+:func:`polymodal.component` pointing at its implementation module.
+"""
+
+from polymodal import component
+
+concat = component(
+    "fusions", "concat", "polymodal_plugins.fusions.concat:ConcatFusion",
+    description="Concatenate mean-pooled modality features; optional projection and presence flags.",
+    params={"dim": None, "missing_indicator": False, "activation": False},
+)
+weighted = component(
+    "fusions", "weighted", "polymodal_plugins.fusions.weighted:WeightedFusion",
+    description="Weighted average of projected modality features; fixed or learned weights, optional per-sample gating.",
+    params={"dim": None, "weights": None, "gating": False},
+)
+attention = component(
+    "fusions", "attention", "polymodal_plugins.fusions.attention:AttentionFusion",
+    description="Cross-modal multi-head attention over token sequences (each modality attends to the others).",
+    params={"dim": 128, "heads": 4, "layers": 1, "dropout": 0.0},
+)

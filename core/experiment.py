@@ -1,0 +1,297 @@
+"""The experiment file: what to train, on what, and how.
+
+An experiment TOML loads with :func:`load_experiment` (a thin wrapper over
+:func:`polymodal.config.load`) into :class:`ExperimentConfig`. Every table is
+a typed ``attrs`` class, so a wrong key or type is a :class:`ConfigError`
+naming the file and the dotted key path, with a did-you-mean. Nothing here
+imports torch: the CLI validates a config before paying for that import.
+
+A complete example::
+
+    [data]
+    dataset = "shapes"
+    params = { size = 32 }
+    batch_size = 32
+
+    [model]
+    name = "fusion-classifier"
+    fusion = "concat"                  # one word swaps the fusion strategy
+    fusion_params = { proj_dim = 64 }
+    target = "label"
+
+    [model.encoders.image]
+    name = "cnn"
+    params = { width = 32 }
+
+    [model.encoders.text]
+    name = "text-transformer"
+
+    [train]
+    strategy = "joint"                 # joint | staged | adversarial
+    epochs = 3
+    seed = 0
+
+    [train.optimizer]
+    name = "adamw"
+    lr = 1e-3
+
+The key of each ``[model.encoders.<field>]`` table is an *input field* of the
+dataset (``image``, ``text``, ``text_zh`` ...). Its modality defaults to the
+field name up to the first underscore (``text_zh`` -> ``text``), so two
+languages of text are two fields of one modality.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from polymodal.config import PluginsSection, apply_overrides, load_toml, structure
+from polymodal.errors import ConfigError
+
+Strategy = Literal["joint", "staged", "adversarial"]
+
+
+def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and value <= 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+def _non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+@attrs.frozen
+class DataConfig:
+    """``[data]``: the dataset plugin, its splits and how batches are made."""
+
+    dataset: str
+    params: dict[str, Any] = attrs.field(factory=dict)
+    #: Folder the dataset reads from / generates into; ``None`` lets the dataset choose.
+    root: str | None = None
+    train_split: str = "train"
+    val_split: str | None = "val"
+    test_split: str | None = "test"
+    batch_size: int = attrs.field(default=32, validator=_positive)
+    eval_batch_size: int | None = attrs.field(default=None, validator=_positive)
+    workers: int = attrs.field(default=0, validator=_non_negative)
+    #: Use only the first ``limit`` samples of every split (quick runs).
+    limit: int | None = attrs.field(default=None, validator=_positive)
+    shuffle: bool = True
+    drop_last: bool = False
+    #: Modality parameters per field (or per modality kind), e.g. ``{ image = { size = 32 } }``.
+    modalities: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    #: Input fields to load; default: those the model has encoders for.
+    fields: list[str] | None = None
+
+
+@attrs.frozen
+class EncoderConfig:
+    """``[model.encoders.<field>]``: the encoder of one input field."""
+
+    name: str
+    params: dict[str, Any] = attrs.field(factory=dict)
+    #: Modality plugin of the field; default: the field name up to the first ``_``.
+    modality: str | None = None
+    #: Load these encoder weights (a safetensors file) after building.
+    weights: str | None = None
+    #: Keep the encoder frozen for the whole run (e.g. a pretrained text tower).
+    frozen: bool = False
+
+
+@attrs.frozen
+class HeadConfig:
+    """``[model.head]``: the classification head on top of the fused vector."""
+
+    hidden: int = attrs.field(default=0, validator=_non_negative)
+    dropout: float = 0.0
+    layers: int = attrs.field(default=1, validator=_positive)
+
+
+@attrs.frozen
+class ModelConfig:
+    """``[model]``: which model plugin, with which encoders and fusion.
+
+    Fields shared by several models are typed here; anything else a model
+    needs goes in ``params`` and is validated by that model.
+    """
+
+    name: str
+    encoders: dict[str, EncoderConfig] = attrs.field(factory=dict)
+    fusion: str = "concat"
+    fusion_params: dict[str, Any] = attrs.field(factory=dict)
+    head: HeadConfig = attrs.field(factory=HeadConfig)
+    #: The target key classifiers predict.
+    target: str = "label"
+    #: Number of classes; default: read from the dataset.
+    num_classes: int | None = attrs.field(default=None, validator=_positive)
+    #: Shared embedding size (dual encoder, co-learning similarity space).
+    embed_dim: int = attrs.field(default=128, validator=_positive)
+    #: Initial softmax temperature of contrastive models.
+    temperature: float = attrs.field(default=0.07, validator=_positive)
+    learn_temperature: bool = True
+    #: The two fields a dual encoder aligns; default: the first two encoder fields.
+    pair: list[str] | None = None
+    #: Weight of the similarity term of co-learning: L = L_ce + lambda * L_sim.
+    #: Written ``lambda = ...`` in TOML (a Python keyword, hence the field name).
+    lambda_: float = attrs.field(default=0.5, validator=_non_negative)
+    #: Model-specific extra parameters (validated by the model plugin).
+    params: dict[str, Any] = attrs.field(factory=dict)
+
+    def modality_of(self, field: str) -> str:
+        enc = self.encoders.get(field)
+        if enc is not None and enc.modality:
+            return enc.modality
+        return field.split("_", 1)[0]
+
+
+@attrs.frozen
+class OptimizerConfig:
+    """``[train.optimizer]``."""
+
+    name: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: float = attrs.field(default=1e-3, validator=_positive)
+    weight_decay: float = attrs.field(default=0.01, validator=_non_negative)
+    momentum: float = 0.9
+    betas: list[float] = attrs.field(factory=lambda: [0.9, 0.999])
+
+
+@attrs.frozen
+class ScheduleConfig:
+    """``[train.schedule]``: learning-rate schedule over the optimiser steps."""
+
+    name: Literal["constant", "cosine", "linear", "step"] = "constant"
+    warmup_steps: int = attrs.field(default=0, validator=_non_negative)
+    #: For ``step``: multiply the rate by ``gamma`` every ``step_size`` steps.
+    step_size: int = attrs.field(default=1000, validator=_positive)
+    gamma: float = 0.1
+    #: Floor of cosine/linear decay as a fraction of the peak rate.
+    min_lr_ratio: float = attrs.field(default=0.0, validator=_non_negative)
+
+
+@attrs.frozen
+class AdversarialConfig:
+    """``[train.adversarial]``: perturbations mixed into training batches.
+
+    Continuous inputs (image, audio, video) are perturbed in input space;
+    discrete inputs (text tokens) in the space of their input embeddings.
+    """
+
+    attack: Literal["fgsm", "pgd"] = "pgd"
+    norm: Literal["linf", "l2"] = "linf"
+    epsilon: float = attrs.field(default=4 / 255, validator=_non_negative)
+    #: Epsilon for embedding-space perturbations of discrete inputs.
+    text_epsilon: float = attrs.field(default=0.05, validator=_non_negative)
+    steps: int = attrs.field(default=3, validator=_positive)
+    step_size: float | None = attrs.field(default=None, validator=_positive)
+    random_start: bool = True
+    #: Fields to perturb; default: every input field of the model.
+    fields: list[str] | None = None
+    #: Fraction of each loss from the adversarial batch (the rest from the clean one).
+    mix: float = 0.5
+    #: Clamp continuous inputs to this range after perturbing (None: no clamp).
+    clamp: list[float] | None = attrs.field(factory=lambda: [0.0, 1.0])
+
+
+@attrs.frozen
+class StagedConfig:
+    """``[train.staged]``: unimodal pre-training, then fusion fine-tuning.
+
+    Stage 1 trains each encoder alone (with a small auxiliary head) for
+    ``pretrain_epochs``; stage 2 trains fusion and head with encoders frozen
+    for ``freeze_epochs``, then unfreezes them at ``unfreeze_lr_scale`` times
+    the learning rate for the remaining epochs.
+    """
+
+    pretrain_epochs: int = attrs.field(default=1, validator=_non_negative)
+    freeze_epochs: int = attrs.field(default=1, validator=_non_negative)
+    unfreeze_lr_scale: float = attrs.field(default=0.1, validator=_non_negative)
+
+
+@attrs.frozen
+class TrainConfig:
+    """``[train]``: strategy, length, optimisation and reproducibility."""
+
+    strategy: Strategy = "joint"
+    epochs: int = attrs.field(default=1, validator=_non_negative)
+    #: Stop after this many optimiser steps in total (None: run all epochs).
+    max_steps: int | None = attrs.field(default=None, validator=_positive)
+    optimizer: OptimizerConfig = attrs.field(factory=OptimizerConfig)
+    schedule: ScheduleConfig = attrs.field(factory=ScheduleConfig)
+    grad_clip: float | None = attrs.field(default=1.0, validator=_positive)
+    #: Mixed precision: "auto" uses it where the device supports it (CUDA).
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    seed: int = 0
+    device: str = "auto"
+    #: Write a resumable checkpoint every N steps too (0: only at epoch ends).
+    checkpoint_every: int = attrs.field(default=0, validator=_non_negative)
+    #: Evaluate on the validation split at every epoch end.
+    evaluate: bool = True
+    adversarial: AdversarialConfig = attrs.field(factory=AdversarialConfig)
+    staged: StagedConfig = attrs.field(factory=StagedConfig)
+    #: Torch intra-op threads (None: torch's default).
+    threads: int | None = attrs.field(default=None, validator=_positive)
+
+
+@attrs.frozen
+class ExperimentConfig:
+    """A whole experiment file."""
+
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig = attrs.field(factory=TrainConfig)
+    plugins: PluginsSection = attrs.field(factory=PluginsSection)
+    #: Free-form name used for output folders and result rows.
+    name: str = "experiment"
+
+
+def _rename_lambda(data: dict[str, Any], source: str) -> dict[str, Any]:
+    model = data.get("model")
+    if isinstance(model, dict) and "lambda" in model:
+        if "lambda_" in model:
+            raise ConfigError(f"{source}: model.lambda: given twice (as 'lambda' and 'lambda_')")
+        data = {**data, "model": {("lambda_" if k == "lambda" else k): v for k, v in model.items()}}
+    return data
+
+
+def experiment_from_dict(data: dict[str, Any], source: str = "<experiment>") -> ExperimentConfig:
+    """Validate a parsed experiment table."""
+    return structure(ExperimentConfig, _rename_lambda(data, source), source)
+
+
+def load_experiment_dict(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """The parsed TOML of an experiment with ``--set`` overrides applied (validated)."""
+    data = apply_overrides(load_toml(path), overrides)
+    experiment_from_dict(data, str(path))
+    return data
+
+
+def load_experiment(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Load and validate an experiment file, ``--set key.path=value`` applied first."""
+    return experiment_from_dict(apply_overrides(load_toml(path), overrides), str(path))
+
+
+def to_dict(config: Any) -> Any:
+    """An attrs config as plain TOML-able data (``lambda_`` written back as ``lambda``)."""
+    if attrs.has(type(config)):
+        out = {}
+        for f in attrs.fields(type(config)):
+            value = getattr(config, f.name)
+            if value is None:
+                continue
+            out["lambda" if f.name == "lambda_" else f.name] = to_dict(value)
+        return out
+    if isinstance(config, dict):
+        return {k: to_dict(v) for k, v in config.items()}
+    if isinstance(config, (list, tuple)):
+        return [to_dict(v) for v in config]
+    return config
+
+
+def require(condition: bool, source: str, key: str, message: str) -> None:
+    """Raise a :class:`ConfigError` naming ``key`` unless ``condition`` holds."""
+    if not condition:
+        raise ConfigError(f"{source}: {key}: {message}")
