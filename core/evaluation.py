@@ -1,0 +1,143 @@
+"""The evaluation-axis contract: what an axis receives and how it reports.
+
+An axis plugin (hook ``register_axes``) registers a factory called with the
+axis parameters from the suite (``factory(**params)``). The object returned
+provides:
+
+``requires: frozenset[str]``
+    model capabilities the axis needs (``classify``, ``embed``, ``caption``,
+    ``generate``); the runner checks every run of a suite against them before
+    anything trains. An axis that adapts to what the model can do may instead
+    set ``requires_any``.
+``run(model, data, ctx) -> Iterable[ResultRow]``
+    evaluates ``model`` (a :class:`polymodal.model_api.PolymodalModel` in eval
+    mode) on ``data`` and yields rows made with :meth:`AxisContext.row`.
+
+``data`` is an :class:`EvalData`: datasets per split and the collate function
+(with modalities configured for the model's encoders), so an axis can load
+clean batches, or corrupt raw samples *before* preprocessing.
+
+``ctx`` is an :class:`AxisContext`: the run's conditions (model, fusion,
+dataset, seed ...), the device, the plugin manager (to build metrics and
+attacks), a writer for artifacts (heatmaps, examples) that reporters show,
+progress reporting, and resume support: ``ctx.is_done(**conditions)`` tells
+an axis that rows for a condition are already stored, so it may skip that
+work; the runner drops duplicate rows in any case.
+
+Under ``torchrun`` the context carries ``rank``/``world_size``;
+:meth:`AxisContext.shard` gives each rank its part of a split, and metrics
+synchronise through torchmetrics, so axes stay the same code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from polymodal.results import ResultRow
+
+if TYPE_CHECKING:
+    import torch
+
+    from polymodal.batch import Batch
+    from polymodal.model_api import ModelContext
+    from polymodal.plugins import Plugins
+
+
+class EvalData(Protocol):
+    """What an axis gets as ``data`` (the training plugin's ``TrainingData`` is one)."""
+
+    splits: dict[str, Any]
+    collate: Callable[[list[Any]], Batch]
+
+    def eval_batches(self, split: str | None) -> Iterable[Batch] | None: ...
+
+
+def condition_key(axis: str, metric: str, conditions: Mapping[str, Any]) -> str:
+    """A canonical identity of a measurement, used to de-duplicate on resume."""
+    return json.dumps([axis, metric, dict(sorted(conditions.items()))], sort_keys=True, default=str)
+
+
+@attrs.define
+class AxisContext:
+    """Everything about the current run that an axis may use (see module docs)."""
+
+    run: str
+    axis: str
+    conditions: dict[str, Any]
+    device: torch.device
+    plugins: Plugins
+    model_ctx: ModelContext
+    out_dir: Path
+    seed: int = 0
+    #: Evaluate at most this many samples per split (``--limit``); None: all.
+    limit: int | None = None
+    #: The split axes evaluate on by default (the suite's eval split).
+    split: str = "test"
+    rank: int = 0
+    world_size: int = 1
+    done: frozenset[str] = frozenset()
+    progress: Callable[[int, int | None, str], None] = attrs.field(default=lambda done, total, what: None)
+    _artifacts: list[dict[str, Any]] = attrs.field(factory=list, alias="artifacts")
+
+    def row(self, metric: str, value: float | None, extra: Mapping[str, Any] | None = None,
+            **conditions: Any) -> ResultRow:
+        """A result row of this axis with the run's conditions plus ``conditions``."""
+        return ResultRow(axis=self.axis, metric=metric, value=None if value is None else float(value), run=self.run,
+                         conditions={**self.conditions, **conditions}, extra=dict(extra or {}))
+
+    def is_done(self, metric: str, **conditions: Any) -> bool:
+        """Whether a row for ``metric`` under ``conditions`` is already stored (resume)."""
+        return condition_key(self.axis, metric, {**self.conditions, **conditions}) in self.done
+
+    def artifact(self, kind: str, data: Mapping[str, Any], *, image: Any = None, name: str | None = None) -> str | None:
+        """Record an artifact for reporters; ``image`` (HxWx3 uint8 array or PIL image) is saved as PNG.
+
+        Returns the PNG's path relative to the results folder (or None).
+        Only rank 0 writes; artifacts are flushed by the runner with the
+        axis's rows.
+        """
+        if self.rank != 0:
+            return None
+        rel = None
+        if image is not None:
+            import numpy as np
+            from PIL import Image
+
+            folder = self.out_dir / "artifacts"
+            folder.mkdir(parents=True, exist_ok=True)
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{self.run}-{self.axis}-{name or kind}")
+            index = len(self._artifacts)
+            rel = f"artifacts/{safe}-{index}.png"
+            img = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+            img.save(self.out_dir / rel)
+        record = {"run": self.run, "axis": self.axis, "kind": kind, "data": dict(data)}
+        if rel:
+            record["path"] = rel
+        self._artifacts.append(record)
+        return rel
+
+    def take_artifacts(self) -> list[dict[str, Any]]:
+        out, self._artifacts = self._artifacts, []
+        return out
+
+    def shard(self, n: int) -> range:
+        """The indices ``0..n`` this rank evaluates: contiguous, none dropped or repeated."""
+        per, extra = divmod(n, self.world_size)
+        start = self.rank * per + min(self.rank, extra)
+        return range(start, start + per + (1 if self.rank < extra else 0))
+
+    def limited(self, n: int) -> int:
+        return n if self.limit is None else min(n, self.limit)
+
+
+class Axis(Protocol):
+    """What an axis factory returns."""
+
+    requires: frozenset[str]
+
+    def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow] | Iterable[ResultRow]: ...
