@@ -113,6 +113,37 @@ def _cmd_info(plugins: Plugins) -> Handler:
     return run
 
 
+def _cmd_run(plugins: Plugins) -> Handler:
+    def run(args: argparse.Namespace) -> int:
+        from pathlib import Path
+
+        from polymodal.distributed import distributed_context
+        from polymodal.runner import RunOptions, default_out, run_suite
+        from polymodal.suite import expand_suite, load_suite_dict, resolve_suite_path
+
+        with distributed_context(args.device) as dist:
+            out = Path(args.out) if args.out else None
+            if out is None:
+                path = resolve_suite_path(args.suite, plugins)
+                out = default_out(expand_suite(load_suite_dict(path, args.set), str(path)))
+            options = RunOptions(out=out, resume=args.resume, device=args.device, limit=args.limit,
+                                 fail_fast=args.fail_fast, progress=not args.quiet,
+                                 rank=dist.rank, world_size=dist.world_size)
+            suite, manifest = run_suite(args.suite, plugins=plugins, overrides=args.set,
+                                        seeds=args.seed, options=options)
+            if dist.rank == 0 and not args.no_report:
+                from polymodal.report import DEFAULT_FORMATS, write_reports
+
+                formats = [f for f in DEFAULT_FORMATS if f in plugins.registry("reporters")]
+                write_reports(out, formats, plugins=plugins)
+            if dist.rank == 0:
+                _print_json({"out": str(out), "runs": len(manifest.get("runs", [])),
+                             "failed_runs": manifest.get("failed_runs", 0)})
+        return 1 if manifest.get("failed_runs") else 0
+
+    return run
+
+
 def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="polymodal",
@@ -141,6 +172,21 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_info(plugins))
+
+    p = sub.add_parser("run", help="run an evaluation suite (default: the built-in quickstart)",
+                       description="Validate a suite, train and evaluate every run, stream results to "
+                                   "OUT/results.jsonl and write the reports. Resumable with --resume.")
+    p.add_argument("suite", nargs="?", default="quickstart", help="a suite file or the name of a registered suite")
+    p.add_argument("--out", help="results folder (default: results/<suite name>)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--seed", type=int, action="append", help="run with these seeds instead of the suite's (repeatable)")
+    p.add_argument("--limit", type=int, help="use at most N samples per split (quick runs)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a suite key")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
+    p.add_argument("--no-report", action="store_true", help="do not render reports at the end")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+    p.set_defaults(handler=_cmd_run(plugins))
 
     for spec in plugins.list("commands"):
         if spec.name in sub.choices:

@@ -69,6 +69,10 @@ class ComponentPlugin:
         self._register("datasets", register)
 
     @hookimpl
+    def register_trainers(self, register: Register) -> None:
+        self._register("trainers", register)
+
+    @hookimpl
     def register_reporters(self, register: Register) -> None:
         self._register("reporters", register)
 

@@ -28,6 +28,7 @@ KINDS: tuple[str, ...] = (
     "axes",
     "attacks",
     "datasets",
+    "trainers",
     "reporters",
     "suites",
     "commands",

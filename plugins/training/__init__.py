@@ -12,3 +12,8 @@ train_command = component(
     "commands", "train", "polymodal_plugins.training.command:configure",
     description="Train a model from an experiment TOML (joint, staged or adversarial); checkpoints and metrics.",
 )
+
+default_trainer = component(
+    "trainers", "default", "polymodal_plugins.training.suite_entry:train_run",
+    description="Train each suite run with polymodal's trainer (joint/staged/adversarial), resumable per run.",
+)

@@ -1,0 +1,431 @@
+"""The runner: a suite in, a results folder out, resumable at any moment.
+
+Layout of the results folder::
+
+    manifest.json      resolved suite, versions of everything, seeds, device, run statuses
+    results.jsonl      one ResultRow per line, appended and fsynced as produced
+    artifacts.jsonl    examples, heatmaps, generated images for the reporters
+    artifacts/         their PNG files
+    progress.jsonl     one line per finished (run, axis) unit
+    runs/<run>/train/  the trainer's checkpoint and per-epoch metrics
+
+Killing the process at any moment loses nothing already written: rows are
+whole lines, a unit is marked complete only after all its rows are stored,
+and ``--resume`` skips complete units, continues training from its
+checkpoint, and drops any row it already has, so a resumed run ends with
+exactly the rows of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from polymodal import __version__
+from polymodal.errors import ConfigError, PolymodalError
+from polymodal.evaluation import AxisContext, condition_key
+from polymodal.results import JsonlStore, ResultRow
+from polymodal.suite import RunPlan, Suite
+
+MANIFEST = "manifest.json"
+RESULTS = "results.jsonl"
+ARTIFACTS = "artifacts.jsonl"
+PROGRESS = "progress.jsonl"
+#: Free space below which a run refuses to start, rather than dying half-way.
+MIN_FREE_BYTES = 50 * 1024 * 1024
+
+
+@attrs.define
+class TrainedRun:
+    """What a trainer hands the runner: a model ready to evaluate, and its data."""
+
+    model: Any
+    model_ctx: Any
+    data: Any
+    figures: dict[str, dict[str, float]] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class RunOptions:
+    """Command-line choices that are not part of the suite."""
+
+    out: Path
+    resume: bool = False
+    device: str | None = None
+    limit: int | None = None
+    fail_fast: bool = False
+    progress: bool = True
+    rank: int = 0
+    world_size: int = 1
+
+
+def _atomic_write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=2, sort_keys=True, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _fmt(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+    """One status line on stderr: run, axis, progress within it, elapsed and remaining."""
+
+    def __init__(self, total_units: int, enabled: bool = True):
+        self.total = total_units
+        self.done = 0
+        self.enabled = enabled
+        self.started = time.perf_counter()
+        self.unit_times: list[float] = []
+        self.prefix = ""
+        self._last = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def unit(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.line("starting")
+
+    def finish_unit(self, seconds: float, skipped: bool = False) -> None:
+        self.done += 1
+        if not skipped:
+            self.unit_times.append(seconds)
+
+    def line(self, what: str, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if not force and not self.tty and now - self._last < 5:
+            return
+        self._last = now
+        elapsed = now - self.started
+        if self.unit_times:
+            left = (self.total - self.done) * sum(self.unit_times) / len(self.unit_times)
+            eta = f"~{_fmt(left)} left"
+        else:
+            eta = "estimating"
+        text = f"[{self.done}/{self.total}] {self.prefix}: {what} | {_fmt(elapsed)} elapsed, {eta}"
+        if self.tty:
+            sys.stderr.write("\r\x1b[2K" + text[: shutil.get_terminal_size().columns - 1])
+        else:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            sys.stderr.write(("\n" if self.tty else "") + text + "\n")
+            sys.stderr.flush()
+
+
+def _versions(plugins: Any) -> dict[str, Any]:
+    import torch
+
+    return {
+        "polymodal": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "plugins": {r.name: {"distribution": r.distribution, "version": r.version, "status": r.status}
+                    for r in plugins.records.values()},
+    }
+
+
+class Runner:
+    """Validates a suite, then trains and evaluates every run into ``options.out``."""
+
+    def __init__(self, suite: Suite, plugins: Any, options: RunOptions):
+        self.suite = suite
+        self.plugins = plugins
+        self.options = options
+        self.out = options.out
+        self.is_writer = options.rank == 0
+        self.results = JsonlStore(self.out / RESULTS)
+        self.artifacts = JsonlStore(self.out / ARTIFACTS)
+        self.progress_store = JsonlStore(self.out / PROGRESS)
+        self.axes: dict[str, Any] = {}
+        self.experiments: dict[str, Any] = {}
+
+    # -- validation -------------------------------------------------------------
+    def validate(self) -> None:
+        """Check every name, capability and parameter; report all problems at once."""
+        from polymodal.experiment import experiment_from_dict
+
+        problems: list[str] = []
+        src = self.suite.source
+
+        def attempt(where: str, fn: Callable[[], Any]) -> Any:
+            try:
+                return fn()
+            except PolymodalError as exc:
+                problems.append(f"{where}: {exc}" if not str(exc).startswith(src) else str(exc))
+            except (TypeError, ValueError) as exc:
+                problems.append(f"{where}: {exc}")
+            return None
+
+        for label, entry in self.suite.axes.items():
+            spec = attempt(f"{src}: axes.{label}", lambda e=entry: self.plugins.get("axes", e.name))
+            if spec is not None:
+                axis = attempt(f"{src}: axes.{label}: parameters of axis {entry.name!r}",
+                               lambda s=spec, e=entry: s.build(**e.params))
+                if axis is not None:
+                    self.axes[label] = axis
+        seen_models: dict[str, Any] = {}
+        for plan in self.suite.runs:
+            where = f"{src}: runs.{plan.label} [{plan.id}]"
+            exp = attempt(where, lambda p=plan: experiment_from_dict(p.experiment, f"{src}: runs.{p.label} [{p.id}]"))
+            if exp is None:
+                continue
+            self.experiments[plan.id] = exp
+            model_spec = attempt(f"{where}: model.name", lambda e=exp: self.plugins.get("models", e.model.name))
+            attempt(f"{where}: data.dataset", lambda e=exp: self.plugins.get("datasets", e.data.dataset))
+            if exp.model.name == "fusion-classifier" or exp.model.fusion != "concat":
+                attempt(f"{where}: model.fusion", lambda e=exp: self.plugins.get("fusions", e.model.fusion))
+            for field, enc in exp.model.encoders.items():
+                attempt(f"{where}: model.encoders.{field}.name", lambda n=enc.name: self.plugins.get("encoders", n))
+            if model_spec is None:
+                continue
+            seen_models[plan.id] = model_spec
+            caps = set(model_spec.capabilities)
+            for label in plan.axes:
+                axis = self.axes.get(label)
+                if axis is None:
+                    continue
+                need = set(getattr(axis, "requires", frozenset()))
+                any_of = set(getattr(axis, "requires_any", frozenset()))
+                if not need <= caps:
+                    problems.append(f"{where}: axis {label!r} needs model capabilities {sorted(need)}, but model "
+                                    f"{exp.model.name!r} has {sorted(caps) or 'none'}; remove it from this run's axes")
+                elif any_of and not any_of & caps:
+                    problems.append(f"{where}: axis {label!r} needs one of the capabilities {sorted(any_of)}, but "
+                                    f"model {exp.model.name!r} has {sorted(caps) or 'none'}")
+        trainer = self.suite.data.get("trainer", "default")
+        attempt(f"{src}: trainer", lambda: self.plugins.get("trainers", trainer))
+        if problems:
+            raise ConfigError(f"suite {self.suite.name!r} has {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+
+    # -- the results folder -------------------------------------------------------
+    def _prepare_out(self) -> dict[str, Any]:
+        out = self.out
+        manifest_path = out / MANIFEST
+        if out.exists() and not out.is_dir():
+            raise PolymodalError(f"--out {out}: exists and is not a folder")
+        if manifest_path.exists() and not self.options.resume:
+            raise PolymodalError(f"--out {out}: already holds results; pass --resume to continue, or use another --out")
+        if not self.is_writer:
+            return {}
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise PolymodalError(f"--out {out}: cannot write there: {exc.strerror or exc}") from None
+        free = shutil.disk_usage(out).free
+        if free < MIN_FREE_BYTES:
+            raise PolymodalError(f"--out {out}: only {free // (1024 * 1024)} MiB free; need at least "
+                                 f"{MIN_FREE_BYTES // (1024 * 1024)} MiB to run safely")
+        suite_json = json.loads(json.dumps(self.suite.data, default=str))
+        if manifest_path.exists():
+            manifest = json.loads(manifest_path.read_text())
+            if manifest.get("suite") != suite_json:
+                raise PolymodalError(f"--resume: {out} was produced by a different suite (or different --set/--seed "
+                                     "options); resume with the same ones or choose another --out")
+            for store in (self.results, self.artifacts, self.progress_store):
+                store.repair()
+            manifest["resumed"] = manifest.get("resumed", 0) + 1
+        else:
+            manifest = {
+                "schema": 1,
+                "polymodal_version": __version__,
+                "suite": suite_json,
+                "suite_name": self.suite.name,
+                "suite_source": self.suite.source,
+                "started": datetime.now(timezone.utc).isoformat(),
+                "runs": [{"id": p.id, "label": p.label, "model": p.experiment.get("model", {}).get("name"),
+                          "fusion": p.experiment.get("model", {}).get("fusion"),
+                          "dataset": p.experiment.get("data", {}).get("dataset"), "seed": p.seed,
+                          "axes": list(p.axes), "swept": p.swept, "status": "pending"} for p in self.suite.runs],
+                "seeds": sorted({p.seed for p in self.suite.runs}),
+            }
+        manifest["versions"] = _versions(self.plugins)
+        manifest["device"] = self.options.device or "auto"
+        manifest["limit"] = self.options.limit
+        manifest["world_size"] = self.options.world_size
+        _atomic_write_json(manifest_path, manifest)
+        return manifest
+
+    def _set_status(self, manifest: dict[str, Any], run_id: str, status: str, **extra: Any) -> None:
+        if not self.is_writer:
+            return
+        for r in manifest["runs"]:
+            if r["id"] == run_id:
+                r["status"] = status
+                r.update(extra)
+        _atomic_write_json(self.out / MANIFEST, manifest)
+
+    # -- running -------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        self.validate()
+        manifest = self._prepare_out()
+        complete = {(r["run"], r["axis"]) for r in self.progress_store.read()} if self.options.resume else set()
+        stored_keys: dict[tuple[str, str], set[str]] = {}
+        if self.options.resume:
+            for row in self.results.read():
+                stored_keys.setdefault((row["run"], row["axis"]), set()).add(
+                    condition_key(row["axis"], row["metric"], row.get("conditions", {})))
+        units = sum(len(p.axes) + 1 for p in self.suite.runs)
+        bar = Progress(units, enabled=self.options.progress and self.is_writer)
+        failures = 0
+        for index, plan in enumerate(self.suite.runs):
+            if all((plan.id, a) in complete for a in ("train", *plan.axes)):
+                bar.done += len(plan.axes) + 1
+                continue
+            bar.unit(f"run {index + 1}/{len(self.suite.runs)} {plan.id}")
+            try:
+                self._run_one(plan, manifest, complete, stored_keys, bar)
+                self._set_status(manifest, plan.id, "complete")
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one failing run must not stop the suite
+                failures += 1
+                tb = traceback.format_exc()
+                if self.is_writer:
+                    self.results.append(ResultRow("runner", "error", None, run=plan.id,
+                                                  conditions={"model": plan.experiment.get("model", {}).get("name")},
+                                                  extra={"error": f"{type(exc).__name__}: {exc}", "traceback": tb}
+                                                  ).to_json())
+                self._set_status(manifest, plan.id, "failed", error=f"{type(exc).__name__}: {exc}")
+                bar.note(f"run {plan.id} failed: {type(exc).__name__}: {exc}")
+                if self.options.fail_fast:
+                    raise PolymodalError(f"run {plan.id} failed (--fail-fast): {type(exc).__name__}: {exc}") from exc
+        if self.is_writer:
+            manifest["finished"] = datetime.now(timezone.utc).isoformat()
+            manifest["failed_runs"] = failures
+            _atomic_write_json(self.out / MANIFEST, manifest)
+        bar.note(f"polymodal run: {len(self.suite.runs)} runs, {failures} failed; results in {self.out}")
+        return manifest
+
+    def _train(self, plan: RunPlan, exp: Any) -> TrainedRun:
+        trainer_name = self.suite.data.get("trainer", "default")
+        factory = self.plugins.get("trainers", trainer_name).load()
+        folder = self.out / "runs" / plan.id.replace("/", "__") / "train"
+        return factory(exp, self.plugins, folder, resume=True, progress=self.options.progress and self.is_writer,
+                       device=self.options.device, limit=self.options.limit)
+
+    def _run_one(self, plan: RunPlan, manifest: dict[str, Any], complete: set[tuple[str, str]],
+                 stored: dict[tuple[str, str], set[str]], bar: Progress) -> None:
+        import torch
+
+        exp = self.experiments[plan.id]
+        t0 = time.perf_counter()
+        bar.line("training")
+        trained = self._train(plan, exp)
+        base = {"model": exp.model.name, "fusion": exp.model.fusion if _uses_fusion(trained.model) else None,
+                "dataset": exp.data.dataset, "seed": plan.seed, **{k: v for k, v in plan.swept.items()
+                                                                    if k not in ("name", "fusion", "dataset")}}
+        base = {k: v for k, v in base.items() if v is not None}
+        if (plan.id, "train") not in complete:
+            keys = stored.setdefault((plan.id, "train"), set())
+            for split, figures in sorted(trained.figures.items()):
+                for metric, value in sorted(figures.items()):
+                    row = ResultRow("train", metric, float(value), run=plan.id, conditions={**base, "split": split})
+                    self._store_row(row, keys)
+            self._complete(plan.id, "train")
+        bar.finish_unit(time.perf_counter() - t0)
+        model = trained.model
+        model.eval()
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        for label in plan.axes:
+            if (plan.id, label) in complete:
+                bar.finish_unit(0, skipped=True)
+                continue
+            t1 = time.perf_counter()
+            entry = self.suite.axes[label]
+            axis = self.axes[label]
+            keys = stored.setdefault((plan.id, entry.name), set())
+            prefix = f"run {plan.id} | axis {label}"
+            bar.unit(prefix)
+            ctx = AxisContext(
+                run=plan.id, axis=entry.name, conditions=dict(base), device=device, plugins=self.plugins,
+                model_ctx=trained.model_ctx, out_dir=self.out, seed=plan.seed, limit=self.options.limit,
+                split=self.suite.eval_split, rank=self.options.rank, world_size=self.options.world_size,
+                done=frozenset(keys),
+                progress=lambda done, total, what, _p=prefix: bar.line(f"{what} {done}/{total if total else '?'}"),
+            )
+            torch.manual_seed(plan.seed)
+            with torch.no_grad() if getattr(axis, "no_grad", False) else _null():
+                for row in axis.run(model, trained.data, ctx):
+                    if not isinstance(row, ResultRow):
+                        raise PolymodalError(f"axis {entry.name!r} yielded {type(row).__name__}, expected a ResultRow")
+                    self._store_row(row, keys)
+            if self.is_writer:
+                for art in ctx.take_artifacts():
+                    self.artifacts.append(art)
+            self._complete(plan.id, label)
+            bar.finish_unit(time.perf_counter() - t1)
+
+    def _store_row(self, row: ResultRow, keys: set[str]) -> None:
+        key = condition_key(row.axis, row.metric, row.conditions)
+        if key in keys:
+            return
+        keys.add(key)
+        if self.is_writer:
+            self.results.append(row.to_json())
+
+    def _complete(self, run_id: str, axis: str) -> None:
+        if self.is_writer:
+            self.progress_store.append({"run": run_id, "axis": axis, "status": "complete"})
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _uses_fusion(model: Any) -> bool:
+    return getattr(model, "fusion", None) is not None
+
+
+def default_out(suite: Suite) -> Path:
+    return Path("results") / suite.name
+
+
+def run_suite(path_or_name: str, *, plugins: Any, overrides: list[str] | tuple[str, ...] = (),
+              seeds: list[int] | None = None, options: RunOptions | None = None) -> tuple[Suite, dict[str, Any]]:
+    """Load, validate and run a suite; returns it with its final manifest."""
+    from polymodal.suite import expand_suite, load_suite_dict, resolve_suite_path
+
+    path = resolve_suite_path(path_or_name, plugins)
+    data = load_suite_dict(path, overrides)
+    if seeds is not None:
+        data["seeds"] = seeds
+    if options is not None and options.limit is not None:
+        data["limit"] = options.limit
+    if options is not None and options.device:
+        data["device"] = options.device
+    suite = expand_suite(data, str(path))
+    options = options or RunOptions(out=default_out(suite))
+    runner = Runner(suite, plugins, options)
+    return suite, runner.run()
+
+
+__all__ = ["ConfigError", "RunOptions", "Runner", "TrainedRun", "run_suite"]
