@@ -231,7 +231,8 @@ def test_cli_compare_reports_direction_aware_deltas(tmp_path: Path, capsys: pyte
     # swapped, the same deltas are worse
     assert main(["compare", str(b), str(a)]) == 0
     text = capsys.readouterr().out
-    assert "▼ worse" in text and "-0.0200" in text and "▲ better" not in text
+    task_lines = [line for line in text.splitlines() if " task/" in line]
+    assert len(task_lines) == 6 and all(line.endswith("▼ worse") and "-0.0200" in line for line in task_lines)
 
 
 def test_plugin_modules_stay_light() -> None:

@@ -62,7 +62,7 @@ def format_comparison(cmp: dict[str, Any]) -> str:
     lines = [header]
     for r in cmp["rows"]:
         d = r["delta"]
-        delta = "—" if d is None else f"{d:+.4f}" if abs(d) >= 1e-4 or d == 0 else f"{d:+.1e}"
+        delta = "—" if d is None else "±0" if r["verdict"] == "same" else f"{d:+.4f}" if abs(d) >= 1e-4 or d == 0 else f"{d:+.1e}"
         mark = {"better": "▲ better", "worse": "▼ worse"}.get(r["verdict"], r["verdict"])
         lines.append((r["run"], r["column"] + (" ↑" if r["higher_is_better"] else " ↓"),
                       format_value(r["a"], 4), format_value(r["b"], 4), delta, mark))
