@@ -111,7 +111,7 @@ def _leaderboard(board: Leaderboard, folder: ResultsFolder, colours: dict[str, s
         '<p class="hint">Click a column to sort. Best per column is highlighted ★. '
         "Cells that aggregate several measurements are averaged as noted below; every single "
         "measurement is listed under <a href=\"#measurements\">All measurements</a>.</p>"
-        '<div class="scroll"><table id="leaderboard" class="lb"><thead>'
+        '<div class="scroll"><table id="lb-table" class="lb"><thead>'
         f'<tr><th></th>{group}</tr><tr><th class="sortable" data-col="0" data-higher="0">run</th>{heads}</tr>'
         f'</thead><tbody>{"".join(body)}</tbody></table></div>'
         + (f'<details class="notes"><summary>How cells are aggregated</summary><ul>{"".join(notes)}</ul>'
@@ -476,7 +476,7 @@ footer{color:var(--muted);font-size:12px;padding:8px 24px 28px}
 # and the first click sorts the better end to the top (descending when higher is better).
 _JS = """
 (function(){
-  var table=document.getElementById('leaderboard'); if(!table) return;
+  var table=document.getElementById('lb-table'); if(!table) return;
   var heads=table.querySelectorAll('th.sortable');
   heads.forEach(function(th){th.addEventListener('click',function(){
     var col=+th.dataset.col, tbody=table.tBodies[0];
