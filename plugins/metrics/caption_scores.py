@@ -27,21 +27,15 @@ bit-parallel LCS), not copied from the reference.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
 
 import attrs
+import numpy as np
+
+from polymodal_plugins.metrics.ngram_index import NgramOccurrences, index_sentences
 
 NGRAM_ORDER = 4
 CIDER_SIGMA = 6.0
-
-
-def _ngram_counts(words: Sequence[str], n: int = NGRAM_ORDER) -> list[Counter]:
-    """Per order k (index k-1), the counts of k-grams of ``words``."""
-    counts = [Counter(words)]
-    for k in range(2, n + 1):
-        counts.append(Counter(zip(*(words[i:] for i in range(k)))))
-    return counts
 
 
 @attrs.frozen
@@ -49,60 +43,81 @@ class BleuResult:
     """Corpus BLEU-1..4 and the per-image values coco-caption also reports."""
 
     corpus: tuple[float, ...]
-    per_image: tuple[tuple[float, ...], ...]
+    per_image: np.ndarray  # float64 [N, n]
+
+
+def _check(candidates: Sequence[str], references: Sequence[Sequence[str]]) -> None:
+    if len(candidates) != len(references):
+        raise ValueError(f"{len(candidates)} candidates but {len(references)} reference lists")
+    for i, refs in enumerate(references):
+        if len(refs) == 0:
+            raise ValueError(f"image #{i} has no reference captions")
+
+
+def _index(candidates: Sequence[str], references: Sequence[Sequence[str]], n: int):
+    """Index candidates then references; return (corpus, ref_image, refs_per_image)."""
+    refs_per_image = np.fromiter((len(r) for r in references), dtype=np.int64, count=len(references))
+    ref_image = np.repeat(np.arange(len(references), dtype=np.int64), refs_per_image)
+    sentences = [c.split() for c in candidates] + [r.split() for refs in references for r in refs]
+    return index_sentences(sentences, n), ref_image, refs_per_image
+
+
+def _split(occ: NgramOccurrences, num_candidates: int) -> int:
+    """Rows before the returned position belong to candidates (rows are sorted by sentence)."""
+    return int(np.searchsorted(occ.sentence, num_candidates))
+
+
+def _lookup(sorted_keys: np.ndarray, values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """values at ``keys`` in ``sorted_keys`` (0 where absent)."""
+    if sorted_keys.size == 0:
+        return np.zeros(keys.shape, np.float64)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
+    return np.where(sorted_keys[pos] == keys, values[pos], 0.0)
 
 
 def bleu(candidates: Sequence[str], references: Sequence[Sequence[str]], n: int = NGRAM_ORDER) -> BleuResult:
     """Corpus BLEU-1..n of tokenised candidates against their references."""
+    _check(candidates, references)
     tiny, small = 1e-15, 1e-9
-    total_correct = [0] * n
-    total_guess = [0] * n
-    total_test = 0
-    total_ref = 0
-    per_image: list[tuple[float, ...]] = []
-    for cand, refs in zip(candidates, references, strict=True):
-        words = cand.split()
-        testlen = len(words)
-        maxcounts: list[dict] = [{} for _ in range(n)]
-        reflens = []
-        for ref in refs:
-            rwords = ref.split()
-            reflens.append(len(rwords))
-            for k, counts in enumerate(_ngram_counts(rwords, n)):
-                mk = maxcounts[k]
-                for g, c in counts.items():
-                    if c > mk.get(g, 0):
-                        mk[g] = c
-        reflen = min((abs(length - testlen), length) for length in reflens)[1]
-        correct = [0] * n
-        for k, counts in enumerate(_ngram_counts(words, n)):
-            mk = maxcounts[k]
-            correct[k] = sum(min(c, mk.get(g, 0)) for g, c in counts.items())
-        guess = [max(0, testlen - k) for k in range(n)]
-        total_test += testlen
-        total_ref += reflen
-        scores = []
-        prod = 1.0
-        for k in range(n):
-            total_correct[k] += correct[k]
-            total_guess[k] += guess[k]
-            prod *= (correct[k] + tiny) / (guess[k] + small)
-            scores.append(prod ** (1.0 / (k + 1)))
-        ratio = (testlen + tiny) / (reflen + small)
-        if ratio < 1:
-            bp = math.exp(1 - 1 / ratio)
-            scores = [s * bp for s in scores]
-        per_image.append(tuple(scores))
-    corpus = []
+    num = len(candidates)
+    if num == 0:
+        return BleuResult(tuple(0.0 for _ in range(n)), np.zeros((0, n)))
+    corpus, ref_image, _ = _index(candidates, references, n)
+    testlen = corpus.lengths[:num]
+    reflens = corpus.lengths[num:]
+    # closest reference length, ties to the shorter one: min over (|diff|, length)
+    scale = int(reflens.max()) + 1
+    key = np.abs(reflens - testlen[ref_image]) * scale + reflens
+    group_starts = np.concatenate([[0], np.cumsum(np.bincount(ref_image, minlength=num))[:-1]])
+    reflen = np.minimum.reduceat(key, group_starts) % scale
+    correct = np.zeros((num, n))
+    guess = np.zeros((num, n))
+    for k, occ in enumerate(corpus.orders):
+        cut = _split(occ, num)
+        width = max(occ.num_ngrams, 1)
+        rkey = ref_image[occ.sentence[cut:] - num] * width + occ.ngram[cut:]
+        order = np.argsort(rkey, kind="stable")
+        rkey = rkey[order]
+        rcount = occ.count[cut:][order]
+        starts = np.flatnonzero(np.concatenate([[True], rkey[1:] != rkey[:-1]])) if rkey.size else np.zeros(0, np.int64)
+        maxcount = np.maximum.reduceat(rcount, starts) if rkey.size else rcount
+        hkey = occ.sentence[:cut] * width + occ.ngram[:cut]
+        clipped = np.minimum(occ.count[:cut], _lookup(rkey[starts] if rkey.size else rkey, maxcount, hkey))
+        correct[:, k] = np.bincount(occ.sentence[:cut], weights=clipped, minlength=num)
+        guess[:, k] = np.maximum(0, testlen - k)
+    per_image = np.cumprod((correct + tiny) / (guess + small), axis=1) ** (1.0 / np.arange(1, n + 1))
+    ratio = (testlen + tiny) / (reflen + small)
+    short = ratio < 1
+    per_image[short] *= np.exp(1 - 1 / ratio[short])[:, None]
+    scores = []
     prod = 1.0
     for k in range(n):
-        prod *= (total_correct[k] + tiny) / (total_guess[k] + small)
-        corpus.append(prod ** (1.0 / (k + 1)))
-    ratio = (total_test + tiny) / (total_ref + small)
-    if ratio < 1:
-        bp = math.exp(1 - 1 / ratio)
-        corpus = [s * bp for s in corpus]
-    return BleuResult(tuple(corpus), tuple(per_image))
+        prod *= float(correct[:, k].sum() + tiny) / (guess[:, k].sum() + small)
+        scores.append(prod ** (1.0 / (k + 1)))
+    ratio_all = (int(testlen.sum()) + tiny) / (int(reflen.sum()) + small)
+    if ratio_all < 1:
+        scores = [s * math.exp(1 - 1 / ratio_all) for s in scores]
+    return BleuResult(tuple(scores), per_image)
 
 
 def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
@@ -140,60 +155,39 @@ def rouge_l(candidate: str, refs: Sequence[str], beta: float = 1.2) -> float:
     return 0.0
 
 
-def _tfidf(counts: list[Counter], df: dict, log_n: float) -> tuple[list[dict], list[float]]:
-    vecs: list[dict] = []
-    norms: list[float] = []
-    for counts_k in counts:
-        vec = {}
-        sq = 0.0
-        for g, tf in counts_k.items():
-            w = tf * (log_n - math.log(max(1.0, df.get(g, 0.0))))
-            vec[g] = w
-            sq += w * w
-        vecs.append(vec)
-        norms.append(math.sqrt(sq))
-    return vecs, norms
-
-
 def cider_d(
     candidates: Sequence[str], references: Sequence[Sequence[str]], n: int = NGRAM_ORDER, sigma: float = CIDER_SIGMA
-) -> list[float]:
+) -> np.ndarray:
     """Per-image CIDEr-D of tokenised candidates; the corpus score is their mean.
 
     Document frequencies come from ``references`` (the whole corpus), so call
     this once with every image, never per batch.
     """
-    ref_counts = [[_ngram_counts(r.split(), n) for r in refs] for refs in references]
-    df: dict = {}
-    for image_refs in ref_counts:
-        seen = set()
-        for counts in image_refs:
-            for counts_k in counts:
-                seen.update(counts_k)
-        for g in seen:
-            df[g] = df.get(g, 0.0) + 1.0
-    if len(ref_counts) == 0:
-        return []
-    log_n = math.log(float(len(ref_counts)))
-    two_sigma_sq = 2 * sigma**2
-    scores: list[float] = []
-    for cand, image_refs in zip(candidates, ref_counts, strict=True):
-        words = cand.split()
-        hyp_vec, hyp_norm = _tfidf(_ngram_counts(words, n), df, log_n)
-        hyp_len = max(len(words) - 1, 0)  # the reference counts bigrams as "length"
-        total = [0.0] * n
-        for counts in image_refs:
-            ref_vec, ref_norm = _tfidf(counts, df, log_n)
-            ref_len = sum(counts[1].values()) if n > 1 else 0
-            penalty = math.exp(-((hyp_len - ref_len) ** 2) / two_sigma_sq)
-            for k in range(n):
-                rv = ref_vec[k]
-                val = 0.0
-                for g, w in hyp_vec[k].items():
-                    r = rv.get(g, 0.0)
-                    val += min(w, r) * r
-                if hyp_norm[k] != 0 and ref_norm[k] != 0:
-                    val /= hyp_norm[k] * ref_norm[k]
-                total[k] += val * penalty
-        scores.append(sum(total) / n / len(image_refs) * 10.0)
-    return scores
+    _check(candidates, references)
+    num = len(candidates)
+    if num == 0:
+        return np.zeros(0)
+    corpus, ref_image, refs_per_image = _index(candidates, references, n)
+    log_n = math.log(float(num))
+    # the reference scorer's "length" is the number of bigrams
+    bigrams = np.maximum(corpus.lengths - 1, 0).astype(np.float64)
+    delta = bigrams[:num][ref_image] - bigrams[num:]
+    penalty = np.exp(-(delta**2) / (2 * sigma**2))
+    total = np.zeros(len(ref_image))
+    for occ in corpus.orders:
+        cut = _split(occ, num)
+        width = max(occ.num_ngrams, 1)
+        ref_sent = occ.sentence[cut:] - num
+        present = np.unique(ref_image[ref_sent] * width + occ.ngram[cut:])
+        df = np.bincount(present % width, minlength=width).astype(np.float64)
+        weight = occ.count * (log_n - np.log(np.maximum(1.0, df[occ.ngram])))
+        norm = np.sqrt(np.bincount(occ.sentence, weights=weight**2, minlength=len(corpus.lengths)))
+        hkey = occ.sentence[:cut] * width + occ.ngram[:cut]
+        rw = weight[cut:]
+        hw = _lookup(hkey, weight[:cut], ref_image[ref_sent] * width + occ.ngram[cut:])
+        val = np.bincount(ref_sent, weights=np.minimum(hw, rw) * rw, minlength=len(ref_image))
+        denom = norm[:num][ref_image] * norm[num:]
+        val = np.where(denom != 0, val / np.where(denom != 0, denom, 1.0), val)
+        total += val * penalty
+    per_image = np.bincount(ref_image, weights=total, minlength=num)
+    return per_image / n / refs_per_image * 10.0
