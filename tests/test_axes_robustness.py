@@ -211,3 +211,24 @@ def test_noise_axis_config_errors(trained, tmp_path: Path) -> None:
         list(axis.run(model, data, _ctx(plugins, mctx, "robustness.noise", tmp_path)))
     with pytest.raises(ConfigError, match="norms"):
         plugins.build("axes", "robustness.adversarial", norms=["l1"])
+
+
+def test_noise_axis_on_an_embedding_model_reports_recall_both_ways(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    plugins = polymodal.get_plugins()
+    cfg = experiment_from_dict({
+        "name": "dual", "data": {"dataset": "shapes", "params": {"image_size": 16}, "limit": 64, "batch_size": 32},
+        "model": {"name": "dual-encoder", "embed_dim": 16, "encoders": {
+            "image": {"name": "cnn", "params": {"width": 8, "depth": 2, "output_dim": 16}},
+            "text": {"name": "gru", "params": {"embed_dim": 16, "hidden_dim": 16, "output_dim": 16}}}},
+        "train": {"epochs": 0, "device": "cpu", "evaluate": False}})
+    model, mctx, data = prepare(cfg, plugins, "<test>")
+    axis = plugins.build("axes", "robustness.noise", severities=[5], corruptions={"image": ["missing"], "text": []})
+    rows = list(axis.run(model.eval(), data, _ctx(plugins, mctx, "robustness.noise", tmp_path, limit=40)))
+    recall = {(r.conditions.get("corruption"), r.conditions["direction"]): r.value
+              for r in rows if r.metric == "recall@1"}
+    assert set(recall) == {("none", "image->text"), ("none", "text->image"),
+                           ("missing", "image->text"), ("missing", "text->image")}
+    assert all(0.0 <= v <= 1.0 for v in recall.values())
+    # With every image missing all image embeddings coincide: text->image can do no better than chance ties.
+    assert recall[("missing", "text->image")] <= max(recall[("none", "text->image")], 1 / 40 + 1e-6)
