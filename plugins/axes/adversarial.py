@@ -1,0 +1,259 @@
+"""``robustness.adversarial``: robust accuracy under FGSM / PGD attacks.
+
+For each attacked *target* (one input field, or several attacked jointly),
+each attack plugin and norm, and each epsilon, the attack maximises the
+cross-entropy of the model's prediction; the rows report
+
+* ``robust_accuracy``: fraction of samples still classified correctly;
+* ``attack_success_rate``: fraction of originally-correct samples flipped.
+
+Image and video fields are attacked in pixel space ([0, 1], after undoing the
+modality's mean/std normalisation) and stay inside the valid pixel range;
+other float inputs (audio features) in their own units; discrete inputs
+(text) through an offset on the model's input embedding
+(:func:`polymodal_plugins.training.adversarial.embedding_offsets`), scaled by
+``embedding_scale``. Padding tokens and missing items are never perturbed.
+
+A perturbation inside a smaller ball is also inside every larger one, so a
+sample counts as robust at epsilon only if no attack at that or any smaller
+epsilon fooled it: robust accuracy is the worst case over the nested balls
+and never increases with epsilon.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+from polymodal.config import structure
+from polymodal.errors import ConfigError
+from polymodal.evaluation import AxisContext, EvalData
+from polymodal.results import ResultRow
+
+AXIS = "robustness.adversarial"
+PIXEL_KINDS = ("image", "video")
+
+
+@attrs.define
+class AdversarialParams:
+    """The axis parameters from the suite's ``[axes."robustness.adversarial"]`` table."""
+
+    attacks: list[str] = attrs.field(factory=lambda: ["fgsm", "pgd"])
+    norms: list[str] = attrs.field(factory=lambda: ["linf"])
+    #: L-inf radii, in pixel units for image/video (the clean point 0 is always evaluated).
+    epsilons: list[float] = attrs.field(factory=lambda: [1 / 255, 2 / 255, 4 / 255, 8 / 255])
+    #: L2 radii (per sample, over the whole field).
+    l2_epsilons: list[float] = attrs.field(factory=lambda: [0.125, 0.25, 0.5, 1.0])
+    steps: int = 10
+    step_size: float | None = None
+    random_start: bool = True
+    #: Groups of fields attacked jointly; default: each input field alone, then all together.
+    targets: list[list[str]] | None = None
+    #: Epsilon multiplier for embedding-space (text) perturbations.
+    embedding_scale: float = 8.0
+    #: Per-field epsilon multipliers overriding the defaults.
+    scales: dict[str, float] = attrs.field(factory=dict)
+    batch_size: int = 64
+    split: str | None = None
+
+
+class AdversarialAxis:
+    """The ``robustness.adversarial`` axis (see the module docstring)."""
+
+    requires: frozenset[str] = frozenset({"classify"})
+
+    def __init__(self, **params: Any):
+        self.params = p = structure(AdversarialParams, params, f"axes.{AXIS}")
+        for norm in p.norms:
+            if norm not in ("linf", "l2"):
+                raise ConfigError(f"axes.{AXIS}.norms: expected linf or l2, got {norm!r}")
+        for key in ("epsilons", "l2_epsilons"):
+            if any(e < 0 for e in getattr(p, key)):
+                raise ConfigError(f"axes.{AXIS}.{key}: epsilons must be >= 0")
+        if p.batch_size < 1 or p.steps < 1:
+            raise ConfigError(f"axes.{AXIS}: batch_size and steps must be positive")
+
+    def _attacks(self, ctx: AxisContext) -> dict[tuple[str, str], Any]:
+        p = self.params
+        out = {}
+        for name in p.attacks:
+            for norm in p.norms:
+                kwargs: dict[str, Any] = {"norm": norm}
+                if name != "fgsm":
+                    kwargs.update(steps=p.steps, step_size=p.step_size, random_start=p.random_start)
+                try:
+                    out[(name, norm)] = ctx.plugins.build("attacks", name, **kwargs)
+                except TypeError as exc:
+                    raise ConfigError(f"axes.{AXIS}.attacks: attack {name!r}: {exc}") from None
+        return out
+
+    def _targets(self, model: Any) -> list[tuple[str, ...]]:
+        fields = tuple(model.input_fields)
+        if self.params.targets is None:
+            return [(f,) for f in fields] + ([fields] if len(fields) > 1 else [])
+        for group in self.params.targets:
+            for f in group:
+                if f not in fields:
+                    raise ConfigError(f"axes.{AXIS}.targets: model reads no field {f!r} (its fields: {', '.join(fields)})")
+        return [tuple(g) for g in self.params.targets if g]
+
+    def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow]:
+        import torch
+        from torchmetrics.aggregation import SumMetric
+
+        p = self.params
+        split = p.split or ctx.split
+        if split not in data.splits:
+            raise ConfigError(f"axes.{AXIS}.split: no split {split!r} (have: {', '.join(data.splits)})")
+        dataset = data.splits[split]
+        attacks = self._attacks(ctx)
+        targets = self._targets(model)
+        eps_of = {"linf": sorted(p.epsilons), "l2": sorted(p.l2_epsilons)}
+        jobs = [(t, a, norm) for t in targets for (a, norm) in attacks
+                if not all(ctx.is_done("robust_accuracy", modality="+".join(t), attack=a, norm=norm, epsilon=e)
+                           for e in eps_of[norm])]
+        counts: dict[Any, SumMetric] = {}
+
+        def add(key: Any, value: Any) -> None:
+            counts.setdefault(key, SumMetric()).update(torch.as_tensor(float(value)))
+
+        indices = list(ctx.shard(ctx.limited(len(dataset))))
+        chunks = [indices[i:i + p.batch_size] for i in range(0, len(indices), p.batch_size)]
+        worst: dict[Any, float] = {}
+        model.eval()
+        for done, chunk in enumerate(chunks):
+            batch = data.collate([dataset[i] for i in chunk]).to(ctx.device)
+            target = model.target(batch).to(ctx.device)
+            with torch.no_grad():
+                clean_ok = model.predict(batch).argmax(-1) == target
+            add("total", len(chunk))
+            add("clean", clean_ok.sum())
+            for group, name, norm in jobs:
+                robust = clean_ok.clone()
+                spaces, apply = self._spaces(model, batch, group, data)
+                for eps in eps_of[norm]:
+                    gen = torch.Generator()
+                    gen.manual_seed(zlib.crc32(f"{ctx.seed}/{chunk[0]}/{group}/{name}/{norm}/{eps}".encode()))
+                    attack = attacks[(name, norm)]
+                    with _cudnn_off(ctx.device):
+                        deltas = attack(lambda d: _loss(model, apply(d), target), spaces, epsilon=eps,
+                                        generator=gen, device=ctx.device)
+                    with torch.no_grad():
+                        adv_batch, offsets = apply(deltas)
+                        with offsets:
+                            robust &= model.predict(adv_batch).argmax(-1) == target
+                    key = ("+".join(group), name, norm, eps)
+                    add(("robust",) + key, robust.sum())
+                    add(("flipped",) + key, (clean_ok & ~robust).sum())
+                    for f, d in deltas.items():
+                        flat = d.detach().flatten(1)
+                        size = flat.abs().amax(1) if norm == "linf" else flat.norm(dim=1)
+                        scale = spaces[f].scale
+                        worst[key + (f,)] = max(worst.get(key + (f,), 0.0), float(size.max()) / scale if scale else 0.0)
+            ctx.progress(done + 1, len(chunks), f"{AXIS} {split}")
+
+        total = float(counts["total"].compute()) if "total" in counts else 0.0
+        if not total:
+            return
+        clean_correct = float(counts["clean"].compute())
+        yield ctx.row("robust_accuracy", clean_correct / total, attack="none", epsilon=0.0)
+        for group, name, norm in jobs:
+            label = "+".join(group)
+            for eps in eps_of[norm]:
+                key = (label, name, norm, eps)
+                extra = {"samples": int(total), "clean_correct": int(clean_correct),
+                         "max_perturbation": {f: worst.get(key + (f,), 0.0) for f in group},
+                         "scales": {f: self._scale(model, f) for f in group}}
+                robust = float(counts[("robust",) + key].compute())
+                flipped = float(counts[("flipped",) + key].compute())
+                conds = {"modality": label, "attack": name, "norm": norm, "epsilon": eps}
+                yield ctx.row("robust_accuracy", robust / total, extra=extra, **conds)
+                yield ctx.row("attack_success_rate", flipped / clean_correct if clean_correct else None,
+                              extra=extra, **conds)
+
+    def _scale(self, model: Any, field: str) -> float:
+        if field in self.params.scales:
+            return float(self.params.scales[field])
+        return 1.0 if model.input_embedding(field) is None else self.params.embedding_scale
+
+    def _spaces(self, model: Any, batch: Any, group: tuple[str, ...], data: EvalData) -> tuple[dict[str, Any], Any]:
+        """The perturbation spaces of ``group`` and a function deltas -> (adversarial batch, embedding hooks)."""
+        import torch
+
+        from polymodal.batch import Batch, ModalityBatch
+        from polymodal_plugins.attacks.budget import PerturbationSpace
+        from polymodal_plugins.training.adversarial import _mask_like, embedding_offsets
+
+        spaces: dict[str, PerturbationSpace] = {}
+        to_input: dict[str, Any] = {}
+        discrete: list[str] = []
+        modalities = getattr(data.collate, "modalities", {})
+        for f in group:
+            if f not in batch.inputs:
+                continue
+            mb = batch.inputs[f]
+            if mb.data.is_floating_point():
+                mask = _mask_like(mb, mb.data)
+                mean, std = _normalisation(modalities.get(f), mb.data)
+                if mean is not None:
+                    pixels = mb.data * std + mean
+                    spaces[f] = PerturbationSpace(mb.data.shape, self._scale(model, f), mask,
+                                                  lower=-pixels, upper=1.0 - pixels)
+                    to_input[f] = lambda d, std=std: d / std
+                else:
+                    spaces[f] = PerturbationSpace(mb.data.shape, self._scale(model, f), mask)
+                    to_input[f] = lambda d: d
+            else:
+                emb = model.input_embedding(f)
+                if emb is None:
+                    raise ConfigError(f"axes.{AXIS}.targets: field {f!r} is discrete and its encoder has no "
+                                      "nn.Embedding to perturb; leave it out of the targets")
+                shape = torch.Size((*mb.data.shape[:2], emb.embedding_dim))
+                spaces[f] = PerturbationSpace(shape, self._scale(model, f), _mask_like(mb, torch.empty(shape)).to(mb.data.device))
+                discrete.append(f)
+
+        def apply(deltas: dict[str, torch.Tensor]) -> tuple[Batch, Any]:
+            inputs = dict(batch.inputs)
+            for f, conv in to_input.items():
+                mb = inputs[f]
+                inputs[f] = ModalityBatch(mb.data + conv(deltas[f]), mb.mask, mb.meta)
+            return Batch(inputs, batch.targets, batch.ids), embedding_offsets(model, {f: deltas[f] for f in discrete})
+
+        return spaces, apply
+
+
+def _loss(model: Any, adv: tuple[Any, Any], target: Any) -> Any:
+    import torch.nn.functional as F
+
+    batch, offsets = adv
+    with offsets:
+        return F.cross_entropy(model.predict(batch), target, reduction="none")
+
+
+def _normalisation(modality: Any, like: Any) -> tuple[Any, Any]:
+    """Mean/std broadcastable to ``like`` for pixel modalities (image, video); (None, None) otherwise."""
+    import torch
+
+    source = modality
+    if source is not None and not hasattr(source, "mean") and hasattr(source, "image"):
+        source = source.image  # video wraps an image modality
+    mean, std = getattr(source, "mean", None), getattr(source, "std", None)
+    if getattr(modality, "name", None) not in PIXEL_KINDS or mean is None or std is None:
+        return None, None
+    shape = [1] * like.dim()
+    shape[-3] = 3  # channels precede H, W for both [B, 3, H, W] and [B, T, 3, H, W]
+    return (torch.tensor(mean, dtype=like.dtype, device=like.device).view(shape),
+            torch.tensor(std, dtype=like.dtype, device=like.device).view(shape))
+
+
+def _cudnn_off(device: Any) -> Any:
+    """cuDNN RNNs refuse backward in eval mode; attacks need input gradients of eval-mode models."""
+    import torch
+
+    if getattr(device, "type", str(device)) == "cuda":
+        return torch.backends.cudnn.flags(enabled=False)
+    return contextlib.nullcontext()

@@ -1,0 +1,200 @@
+"""``robustness.noise``: performance under per-modality corruptions of rising severity.
+
+For every input field the model reads, each corruption registered for the
+field's modality kind (see :mod:`.corruption`) plus ``missing`` is applied to
+the *raw* samples, at each severity, before preprocessing; the model's
+headline metric (:mod:`.performance`: accuracy, or recall@1 both ways for an
+embedding model) is measured per (modality, corruption, severity). Each
+corruption's curve is then summarised (:mod:`.robustness_summary`), and the
+summaries averaged per modality and over everything.
+
+Rows: ``<metric>`` at ``corruption="none", severity=0`` (clean) and at each
+``modality, corruption, severity``; ``auc_relative``, ``corruption_error``,
+``relative_corruption_error`` and ``ce_ratio`` per ``modality, corruption``
+(extra: the curve); ``mean_auc_relative`` and ``mce`` per modality and for
+``modality="all"``. Raw samples are loaded once per batch and shared by all
+conditions, so the cost is one preprocessing + forward pass per condition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+from polymodal.config import structure
+from polymodal.errors import ConfigError
+from polymodal.evaluation import AxisContext, EvalData
+from polymodal.results import ResultRow
+from polymodal_plugins.axes.corruption import MISSING, SEVERITIES, available, get_corruption, missing_drops, sample_rng
+from polymodal_plugins.axes.performance import meter_factory
+from polymodal_plugins.axes.robustness_summary import summarise
+
+AXIS = "robustness.noise"
+SUMMARY_METRICS = ("auc_relative", "corruption_error", "relative_corruption_error", "ce_ratio")
+
+
+def _check_severities(_inst: Any, _attr: Any, value: list[int]) -> None:
+    if not value or any(s not in SEVERITIES for s in value) or len(set(value)) != len(value):
+        raise ConfigError(f"{AXIS}: severities: expected distinct integers in 1..5, got {value}")
+
+
+@attrs.define
+class NoiseParams:
+    """The axis parameters from the suite's ``[axes."robustness.noise"]`` table."""
+
+    #: Severity levels to evaluate (1 = mild .. 5 = severe).
+    severities: list[int] = attrs.field(factory=lambda: list(SEVERITIES), validator=_check_severities)
+    #: Fields to corrupt; default: every input field of the model.
+    fields: list[str] | None = None
+    #: Field name or modality kind -> corruption names; default: all registered for the kind, plus missing.
+    corruptions: dict[str, list[str]] = attrs.field(factory=dict)
+    #: Also evaluate the ``missing`` corruption on fields without an explicit list.
+    missing: bool = True
+    batch_size: int = 64
+    #: Split to evaluate; default: the suite's evaluation split.
+    split: str | None = None
+    #: Embedding models: the two fields to retrieve between; default: the first two embed fields.
+    pair: list[str] | None = None
+
+
+@attrs.frozen
+class Cell:
+    field: str
+    corruption: str
+    severity: int
+
+
+class NoiseAxis:
+    """The ``robustness.noise`` axis (see the module docstring)."""
+
+    requires: frozenset[str] = frozenset()
+    requires_any: frozenset[str] = frozenset({"classify", "embed"})
+
+    def __init__(self, **params: Any):
+        self.params = structure(NoiseParams, params, f"axes.{AXIS}")
+        if self.params.batch_size < 1:
+            raise ConfigError(f"axes.{AXIS}.batch_size: expected a positive integer, got {self.params.batch_size}")
+
+    # -- planning -------------------------------------------------------------------------
+    def plan(self, model: Any, data: EvalData, ctx: AxisContext) -> dict[str, list[str]]:
+        """field -> corruption names, validated against the model, the data and the registry."""
+        p = self.params
+        fields = list(p.fields) if p.fields is not None else list(model.input_fields)
+        kinds: dict[str, str] = {}
+        for f in fields:
+            info = ctx.model_ctx.fields.get(f)
+            if f not in model.input_fields or info is None:
+                raise ConfigError(f"axes.{AXIS}.fields: model reads no field {f!r} "
+                                  f"(its fields: {', '.join(model.input_fields)})")
+            kinds[f] = info.modality
+        for key in p.corruptions:
+            if key not in kinds and key not in kinds.values():
+                raise ConfigError(f"axes.{AXIS}.corruptions: {key!r} is neither an evaluated field nor a modality "
+                                  f"kind of one ({', '.join(sorted({*kinds, *kinds.values()}))})")
+        out: dict[str, list[str]] = {}
+        for f, kind in kinds.items():
+            names = p.corruptions.get(f, p.corruptions.get(kind))
+            if names is None:
+                names = available(kind) + ([MISSING] if p.missing else [])
+            for name in names:
+                if name != MISSING:
+                    get_corruption(kind, name, where=f"axes.{AXIS}.corruptions.{f}")
+            out[f] = list(names)
+        return out
+
+    # -- running --------------------------------------------------------------------------
+    def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow]:
+        import torch
+
+        p = self.params
+        split = p.split or ctx.split
+        if split not in data.splits:
+            raise ConfigError(f"axes.{AXIS}.split: no split {split!r} (have: {', '.join(data.splits)})")
+        dataset = data.splits[split]
+        plan = self.plan(model, data, ctx)
+        kinds = {f: ctx.model_ctx.fields[f].modality for f in plan}
+        make_meter = meter_factory(model, p.pair)
+        keys = make_meter().keys()
+        groups = [(f, c) for f, names in plan.items() for c in names
+                  if not self._group_done(ctx, f, c, keys)]
+        cells = [Cell(f, c, s) for f, c in groups for s in p.severities]
+        clean_meter = make_meter()
+        meters = {cell: make_meter() for cell in cells}
+
+        n = ctx.limited(len(dataset))
+        # Retrieval ranks against the whole gallery, so embedding models see every sample on every rank.
+        indices = list(ctx.shard(n)) if "classify" in model.capabilities else list(range(n))
+        chunks = [indices[i:i + p.batch_size] for i in range(0, len(indices), p.batch_size)]
+        collate = data.collate
+        modalities = getattr(collate, "modalities", {})
+        root = getattr(collate, "root", None)
+        model.eval()
+        for done, chunk in enumerate(chunks):
+            samples = [dataset[i] for i in chunk]
+            clean_meter.update(model, collate(samples).to(ctx.device))
+            for f in {cell.field for cell in cells}:
+                modality = modalities.get(f)
+                raws = [None if s.get(f) is None else (modality.load(s[f], root) if modality else s[f])
+                        for s in samples]
+                for cell in (c for c in cells if c.field == f):
+                    corrupted = [
+                        {**s, f: self._corrupt(kinds[f], cell, raw, s.get("id", i), ctx.seed)}
+                        for i, (s, raw) in zip(chunk, zip(samples, raws, strict=True), strict=True)
+                    ]
+                    with torch.no_grad():
+                        meters[cell].update(model, collate(corrupted).to(ctx.device))
+            ctx.progress(done + 1, len(chunks), f"{AXIS} {split}")
+
+        clean = clean_meter.compute()
+        for (metric, direction), value in clean.items():
+            yield ctx.row(metric, value, corruption="none", severity=0, **_dir(direction))
+        values = {cell: meters[cell].compute() for cell in cells}
+        summaries: dict[tuple[str, str | None, str], list[tuple[str, Any]]] = {}
+        for f, c in groups:
+            for key in keys:
+                metric, direction = key
+                curve = [values[Cell(f, c, s)][key] for s in p.severities]
+                for s, v in zip(p.severities, curve, strict=True):
+                    yield ctx.row(metric, v, modality=f, corruption=c, severity=s, **_dir(direction))
+                summary = summarise(clean[key], p.severities, curve)
+                extra = {"metric": metric, "severities": list(p.severities), "values": curve,
+                         "clean": clean[key], "kind": kinds[f]}
+                for name in SUMMARY_METRICS:
+                    yield ctx.row(name, getattr(summary, name), extra=extra, modality=f, corruption=c,
+                                  **_dir(direction))
+                summaries.setdefault((f, direction, metric), []).append((c, summary))
+        yield from self._means(ctx, summaries)
+
+    @staticmethod
+    def _corrupt(kind: str, cell: Cell, raw: Any, sample_id: Any, seed: int) -> Any:
+        if raw is None:
+            return None
+        rng = sample_rng(seed, sample_id, cell.field, cell.corruption)
+        if cell.corruption == MISSING:
+            return None if missing_drops(cell.severity, rng) else raw
+        return get_corruption(kind, cell.corruption)(raw, cell.severity, rng)
+
+    @staticmethod
+    def _group_done(ctx: AxisContext, field: str, corruption: str, keys: list[tuple[str, str | None]]) -> bool:
+        return all(ctx.is_done(name, modality=field, corruption=corruption, **_dir(direction))
+                   for _metric, direction in keys for name in SUMMARY_METRICS)
+
+    @staticmethod
+    def _means(ctx: AxisContext, summaries: dict[tuple[str, str | None, str], list[tuple[str, Any]]]) -> Iterator[ResultRow]:
+        """Per-modality and overall means of the per-corruption summaries."""
+        pooled: dict[tuple[str, str | None, str], list[tuple[str, Any]]] = {}
+        for (f, direction, metric), items in summaries.items():
+            pooled.setdefault(("all", direction, metric), []).extend((f"{f}/{c}", s) for c, s in items)
+        for (f, direction, metric), items in {**summaries, **pooled}.items():
+            aucs = [s.auc_relative for _c, s in items if s.auc_relative is not None]
+            extra = {"metric": metric, "corruptions": [c for c, _s in items]}
+            yield ctx.row("mean_auc_relative", sum(aucs) / len(aucs) if aucs else None, extra=extra,
+                          modality=f, corruption="all", **_dir(direction))
+            yield ctx.row("mce", sum(s.corruption_error for _c, s in items) / len(items), extra=extra,
+                          modality=f, corruption="all", **_dir(direction))
+
+
+def _dir(direction: str | None) -> dict[str, str]:
+    return {} if direction is None else {"direction": direction}

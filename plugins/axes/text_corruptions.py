@@ -1,0 +1,74 @@
+"""Text corruptions on raw captions: typos, word dropout, word shuffle.
+
+Words are whitespace-separated tokens; text written without spaces (Chinese,
+Japanese) is treated character by character so the corruptions still act.
+"""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+
+from polymodal_plugins.axes.corruption import corruption, level
+
+
+def _units(text: str) -> tuple[list[str], str]:
+    words = text.split()
+    if len(words) == 1 and len(text) > 1 and not text.isascii():
+        return list(text), ""
+    return words, " "
+
+
+@corruption("text", "typos", "Character edits (swap, drop, insert, replace) in 5%..50% of words.")
+def typos(raw: str, severity: int, rng: np.random.Generator) -> str:
+    units, sep = _units(raw)
+    p = level((0.05, 0.12, 0.2, 0.32, 0.5), severity)
+    draws = rng.random(len(units))
+    kinds = rng.integers(0, 4, len(units))
+    positions = rng.random(len(units))
+    letters = rng.integers(0, 26, len(units))
+    out = []
+    for u, d, kind, pos, letter in zip(units, draws, kinds, positions, letters, strict=True):
+        if d >= p or not u:
+            out.append(u)
+            continue
+        i = int(pos * len(u))
+        c = string.ascii_lowercase[int(letter)]
+        if kind == 0 and len(u) > 1:  # swap two neighbours
+            i = min(i, len(u) - 2)
+            u = u[:i] + u[i + 1] + u[i] + u[i + 2:]
+        elif kind == 1 and len(u) > 1:  # drop a character
+            u = u[:i] + u[i + 1:]
+        elif kind == 2:  # insert a character
+            u = u[:i] + c + u[i:]
+        else:  # replace a character (never by itself)
+            u = u[:i] + (c if u[i] != c else string.ascii_lowercase[(int(letter) + 1) % 26]) + u[i + 1:]
+        out.append(u)
+    return sep.join(out)
+
+
+@corruption("text", "word_dropout", "Drop 10%..60% of the words (at least one word is kept).")
+def word_dropout(raw: str, severity: int, rng: np.random.Generator) -> str:
+    units, sep = _units(raw)
+    p = level((0.1, 0.2, 0.3, 0.45, 0.6), severity)
+    draws = rng.random(len(units))
+    kept = [u for u, d in zip(units, draws, strict=True) if d >= p]
+    if not kept:  # an empty caption is not text any more; keep the unit least likely to go
+        kept = [units[int(np.argmax(draws))]]
+    return sep.join(kept)
+
+
+@corruption("text", "word_shuffle", "Permute a random 20%..100% of the word positions among themselves.")
+def word_shuffle(raw: str, severity: int, rng: np.random.Generator) -> str:
+    units, sep = _units(raw)
+    p = level((0.2, 0.4, 0.6, 0.8, 1.0), severity)
+    draws = rng.random(len(units))
+    chosen = np.nonzero(draws < p)[0]
+    # A cyclic shift by a drawn offset moves every chosen word (a plain permutation may fix some).
+    out = list(units)
+    if len(chosen) > 1:
+        shift = 1 + int(rng.integers(0, len(chosen) - 1))
+        for src, dst in zip(chosen, np.roll(chosen, shift), strict=True):
+            out[dst] = units[src]
+    return sep.join(out)
