@@ -10,6 +10,7 @@ strict mode is on.
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import os
 import sys
 import traceback
@@ -229,6 +230,12 @@ def build_plugin_manager(
             except Exception as exc:  # noqa: BLE001 - isolating plugins is the point
                 fail(rec, f"error importing plugin {name!r} ({loader.value}): {type(exc).__name__}: {exc}",
                      traceback.format_exc())
+                continue
+            if loader.attr and inspect.ismodule(obj):
+                # ``pkg:name`` where ``pkg.name`` is also a submodule: importing the
+                # submodule replaced the plugin object on the package.
+                fail(rec, f"entry point {loader.value!r} resolves to the module {obj.__name__!r}, not a plugin "
+                          f"object: a submodule of the same name shadows the attribute; rename one of them")
                 continue
         else:
             obj = loader
