@@ -14,7 +14,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import torch
 from torch import nn
 
 from polymodal.batch import Features, ModalityBatch
