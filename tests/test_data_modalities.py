@@ -128,8 +128,9 @@ def test_audio_files_resampled_to_log_mel(tmp_path, suffix):
     mod = AudioModality(sample_rate=8000, features="log-mel", n_mels=24, n_fft=256, hop_length=128)
     clip = mod.load(f"a{suffix}", tmp_path)
     assert clip.sample_rate == 16000 and clip.samples.shape[0] == 2
-    feats = mod.preprocess(clip)
-    assert feats.shape[1] == 24
+    batch = mod.collate([mod.preprocess(clip)])
+    feats = batch.data[0]
+    assert feats.shape[1] == 24 and batch.mask.all()
     assert abs(feats.shape[0] - (4000 // 128 + 1)) <= 1  # 0.5 s at 8 kHz
     # A 440 Hz tone puts its energy in a low mel band, not the top one.
     assert feats.mean(0).argmax() < 12
@@ -137,13 +138,26 @@ def test_audio_files_resampled_to_log_mel(tmp_path, suffix):
 
 def test_audio_mfcc_and_waveform_and_collate():
     tone = AudioClip(np.sin(np.linspace(0, 200, 4000, dtype=np.float32))[None], 8000)
-    mfcc = AudioModality(features="mfcc", n_mfcc=13).preprocess(tone)
-    assert mfcc.shape[1] == 13
+    mfcc = AudioModality(features="mfcc", n_mfcc=13)
+    assert mfcc.collate([mfcc.preprocess(tone)]).data.shape[2] == 13
     wav = AudioModality(features="waveform", sample_rate=4000)
     w = wav.preprocess(tone)
-    assert w.shape == (2000, 1)  # resampled 8 kHz -> 4 kHz
+    assert w.shape == (2000,)  # resampled 8 kHz -> 4 kHz
     b = wav.collate([w, w[:100], None])
     assert b.data.shape == (3, 2000, 1) and b.mask.sum(1).tolist() == [2000, 100, 0]
+
+
+def test_audio_batched_features_equal_per_clip_features():
+    mod = AudioModality(features="log-mel")
+    rng = np.random.default_rng(0)
+    clips = [mod.preprocess(AudioClip(rng.normal(size=(1, n)).astype(np.float32), 8000)) for n in (3000, 3000, 1700)]
+    batch = mod.collate([clips[0], None, clips[1], clips[2]])
+    for row, clip in ((0, clips[0]), (2, clips[1]), (3, clips[2])):
+        alone = mod.collate([clip])
+        n = int(alone.mask.sum())
+        assert int(batch.mask[row].sum()) == n
+        assert torch.allclose(batch.data[row, :n], alone.data[0, :n], atol=1e-5)
+    assert not batch.mask[1].any()
 
 
 def test_audio_refuses_corrupt_and_oversized(tmp_path):
@@ -175,7 +189,7 @@ def test_video_from_gif_npy_and_frame_folder(tmp_path):
     mod = VideoModality(frames=3, size=16, mean=(0, 0, 0), std=(1, 1, 1))
     expected = torch.tensor([40, 120, 200]) / 255.0  # uniform sampling: segment centres 1, 3, 5
     for source in ("clip.gif", "clip.npy", "clip_frames"):
-        t = mod.preprocess(mod.load(source, tmp_path))
+        t = mod.collate([mod.preprocess(mod.load(source, tmp_path))]).data[0]
         assert t.shape == (3, 3, 16, 16), source
         assert torch.allclose(t.mean((1, 2, 3)), expected, atol=0.02), source
     b = mod.collate([t, None])
@@ -184,7 +198,7 @@ def test_video_from_gif_npy_and_frame_folder(tmp_path):
 
 def test_video_random_sampling_sorted_and_bad_npy(tmp_path):
     mod = VideoModality(frames=4, sampling="random", size=16, mean=(0, 0, 0), std=(1, 1, 1))
-    t = mod.preprocess(_frames(6))
+    t = mod.collate([mod.preprocess(_frames(6))]).data[0]
     means = t.mean((1, 2, 3))
     assert torch.all(means[1:] > means[:-1])  # frames stay in time order
     np.save(tmp_path / "bad.npy", np.zeros((3, 4), np.float32))
