@@ -197,7 +197,15 @@ class Runner:
             if exp.model.name == "fusion-classifier" or exp.model.fusion != "concat":
                 attempt(f"{where}: model.fusion", lambda e=exp: self.plugins.get("fusions", e.model.fusion))
             for field, enc in exp.model.encoders.items():
-                attempt(f"{where}: model.encoders.{field}.name", lambda n=enc.name: self.plugins.get("encoders", n))
+                spec = attempt(f"{where}: model.encoders.{field}.name", lambda n=enc.name: self.plugins.get("encoders", n))
+                if spec is not None:
+                    attempt(f"{where}: model.encoders.{field}.params",
+                            lambda s=spec, e=enc: _check_params(s, e.params))
+            if exp.model.fusion_params:
+                fusion_spec = attempt(f"{where}: model.fusion", lambda e=exp: self.plugins.get("fusions", e.model.fusion))
+                if fusion_spec is not None:
+                    attempt(f"{where}: model.fusion_params",
+                            lambda s=fusion_spec, e=exp: _check_params(s, e.model.fusion_params))
             if model_spec is None:
                 continue
             seen_models[plan.id] = model_spec
@@ -391,6 +399,26 @@ class Runner:
     def _complete(self, run_id: str, axis: str) -> None:
         if self.is_writer:
             self.progress_store.append({"run": run_id, "axis": axis, "status": "complete"})
+
+
+def _check_params(spec: Any, params: dict[str, Any]) -> None:
+    """Unknown parameter names of a component, with a did-you-mean (its signature is the truth)."""
+    from polymodal.errors import did_you_mean
+
+    known = spec.parameters()
+    factory = spec.load()
+    import inspect
+
+    target = factory.__init__ if isinstance(factory, type) else factory
+    try:
+        if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(target).parameters.values()):
+            return
+    except (TypeError, ValueError):
+        return
+    for key in params:
+        if key not in known:
+            raise ConfigError(f"unknown parameter {key!r} of {spec.kind[:-1]} {spec.name!r}{did_you_mean(key, known)}; "
+                              f"parameters: {', '.join(k for k in known if k != 'input_dims')}")
 
 
 class _null:
