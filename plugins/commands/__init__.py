@@ -2,5 +2,5 @@
 
 from polymodal import component
 
-score = component("commands", "score", "polymodal_plugins.commands.score:add_score_command",
+score_plugin = component("commands", "score", "polymodal_plugins.commands.score:add_score_command",
                   description="Score prediction files offline: captions, retrieval, fid, kid, is (JSON output).")

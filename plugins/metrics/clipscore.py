@@ -2,7 +2,7 @@
 
 The embeddings come from any dual encoder: pass a callable for each side (e.g.
 a registered hf-clip model's ``encode_image`` / ``encode_text``), or give
-precomputed embeddings to :meth:`CLIPScore.update_embeddings`.
+precomputed embeddings as ``update(image_embeddings=..., text_embeddings=...)``.
 """
 
 from __future__ import annotations
@@ -30,13 +30,15 @@ class CLIPScore(Metric):
         self.add_state("score_sum", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.tensor(0, dtype=torch.int64), dist_reduce_fx="sum")
 
-    def update(self, images: Any, captions: Sequence[str]) -> None:
-        if self.encode_image is None or self.encode_text is None:
-            raise ValueError("CLIPScore.update needs encode_image and encode_text; use update_embeddings otherwise")
-        with torch.no_grad():
-            self.update_embeddings(self.encode_image(images), self.encode_text(list(captions)))
-
-    def update_embeddings(self, image_embeddings: torch.Tensor, text_embeddings: torch.Tensor) -> None:
+    def update(self, images: Any = None, captions: Sequence[str] | None = None, *,
+               image_embeddings: torch.Tensor | None = None, text_embeddings: torch.Tensor | None = None) -> None:
+        """Score (images, captions) through the encoders, or precomputed paired embeddings."""
+        if image_embeddings is None or text_embeddings is None:
+            if self.encode_image is None or self.encode_text is None or images is None or captions is None:
+                raise ValueError("CLIPScore.update needs images and captions with encode_image/encode_text, "
+                                 "or image_embeddings= and text_embeddings=")
+            with torch.no_grad():
+                image_embeddings, text_embeddings = self.encode_image(images), self.encode_text(list(captions))
         if image_embeddings.shape != text_embeddings.shape or image_embeddings.ndim != 2:
             raise ValueError(f"paired embeddings must both be [B, D], got {tuple(image_embeddings.shape)} "
                              f"and {tuple(text_embeddings.shape)}")
