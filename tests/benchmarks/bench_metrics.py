@@ -71,10 +71,10 @@ def bench_fidelity() -> None:
     from polymodal_plugins.metrics.fidelity import frechet_distance, inception_score, kernel_inception_distance
 
     rng = np.random.default_rng(0)
-    real = rng.normal(size=(5000, 2048))
-    fake = rng.normal(0.05, 1.1, size=(5000, 2048))
+    real = rng.normal(size=(5000, 1024))
+    fake = rng.normal(0.05, 1.1, size=(5000, 1024))
     logits = rng.normal(scale=3, size=(5000, 1008))
-    print("\nfidelity metrics from features (5000 x 2048 float64, logits 5000 x 1008)")
+    print("\nfidelity metrics from features (5000 x 1024 float64, logits 5000 x 1008)")
     print(f"{'metric':<10}{'ours (s)':>10}{'torch-fidelity (s)':>19}{'ratio':>10}{'max |diff|':>13}")
     tr, tf = torch.from_numpy(real), torch.from_numpy(fake)
     ref, t_ref = _timed(lambda: fid_statistics_to_metric(fid_features_to_statistics(tr), fid_features_to_statistics(tf), False))
