@@ -104,14 +104,14 @@ def test_overfits_a_tiny_set_and_captions_correctly(plugins):
     batch = make_batch(ALL)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     model.train()
-    first = float(model.loss(batch)[0])
+    first = float(model.loss(batch)[0].detach())
     for _ in range(80):
         loss, _ = model.loss(batch)
         opt.zero_grad()
         loss.backward()
         opt.step()
     model.eval()
-    final = float(model.loss(batch)[0])
+    final = float(model.loss(batch)[0].detach())
     assert final < 0.15 * first, (first, final)
     expected = [f"a {c} square on the {p}" for c, p in ALL]
     greedy = model.caption(batch, max_len=10)
