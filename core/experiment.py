@@ -82,6 +82,10 @@ class DataConfig:
     limit: int | None = attrs.field(default=None, validator=_positive)
     shuffle: bool = True
     drop_last: bool = False
+    #: Modality parameters per field (or per modality kind), e.g. ``{ image = { size = 32 } }``.
+    modalities: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    #: Input fields to load; default: those the model has encoders for.
+    fields: list[str] | None = None
 
 
 @attrs.frozen

@@ -1,0 +1,183 @@
+"""A pretrained transformers ``CLIPModel`` as a polymodal model.
+
+``[model] name = "hf-clip"`` with ``params = { model = "<hub id or folder>" }``.
+It reads the image field as float images ``[B, 3, H, W]`` in [0, 1] (resized
+and normalised here the way the checkpoint's image processor would) and the
+text field as the raw strings the text modality keeps in
+``batch.inputs[text].meta`` (key ``text``, ``raw`` or ``strings``), tokenised
+with the checkpoint's own tokenizer: CLIP's vocabulary is not ours.
+
+Loading is offline by default (``local_files_only = true``); ``CLIPModel`` is
+a class shipped inside transformers, so no remote code is ever executed.
+Zero-shot classification uses prompts: ``predict`` needs
+``params.class_prompts`` (one string per class) or the dataset's label names
+with ``params.prompt = "a photo of a {}"``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from polymodal.batch import Batch
+from polymodal.errors import ConfigError, DataError, PolymodalError
+from polymodal.experiment import ModelConfig
+from polymodal.model_api import LossOutput, ModelContext, PolymodalModel
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+_KNOWN = {"model", "image_field", "text_field", "local_files_only", "max_length", "class_prompts", "prompt", "revision"}
+_TEXT_META_KEYS = ("text", "raw", "strings")
+
+
+class HFClip(PolymodalModel):
+    """transformers CLIP behind the polymodal model interface."""
+
+    capabilities = frozenset({"embed", "classify"})
+
+    def __init__(self, config: ModelConfig, ctx: ModelContext):
+        super().__init__(config, ctx)
+        from transformers import AutoTokenizer, CLIPModel
+
+        p = dict(config.params)
+        unknown = sorted(set(p) - _KNOWN)
+        if unknown:
+            raise ConfigError(f"{ctx.source}: model.params.{unknown[0]}: unknown hf-clip parameter; known: {', '.join(sorted(_KNOWN))}")
+        if "model" not in p or not isinstance(p["model"], str):
+            raise ConfigError(f"{ctx.source}: model.params.model: hf-clip needs a hub id or local folder (a string)")
+        self.model_id: str = p["model"]
+        self.image_field: str = p.get("image_field", "image")
+        self.text_field: str = p.get("text_field", "text")
+        self.max_length: int = int(p.get("max_length", 77))
+        local_only = bool(p.get("local_files_only", True))
+        kwargs: dict[str, Any] = {"local_files_only": local_only}
+        if p.get("revision"):
+            kwargs["revision"] = p["revision"]
+        try:
+            self.clip = CLIPModel.from_pretrained(self.model_id, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{ctx.source}: model.params.model: cannot load CLIP from {self.model_id!r}: {exc}") from None
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model_id, **kwargs)
+        except (OSError, ValueError, TypeError):
+            self.tokenizer = None  # token ids must then come from the batch
+        self.image_size = int(self.clip.config.vision_config.image_size)
+        mean, std = _normalisation(self.model_id)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.class_prompts = _prompts(p, ctx, config)
+
+    @property
+    def input_fields(self) -> tuple[str, ...]:
+        return (self.image_field, self.text_field)
+
+    @property
+    def embed_fields(self) -> tuple[str, ...]:
+        return (self.image_field, self.text_field)
+
+    # -- raw inputs ----------------------------------------------------------
+    def embed_images(self, images: torch.Tensor) -> torch.Tensor:
+        """L2-normalised embeddings of float images ``[B, 3, H, W]`` in [0, 1]."""
+        if images.dim() != 4 or images.shape[1] not in (1, 3):
+            raise DataError(f"hf-clip expects images [B, 3, H, W], got shape {tuple(images.shape)}")
+        if images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)
+        x = F.interpolate(images.float(), size=(self.image_size, self.image_size), mode="bicubic", align_corners=False)
+        x = (x.clamp(0, 1) - self.mean) / self.std
+        out = self.clip.get_image_features(pixel_values=x)
+        return F.normalize(_tensor(out), dim=-1)
+
+    def embed_texts(self, texts: list[str]) -> torch.Tensor:
+        """L2-normalised embeddings of strings, tokenised by the checkpoint's tokenizer."""
+        if self.tokenizer is None:
+            raise PolymodalError(f"hf-clip {self.model_id!r} has no tokenizer; cannot embed raw strings")
+        tok = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        dev = self.mean.device
+        out = self.clip.get_text_features(input_ids=tok["input_ids"].to(dev), attention_mask=tok["attention_mask"].to(dev))
+        return F.normalize(_tensor(out), dim=-1)
+
+    # -- the model interface ---------------------------------------------------
+    def embed(self, batch: Batch, field: str) -> torch.Tensor:
+        if field == self.image_field:
+            return self.embed_images(self._input(batch, field).data)
+        if field == self.text_field:
+            return self.embed_texts(self._strings(batch, field))
+        raise ConfigError(f"{self.source}: hf-clip embeds {self.image_field!r} and {self.text_field!r}, not {field!r}")
+
+    def logit_scale(self) -> torch.Tensor:
+        return self.clip.logit_scale.exp()
+
+    def predict(self, batch: Batch) -> torch.Tensor:
+        """Zero-shot logits: image embedding against one prompt per class."""
+        if not self.class_prompts:
+            raise ConfigError(
+                f"{self.source}: model.params.class_prompts: hf-clip classifies zero-shot from prompts; "
+                "give class_prompts or a prompt template with a dataset that names its classes"
+            )
+        img = self.embed(batch, self.image_field)
+        txt = self.embed_texts(self.class_prompts)
+        return self.logit_scale() * img @ txt.t()
+
+    def loss(self, batch: Batch) -> LossOutput:
+        img = self.embed(batch, self.image_field)
+        txt = self.embed(batch, self.text_field)
+        logits = self.logit_scale() * img @ txt.t()
+        labels = torch.arange(img.shape[0], device=img.device)
+        loss = 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels))
+        return loss, {"loss": float(loss.detach())}
+
+    def _input(self, batch: Batch, field: str) -> Any:
+        if field not in batch.inputs:
+            raise PolymodalError(f"batch has no field {field!r} (fields: {', '.join(sorted(batch.inputs))})")
+        return batch.inputs[field]
+
+    def _strings(self, batch: Batch, field: str) -> list[str]:
+        mb = self._input(batch, field)
+        for key in _TEXT_META_KEYS:
+            value = mb.meta.get(key)
+            if isinstance(value, (list, tuple)) and all(isinstance(s, str) for s in value):
+                return list(value)
+        raise PolymodalError(
+            f"hf-clip needs the raw strings of field {field!r} in its batch meta "
+            f"(one of {', '.join(_TEXT_META_KEYS)}); the text modality did not keep them"
+        )
+
+
+def _tensor(out: Any) -> torch.Tensor:
+    """transformers 5 may return a model output instead of a tensor."""
+    if isinstance(out, torch.Tensor):
+        return out
+    for attr in ("pooler_output", "text_embeds", "image_embeds"):
+        value = getattr(out, attr, None)
+        if isinstance(value, torch.Tensor):
+            return value
+    raise PolymodalError(f"unexpected CLIP feature output {type(out).__name__}")
+
+
+def _normalisation(model_id: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Mean/std from a local ``preprocessor_config.json``, else OpenAI CLIP's."""
+    cfg = Path(model_id) / "preprocessor_config.json"
+    if cfg.is_file():
+        try:
+            data = json.loads(cfg.read_text())
+            return tuple(data["image_mean"]), tuple(data["image_std"])
+        except (ValueError, KeyError, TypeError):
+            pass
+    return OPENAI_MEAN, OPENAI_STD
+
+
+def _prompts(p: dict[str, Any], ctx: ModelContext, config: ModelConfig) -> list[str]:
+    prompts = p.get("class_prompts")
+    if prompts is not None:
+        if not isinstance(prompts, list) or not all(isinstance(s, str) for s in prompts):
+            raise ConfigError(f"{ctx.source}: model.params.class_prompts: expected a list of strings")
+        return list(prompts)
+    info = ctx.targets.get(config.target)
+    if info is not None and info.labels:
+        template = p.get("prompt", "a photo of a {}")
+        return [template.format(label) for label in info.labels]
+    return []

@@ -1,0 +1,125 @@
+"""Batches for training: datasets, modalities and a resumable, seeded order.
+
+:class:`TrainingData` is all the trainer needs: per-epoch training batches in
+an order fixed by ``(seed, epoch)`` that can start part-way through an epoch
+(for ``--resume``), and evaluation batches per split. :func:`from_experiment`
+builds one from the ``[data]`` table through the dataset and modality plugins
+(:mod:`polymodal.data`); tests hand in any dataset and collate function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from polymodal.batch import Batch
+from polymodal.errors import ConfigError, DataError
+from polymodal.experiment import DataConfig, ExperimentConfig
+from polymodal.model_api import FieldInfo, TargetInfo
+
+
+class TrainingData:
+    """Datasets per split with one collate function; seeded, skippable epochs."""
+
+    def __init__(self, splits: dict[str, Any], collate: Callable[[list[Any]], Batch], cfg: DataConfig, seed: int):
+        if cfg.train_split not in splits:
+            raise ConfigError(f"data.train_split: no split {cfg.train_split!r} (have: {', '.join(splits)})")
+        self.cfg = cfg
+        self.seed = seed
+        self.collate = collate
+        self.splits = {name: (Subset(ds, range(min(cfg.limit, len(ds)))) if cfg.limit else ds)
+                       for name, ds in splits.items()}
+        if len(self.splits[cfg.train_split]) == 0:
+            raise DataError(f"data: training split {cfg.train_split!r} of dataset {cfg.dataset!r} is empty")
+
+    def _batches(self, order: list[int], size: int, drop_last: bool) -> list[list[int]]:
+        out = [order[i:i + size] for i in range(0, len(order), size)]
+        if drop_last and out and len(out[-1]) < size:
+            out.pop()
+        return out
+
+    def train_order(self, epoch: int) -> list[list[int]]:
+        """Index batches of one epoch; a pure function of ``(seed, epoch)``."""
+        n = len(self.splits[self.cfg.train_split])
+        if self.cfg.shuffle:
+            g = torch.Generator()
+            g.manual_seed(self.seed * 1_000_003 + epoch)
+            order = torch.randperm(n, generator=g).tolist()
+        else:
+            order = list(range(n))
+        return self._batches(order, self.cfg.batch_size, self.cfg.drop_last)
+
+    def steps_per_epoch(self) -> int:
+        return len(self.train_order(0))
+
+    def train_batches(self, epoch: int, skip: int = 0) -> Iterable[Batch]:
+        """Training batches of ``epoch``, starting after the first ``skip``."""
+        return self._loader(self.cfg.train_split, self.train_order(epoch)[skip:])
+
+    def eval_batches(self, split: str | None) -> Iterable[Batch] | None:
+        if split is None or split not in self.splits:
+            return None
+        n = len(self.splits[split])
+        return self._loader(split, self._batches(list(range(n)), self.cfg.eval_batch_size or self.cfg.batch_size, False))
+
+    def _loader(self, split: str, batches: Sequence[list[int]]) -> DataLoader:
+        # A private generator: DataLoader otherwise draws its base seed from
+        # the global RNG, which would make dropout depend on how often we iterate.
+        g = torch.Generator()
+        g.manual_seed(self.seed)
+        return DataLoader(self.splits[split], batch_sampler=list(batches), collate_fn=self.collate,
+                          num_workers=self.cfg.workers, generator=g)
+
+
+def from_experiment(config: ExperimentConfig, plugins: Any, source: str) -> tuple[TrainingData, dict[str, FieldInfo], dict[str, TargetInfo], dict[str, Any]]:
+    """Datasets, fitted modalities and the data description from ``[data]``.
+
+    Returns the training data, the field and target descriptions for the
+    :class:`~polymodal.model_api.ModelContext`, and the modality objects (so
+    the caller can configure them from the encoders' ``preprocess_config``).
+    """
+    from polymodal import data as pdata
+
+    cfg = config.data
+    splits: dict[str, Any] = {}
+    for split in dict.fromkeys(s for s in (cfg.train_split, cfg.val_split, cfg.test_split) if s):
+        kwargs = dict(cfg.params)
+        if cfg.root is not None:
+            kwargs["root"] = cfg.root
+        try:
+            splits[split] = plugins.build("datasets", cfg.dataset, split=split, **kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"{source}: data.params: dataset {cfg.dataset!r}: {exc}") from None
+    train = splits[cfg.train_split]
+    available: dict[str, str] = dict(getattr(train, "fields", {}))
+    wanted = list(cfg.fields) if cfg.fields is not None else list(config.model.encoders) or list(available)
+    if config.model.name == "hf-clip" and cfg.fields is None:
+        wanted = list(available)
+    for f in wanted:
+        if f not in available:
+            from polymodal.errors import did_you_mean
+
+            raise ConfigError(f"{source}: model.encoders.{f}: dataset {cfg.dataset!r} has no field {f!r}"
+                              f"{did_you_mean(f, available)}; its fields: {', '.join(available) or 'none'}")
+    modalities = pdata.build_modalities({f: available[f] for f in wanted}, cfg.modalities, plugins=plugins)
+    pdata.fit_modalities(modalities, train)
+    fields = {f: FieldInfo(f, available[f], _describe(m)) for f, m in modalities.items()}
+    class_names = dict(getattr(train, "class_names", {}) or {})
+    targets = {}
+    for t in getattr(train, "targets", []):
+        labels = class_names.get(t)
+        targets[t] = TargetInfo(t, len(labels) if labels else None, list(labels) if labels else None)
+    collate = pdata.Collator(modalities, list(getattr(train, "targets", [])), root=getattr(train, "root", None),
+                             dataset_name=cfg.dataset)
+    return TrainingData(splits, collate, cfg, config.train.seed), fields, targets, modalities
+
+
+def _describe(modality: Any) -> dict[str, Any]:
+    describe = getattr(modality, "describe", None)
+    try:
+        return dict(describe()) if callable(describe) else {}
+    except Exception:  # noqa: BLE001 - a description is informative only
+        return {}
