@@ -29,7 +29,7 @@ from polymodal.batch import Batch, Features, ModalityBatch
 from polymodal.errors import ConfigError, DataError
 from polymodal.experiment import ModelConfig
 from polymodal.model_api import LossOutput, ModelContext, PolymodalModel
-from polymodal_plugins.models.generative_fields import Vocabulary, int_param, pick_field, pixel_range
+from polymodal_plugins.models.generative_fields import Vocabulary, image_size, int_param, pick_field, pixel_range
 
 LOSSES = ("l1", "mse")
 
@@ -145,11 +145,11 @@ class TextToImage(PolymodalModel):
             vocab = Vocabulary.from_field(text, ctx.source)
             encoder = TokenTextEncoder(vocab.size, dim=int_param(config, ctx, "text_dim", 128),
                                        layers=int_param(config, ctx, "text_layers", 2),
-                                       max_len=int_param(config, ctx, "max_len", int(text.params.get("max_len", 64))))
+                                       max_len=int_param(config, ctx, "max_len", int(text.params.get("max_length", 64))))
         self.encoders[text.name] = encoder
         self.net = TextToImageNet(
             encoder,
-            image_size=int_param(config, ctx, "image_size", int(image.params.get("image_size", 32))),
+            image_size=int_param(config, ctx, "image_size", image_size(image, ctx.source)),
             channels=int_param(config, ctx, "channels", int(image.params.get("channels", 3))),
             width=int_param(config, ctx, "width", 64),
             loss=str(config.params.get("loss", "mse")),
