@@ -150,3 +150,12 @@ def test_bad_tokens_and_bad_config_are_platform_errors(plugins):
     ctx = ModelContext(plugins=plugins, fields={"image": FieldInfo("image", "image"), "caption": FieldInfo("caption", "text")})
     with pytest.raises(ConfigError, match="vocab"):
         build_model(ModelConfig(name="captioner"), ctx)
+
+
+def test_generative_models_still_register_after_their_modules_were_imported():
+    """Regression: a plugin object named like its submodule is replaced by it on import."""
+    import polymodal_plugins.models.captioner  # noqa: F401
+    import polymodal_plugins.models.text_to_image  # noqa: F401
+
+    fresh = build_plugin_manager(PluginSettings(), entry_points=True)
+    assert {"captioner", "text-to-image"} <= set(fresh.registry("models").names())
