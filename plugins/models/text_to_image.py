@@ -124,7 +124,7 @@ class TextToImage(PolymodalModel):
 
     ``model.params``: ``text_field`` / ``image_field`` (default: the only text /
     image field), ``image_size`` (from the image field, else 32), ``channels``
-    (3), ``width`` (64), ``text_dim`` (128), ``text_layers`` (2), ``loss``
+    (3), ``width`` (16), ``text_dim`` (128), ``text_layers`` (2), ``loss``
     (``"mse"``, the default, or ``"l1"``: L1 pulls every pixel towards the
     per-pixel median, which on scenes with a mostly empty background is the
     background, and it escapes that far more slowly than MSE). ``[model.encoders.<text field>]`` replaces the
@@ -151,7 +151,7 @@ class TextToImage(PolymodalModel):
             encoder,
             image_size=int_param(config, ctx, "image_size", image_size(image, ctx.source)),
             channels=int_param(config, ctx, "channels", int(image.params.get("channels", 3))),
-            width=int_param(config, ctx, "width", 64),
+            width=int_param(config, ctx, "width", 16),
             loss=str(config.params.get("loss", "mse")),
         )
 
