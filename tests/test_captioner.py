@@ -45,14 +45,17 @@ def plugins():
     return build_plugin_manager(PluginSettings(), entry_points=True)
 
 
-def make_model(plugins, **params):
-    ctx = ModelContext(
+def model_context(plugins) -> ModelContext:
+    return ModelContext(
         plugins=plugins,
-        fields={"image": FieldInfo("image", "image", {"channels": 3, "image_size": 16}),
+        fields={"image": FieldInfo("image", "image", {"channels": 3, "size": [16, 16]}),
                 "caption": FieldInfo("caption", "text", {"vocab_size": len(VOCAB), "vocab": VOCAB, "pad_id": 0})},
     )
+
+
+def make_model(plugins, **params):
     torch.manual_seed(0)
-    return build_model(ModelConfig(name="captioner", params={**SMALL, **params}), ctx)
+    return build_model(ModelConfig(name="captioner", params={**SMALL, **params}), model_context(plugins))
 
 
 ALL = [(c, p) for c in COLOURS for p in PLACES]
@@ -159,3 +162,17 @@ def test_generative_models_still_register_after_their_modules_were_imported():
 
     fresh = build_plugin_manager(PluginSettings(), entry_points=True)
     assert {"captioner", "text-to-image"} <= set(fresh.registry("models").names())
+
+
+def test_checkpoint_round_trip_gives_identical_captions_and_attention(plugins, tmp_path):
+    from polymodal.checkpoint import load_model, save_checkpoint
+
+    model = make_model(plugins).eval()
+    batch = make_batch(ALL)
+    before = model.caption_ids(batch, max_len=6, beam_size=2)
+    experiment = {"data": {"dataset": "toy"}, "model": {"name": "captioner", "params": SMALL}}
+    save_checkpoint(tmp_path / "ckpt", model, experiment=experiment, context=model_context(plugins).to_json())
+    loaded = load_model(tmp_path / "ckpt", plugins)
+    after = loaded.caption_ids(batch, max_len=6, beam_size=2)
+    assert after.ids == before.ids and after.scores == pytest.approx(before.scores, abs=0)
+    assert loaded.caption(batch) == model.caption(batch)

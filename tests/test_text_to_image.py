@@ -132,3 +132,17 @@ def test_bad_config_and_data_are_platform_errors(plugins):
     del batch.inputs["caption"]
     with pytest.raises(DataError, match="no text field 'caption'"):
         model.generate(batch)
+
+
+def test_checkpoint_round_trip_gives_identical_images(plugins, tmp_path):
+    from polymodal.checkpoint import load_model, save_checkpoint
+
+    model = make_model(plugins).eval()
+    batch = make_batch(ITEMS)
+    ctx = ModelContext(plugins=plugins, fields={
+        "caption": FieldInfo("caption", "text", {"vocab_size": len(VOCAB), "vocab": VOCAB}),
+        "image": FieldInfo("image", "image", {"channels": 3})})
+    experiment = {"data": {"dataset": "toy"}, "model": {"name": "text-to-image", "params": SMALL}}
+    save_checkpoint(tmp_path / "ckpt", model, experiment=experiment, context=ctx.to_json())
+    loaded = load_model(tmp_path / "ckpt", plugins)
+    torch.testing.assert_close(loaded.generate(batch), model.generate(batch), rtol=0, atol=0)

@@ -60,7 +60,7 @@ def words_of(batch, key, names):
 
 
 def bench_captioner(plugins, args):
-    cfg = experiment({"name": "captioner", "params": {"max_len": 12}}, args.samples, args.epochs, 32, 2e-3)
+    cfg = experiment({"name": "captioner", "params": {"max_len": 12, "hidden": args.hidden, "feature_dim": 64, "cnn_width": 16}}, args.samples, args.epochs, 32, 2e-3)
     model, data, secs = train(cfg, plugins)
     model.eval()
     SHAPES, COLORS, _ = palette()
@@ -112,6 +112,7 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--hidden", type=int, default=128, help="captioner LSTM size")
     parser.add_argument("--only", choices=["captioner", "text-to-image"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
