@@ -63,7 +63,7 @@ def test_generated_images_have_the_configured_shape_and_range(plugins, size):
     out = model.generate(make_batch(ITEMS))
     assert out.shape == (len(ITEMS), 3, size, size)
     assert out.min() >= 0 and out.max() <= 1
-    ps = [m for m in model.net.decoder.body if isinstance(m, torch.nn.PixelShuffle)]
+    ps = [m for m in model.net.decoder.modules() if isinstance(m, torch.nn.PixelShuffle)]
     assert len(ps) == {8: 1, 16: 2, 32: 3}[size]
 
 
