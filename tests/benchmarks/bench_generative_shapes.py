@@ -9,6 +9,10 @@ Prints, as JSON lines (progress goes to stderr):
 
 Run: ``python tests/benchmarks/bench_generative_shapes.py [--samples 2000] [--epochs 6]``.
 Both models train from scratch through the platform's own trainer.
+
+Measured (2 shared CPU cores, 1 thread, ``--samples 1000 --epochs 8``, test split of 1000):
+captioner greedy: shape named 78.4 %, colour 94.3 %, both 74.7 % (beam 3: 78.6 / 94.7 / 75.1 %),
+43 s training; text-to-image dominant colour 78.2 % (chance 16.7 %), 69 s training.
 """
 
 from __future__ import annotations
