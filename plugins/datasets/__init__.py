@@ -1,1 +1,14 @@
-"""Built-in datasets plugins (each its own entry point)."""
+"""Built-in dataset plugins, one entry point each (implementations import lazily)."""
+
+from polymodal import component
+
+shapes = component("datasets", "shapes", "polymodal_plugins.datasets.shapes:ShapesDataset",
+                   description="Embedded procedurally generated world: image, EN/ZH captions, audio, video, labels; zero-shot split.")
+coco_captions = component("datasets", "coco-captions", "polymodal_plugins.datasets.coco_captions:CocoCaptions",
+                          description="COCO-style captions: annotation JSON plus an image folder; references as targets.")
+image_folder = component("datasets", "image-folder", "polymodal_plugins.datasets.image_folder:ImageFolder",
+                         description="ImageFolder classification: root/<class>/<image>.")
+manifest = component("datasets", "manifest", "polymodal_plugins.datasets.manifest:Manifest",
+                     description="JSONL/CSV manifest with one column per modality plus label columns.")
+clip_folder = component("datasets", "clip-folder", "polymodal_plugins.datasets.clip_folder:ClipFolder",
+                        description="Folders of audio or video clips, optional class sub-folders and .txt captions.")

@@ -1,1 +1,16 @@
-"""Built-in modalities plugins (each its own entry point)."""
+"""Built-in modality plugins, one entry point each.
+
+Nothing heavy is imported here: each plugin is a light :func:`component`
+whose implementation module is imported only when the modality is built.
+"""
+
+from polymodal import component
+
+image = component("modalities", "image", "polymodal_plugins.modalities.image:ImageModality",
+                  description="Images (PNG/JPEG/GIF/WebP via Pillow) resized and normalised per the encoder's data config.")
+text = component("modalities", "text", "polymodal_plugins.modalities.text:TextModality",
+                 description="Text tokenised by a transformers tokenizer or a built-in word vocabulary; padding and masks.")
+audio = component("modalities", "audio", "polymodal_plugins.modalities.audio:AudioModality",
+                  description="Audio (WAV/FLAC/OGG via soundfile), resampled, as log-mel or MFCC frames.")
+video = component("modalities", "video", "polymodal_plugins.modalities.video:VideoModality",
+                  description="Video from frame folders, animated GIF/WebP or .npy arrays; K frames sampled and preprocessed.")

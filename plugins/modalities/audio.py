@@ -1,0 +1,156 @@
+"""The audio modality: WAV/FLAC/OGG via soundfile -> features ``[T, F]``.
+
+Clips are mixed to mono, resampled with ``torchaudio.functional.resample`` to
+``sample_rate``, cut to ``max_seconds``, and turned into ``log-mel`` or
+``mfcc`` frames with ``torchaudio.transforms`` (or kept as a raw
+``waveform`` ``[L, 1]``). A batch pads frames to ``[B, T, F]`` with a mask
+``[B, T]``. Headers are read before samples, so a file claiming gigabytes is
+refused without reading it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from polymodal.batch import ModalityBatch
+from polymodal.data import AudioClip
+from polymodal.errors import DataError
+from polymodal.paths import resolve_inside
+
+FEATURES = ("log-mel", "mfcc", "waveform")
+
+
+def read_audio(path: str | os.PathLike[str], max_frames: int | None = None) -> AudioClip:
+    """Read an audio file as float32 ``[channels, length]``; refuse oversized ones."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except FileNotFoundError:
+        raise DataError(f"{path}: audio file not found") from None
+    except Exception as exc:  # noqa: BLE001 - libsndfile errors
+        raise DataError(f"{path}: cannot read audio: {type(exc).__name__}: {exc}") from None
+    if info.samplerate <= 0 or info.channels <= 0:
+        raise DataError(f"{path}: audio header has sample rate {info.samplerate} and {info.channels} channels")
+    if max_frames is not None and info.frames > max_frames * 4:
+        # Longer clips are cut anyway; refusing absurd headers avoids huge reads.
+        raise DataError(f"{path}: audio has {info.frames} frames, more than 4x the configured maximum {max_frames}")
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True,
+                           frames=-1 if max_frames is None else max_frames)
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"{path}: corrupt audio: {type(exc).__name__}: {exc}") from None
+    if data.shape[0] == 0:
+        raise DataError(f"{path}: audio file has no samples")
+    return AudioClip(np.ascontiguousarray(data.T), int(sr))
+
+
+class AudioModality:
+    """Audio clips as feature frames; ``sample_rate`` is the rate features are computed at."""
+
+    name = "audio"
+
+    def __init__(
+        self,
+        sample_rate: int = 8000,
+        features: str = "log-mel",
+        n_mels: int = 32,
+        n_mfcc: int = 20,
+        n_fft: int = 256,
+        hop_length: int = 128,
+        max_seconds: float = 10.0,
+    ) -> None:
+        if features not in FEATURES:
+            raise DataError(f"audio features must be one of {FEATURES}, got {features!r}")
+        if sample_rate <= 0 or max_seconds <= 0:
+            raise DataError("audio sample_rate and max_seconds must be positive")
+        self.sample_rate = int(sample_rate)
+        self.features = features
+        self.n_mels, self.n_mfcc, self.n_fft, self.hop_length = n_mels, n_mfcc, n_fft, hop_length
+        self.max_seconds = float(max_seconds)
+        self._transform: Any = None
+
+    @property
+    def feature_dim(self) -> int:
+        """F, the size of one feature frame (what an audio encoder takes as input channels)."""
+        return {"log-mel": self.n_mels, "mfcc": self.n_mfcc, "waveform": 1}[self.features]
+
+    def _get_transform(self) -> Any:
+        if self._transform is None and self.features != "waveform":
+            import torchaudio
+
+            mel = {"n_fft": self.n_fft, "hop_length": self.hop_length, "n_mels": self.n_mels}
+            if self.features == "mfcc":
+                self._transform = torchaudio.transforms.MFCC(self.sample_rate, n_mfcc=self.n_mfcc, melkwargs=mel)
+            else:
+                self._transform = torchaudio.transforms.MelSpectrogram(self.sample_rate, **mel)
+        return self._transform
+
+    def configure(self, preprocess_config: Mapping[str, Any]) -> AudioModality:
+        cfg = dict(preprocess_config.get("audio", preprocess_config))
+        keys = ("sample_rate", "features", "n_mels", "n_mfcc", "n_fft", "hop_length", "max_seconds")
+        if not any(k in cfg for k in keys):
+            return self
+        current = {k: getattr(self, k) for k in keys}
+        current.update({k: cfg[k] for k in keys if k in cfg})
+        return AudioModality(**current)
+
+    def load(self, value: Any, root: str | os.PathLike[str] | None = None) -> AudioClip:
+        """A path (inside ``root``), an :class:`AudioClip`, ``(samples, rate)``, or an array at ``sample_rate``."""
+        if isinstance(value, str | os.PathLike):
+            return read_audio(resolve_inside(root, value), int(self.max_seconds * 192_000))
+        if isinstance(value, AudioClip):
+            return value
+        if isinstance(value, tuple) and len(value) == 2:
+            return AudioClip(np.asarray(value[0], dtype=np.float32), int(value[1]))
+        if isinstance(value, np.ndarray | torch.Tensor):
+            return AudioClip(np.asarray(value, dtype=np.float32), self.sample_rate)
+        raise DataError(f"audio: expected a path, AudioClip, (samples, rate) or array, got {type(value).__name__}")
+
+    def preprocess(self, raw: AudioClip) -> torch.Tensor:
+        samples = torch.as_tensor(np.asarray(raw.samples, dtype=np.float32))
+        if samples.dim() == 1:
+            samples = samples.unsqueeze(0)
+        if samples.dim() != 2 or samples.shape[-1] == 0:
+            raise DataError(f"audio samples have shape {tuple(samples.shape)}; expected [length] or [channels, length] with length > 0")
+        if raw.sample_rate <= 0:
+            raise DataError(f"audio sample rate {raw.sample_rate} is not positive")
+        if not torch.isfinite(samples).all():
+            raise DataError("audio contains NaN or infinite samples")
+        wave = samples.mean(0)
+        # Cut before resampling so the cost is bounded by max_seconds.
+        wave = wave[: int(self.max_seconds * raw.sample_rate) + 1]
+        if raw.sample_rate != self.sample_rate:
+            import torchaudio.functional as AF
+
+            wave = AF.resample(wave, raw.sample_rate, self.sample_rate)
+        wave = wave[: int(self.max_seconds * self.sample_rate)]
+        if self.features == "waveform":
+            return wave.unsqueeze(-1)
+        if wave.numel() < self.n_fft:
+            wave = torch.nn.functional.pad(wave, (0, self.n_fft - wave.numel()))
+        feats = self._get_transform()(wave)  # [F, T]
+        if self.features == "log-mel":
+            feats = torch.log(feats + 1e-6)
+        return feats.transpose(0, 1).contiguous()
+
+    def collate(self, values: Sequence[torch.Tensor | None]) -> ModalityBatch:
+        length = max([v.shape[0] for v in values if v is not None] or [1])
+        data = torch.zeros(len(values), length, self.feature_dim)
+        mask = torch.zeros(len(values), length, dtype=torch.bool)
+        for i, v in enumerate(values):
+            if v is not None:
+                data[i, : v.shape[0]] = v
+                mask[i, : v.shape[0]] = True
+        return ModalityBatch(data, mask, {"modality": self.name, "sample_rate": self.sample_rate,
+                                          "features": self.features})
+
+    def describe(self) -> dict[str, Any]:
+        return {"modality": self.name, "sample_rate": self.sample_rate, "features": self.features,
+                "feature_dim": self.feature_dim, "n_fft": self.n_fft, "hop_length": self.hop_length,
+                "max_seconds": self.max_seconds}

@@ -1,0 +1,147 @@
+"""The video modality: clips -> ``[K, 3, H, W]`` frames; a batch is ``[B, K, 3, H, W]``.
+
+A clip is a folder of frame images (sorted by name), an animated GIF/WebP, a
+``.npy`` array ``[N, H, W, 3]`` (read with ``allow_pickle=False``) or an
+in-memory array. ``frames`` frames are sampled uniformly (deterministic, the
+default) or randomly (sorted, for training augmentation), and each is
+preprocessed exactly like an image (see :class:`ImageModality`; configure
+from an image encoder's data config).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from polymodal.batch import ModalityBatch
+from polymodal.errors import DataError
+from polymodal.paths import resolve_inside
+from polymodal_plugins.modalities.image import ImageModality, open_image
+
+FRAME_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
+SAMPLING = ("uniform", "random")
+
+
+class VideoModality:
+    """Sampled, preprocessed frames; ``mask[b, k]`` marks real frames."""
+
+    name = "video"
+
+    def __init__(
+        self,
+        frames: int = 8,
+        sampling: str = "uniform",
+        size: int | Sequence[int] = 32,
+        mean: Sequence[float] = (0.5, 0.5, 0.5),
+        std: Sequence[float] = (0.5, 0.5, 0.5),
+        interpolation: str = "bilinear",
+        crop_pct: float = 1.0,
+        max_source_frames: int = 10_000,
+        max_pixels: int = 50_000_000,
+    ) -> None:
+        if frames < 1:
+            raise DataError(f"video frames must be >= 1, got {frames}")
+        if sampling not in SAMPLING:
+            raise DataError(f"video sampling must be one of {SAMPLING}, got {sampling!r}")
+        self.frames = int(frames)
+        self.sampling = sampling
+        self.max_source_frames = int(max_source_frames)
+        self.image = ImageModality(size, mean, std, interpolation, crop_pct, max_pixels)
+
+    def configure(self, preprocess_config: Mapping[str, Any]) -> VideoModality:
+        """Per-frame preprocessing from an image encoder's config; ``frames``/``sampling`` too."""
+        cfg = dict(preprocess_config)
+        image = self.image.configure(cfg.get("frame", cfg))
+        out = VideoModality(int(cfg.get("frames", self.frames)), str(cfg.get("sampling", self.sampling)),
+                            image.size, image.mean, image.std, image.interpolation, image.crop_pct,
+                            self.max_source_frames, image.max_pixels)
+        return out
+
+    def _read_path(self, path: Path) -> list[Image.Image] | np.ndarray:
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and p.is_file())
+            if not files:
+                raise DataError(f"{path}: video folder has no frame images ({', '.join(sorted(FRAME_SUFFIXES))})")
+            if len(files) > self.max_source_frames:
+                raise DataError(f"{path}: video folder has {len(files)} frames, more than {self.max_source_frames}")
+            return [open_image(f, self.image.max_pixels) for f in files]
+        if not path.exists():
+            raise DataError(f"{path}: video not found")
+        if path.suffix.lower() == ".npy":
+            try:
+                arr = np.load(path, allow_pickle=False, mmap_mode="r")
+            except Exception as exc:  # noqa: BLE001 - numpy raises ValueError/OSError for bad files
+                raise DataError(f"{path}: cannot read .npy video: {type(exc).__name__}: {exc}") from None
+            self._check_array(arr, str(path))
+            return np.array(arr)
+        try:
+            img = Image.open(path)
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(f"{path}: cannot read video: {type(exc).__name__}: {exc}") from None
+        with img:
+            n = int(getattr(img, "n_frames", 1))
+            w, h = img.size
+            if n > self.max_source_frames or w * h * n > self.image.max_pixels * 4:
+                raise DataError(f"{path}: animation has {n} frames of {w}x{h}, over the configured limits")
+            frames = []
+            try:
+                for i in range(n):
+                    img.seek(i)
+                    frames.append(img.convert("RGB"))
+            except Exception as exc:  # noqa: BLE001
+                raise DataError(f"{path}: corrupt animation at frame {len(frames)}: {exc}") from None
+        return frames
+
+    def _check_array(self, arr: np.ndarray, where: str) -> None:
+        if arr.ndim != 4 or arr.shape[-1] not in (1, 3) or arr.shape[0] == 0:
+            raise DataError(f"{where}: video array has shape {tuple(arr.shape)}; expected [N, H, W, 3] with N > 0")
+        if arr.shape[0] > self.max_source_frames:
+            raise DataError(f"{where}: video has {arr.shape[0]} frames, more than {self.max_source_frames}")
+
+    def load(self, value: Any, root: str | os.PathLike[str] | None = None) -> list[Image.Image] | np.ndarray:
+        if isinstance(value, str | os.PathLike):
+            return self._read_path(resolve_inside(root, value))
+        if isinstance(value, np.ndarray):
+            self._check_array(value, "video")
+            return value
+        if isinstance(value, list | tuple) and value and all(isinstance(f, Image.Image | np.ndarray) for f in value):
+            return list(value)
+        raise DataError(f"video: expected a path, an array [N, H, W, 3] or a list of frames, got {type(value).__name__}")
+
+    def _indices(self, n: int) -> np.ndarray:
+        if self.sampling == "random" and n >= self.frames:
+            return np.sort(np.random.choice(n, self.frames, replace=False))
+        # Uniform: centres of K equal segments; short clips repeat frames.
+        return np.minimum(((np.arange(self.frames) + 0.5) * n / self.frames).astype(int), n - 1)
+
+    def preprocess(self, raw: list[Image.Image] | np.ndarray) -> torch.Tensor:
+        n = len(raw)
+        if n == 0:
+            raise DataError("video has no frames")
+        idx = self._indices(n)
+        if isinstance(raw, np.ndarray) and raw.dtype == np.uint8 and raw.shape[1:3] == self.image.size \
+                and self.image.crop_pct == 1.0 and raw.shape[-1] == 3:
+            # Fast path: already at the target size, normalise all frames at once.
+            t = torch.from_numpy(np.ascontiguousarray(raw[idx])).permute(0, 3, 1, 2).float().div_(255.0)
+            return (t - self.image._mean_t) / self.image._std_t
+        return torch.stack([self.image.preprocess(raw[int(i)]) for i in idx])
+
+    def collate(self, values: Sequence[torch.Tensor | None]) -> ModalityBatch:
+        h, w = self.image.size
+        k = max([v.shape[0] for v in values if v is not None] or [self.frames])
+        data = torch.zeros(len(values), k, 3, h, w)
+        mask = torch.zeros(len(values), k, dtype=torch.bool)
+        for i, v in enumerate(values):
+            if v is not None:
+                data[i, : v.shape[0]] = v
+                mask[i, : v.shape[0]] = True
+        return ModalityBatch(data, mask, {"modality": self.name})
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.image.describe(), "modality": self.name, "frames": self.frames, "sampling": self.sampling}
