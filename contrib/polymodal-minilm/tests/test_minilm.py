@@ -97,3 +97,18 @@ def test_installed_entry_points():
     plugins = build_plugin_manager(entry_points=True)
     assert plugins.get("encoders", "minilm").distribution == "polymodal-minilm"
     assert plugins.get("suites", "minilm-zero-shot").distribution == "polymodal-minilm"
+
+
+def test_polymodal_text_modality_configured_by_the_encoder_feeds_it(encoder):
+    """End to end through the installed text modality: load -> preprocess -> collate -> encode."""
+    from sentence_transformers import SentenceTransformer
+
+    plugins = build_plugin_manager(entry_points=True)
+    text = plugins.build("modalities", "text").configure(encoder.preprocess_config())
+    batch = text.collate([text.preprocess(text.load(s)) for s in SENTENCES] + [None])  # last: missing caption
+    with torch.no_grad():
+        feats = encoder(batch)
+    reference = SentenceTransformer(str(encoder.path), device="cpu", local_files_only=True)
+    expected = reference.encode(SENTENCES, convert_to_tensor=True, normalize_embeddings=True).cpu()
+    torch.testing.assert_close(torch.nn.functional.normalize(feats.pooled()[:3], dim=-1), expected, atol=1e-5, rtol=1e-4)
+    assert not feats.present[3]
