@@ -93,10 +93,19 @@ def test_demo_suite_is_registered_and_parses(make_plugins):
     assert suite["dataset"]["holdout"] and suite["axes"]["zero-shot"]["phrasings"]["unseen"]
 
 
+def test_fusion_ablation_suite_sweeps_third_party_fusions(make_plugins):
+    plugins = make_plugins(polymodal_minilm.fusion_suite, names=["minilm.fusion-suite"])
+    with open(plugins.get("suites", "minilm-fusion-ablation").load()(), "rb") as fh:
+        suite = tomllib.load(fh)
+    assert {"tensor", "low-rank-tensor", "gmu"} <= set(suite["model"]["fusion"])
+    assert suite["model"]["encoders"]["text"]["name"] == "minilm"
+
+
 def test_installed_entry_points():
     plugins = build_plugin_manager(entry_points=True)
     assert plugins.get("encoders", "minilm").distribution == "polymodal-minilm"
     assert plugins.get("suites", "minilm-zero-shot").distribution == "polymodal-minilm"
+    assert plugins.get("suites", "minilm-fusion-ablation").distribution == "polymodal-minilm"
 
 
 def test_polymodal_text_modality_configured_by_the_encoder_feeds_it(encoder):

@@ -1,4 +1,5 @@
-"""Plugin objects of polymodal-minilm (entry points ``minilm.encoder``, ``minilm.suite``).
+"""Plugin objects of polymodal-minilm (entry points ``minilm.encoder``, ``minilm.suite``,
+``minilm.fusion-suite``).
 
 Light on purpose: the encoder (transformers, torch) is a lazy
 ``"module:Class"`` string, imported only when a suite builds it.
@@ -18,6 +19,10 @@ suite = component(
     "suites", "minilm-zero-shot", "polymodal_minilm.suite_files:zero_shot_suite",
     description="Frozen MiniLM text tower + image tower trained on shapes; zero-shot on unseen combinations/phrasings.",
 )
-for _plugin in (encoder, suite):
+fusion_suite = component(
+    "suites", "minilm-fusion-ablation", "polymodal_minilm.suite_files:fusion_ablation_suite",
+    description="MiniLM text + CNN image classifier on shapes, fusion swept over concat/tensor/low-rank-tensor/gmu.",
+)
+for _plugin in (encoder, suite, fusion_suite):
     _plugin.POLYMODAL_API = POLYMODAL_API
 del _plugin
