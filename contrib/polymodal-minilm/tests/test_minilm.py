@@ -1,0 +1,123 @@
+"""The minilm encoder: real pretrained weights, loaded offline, equal to the reference pipeline."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+
+import pytest
+import torch
+
+import polymodal_minilm
+from polymodal import DataError, build_plugin_manager
+from polymodal.batch import ModalityBatch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch.set_num_threads(1)
+
+SENTENCES = ["a red circle", "a crimson round shape", "a blue square on a white background"]
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    plugins = build_plugin_manager(entry_points=False, extra_plugins={"minilm.encoder": polymodal_minilm.encoder})
+    return plugins.build("encoders", "minilm")
+
+
+def tokenize(encoder, texts):
+    from transformers import AutoTokenizer
+
+    cfg = encoder.preprocess_config()
+    tok = AutoTokenizer.from_pretrained(cfg["tokenizer"], local_files_only=True)
+    out = tok(texts, padding=True, truncation=True, max_length=cfg["max_length"], return_tensors="pt")
+    return ModalityBatch(out["input_ids"], out["attention_mask"].bool())
+
+
+def test_pooled_features_equal_sentence_transformers(encoder):
+    """Masked mean pooling of our token features is the model's reference sentence embedding."""
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(encoder.path), device="cpu", local_files_only=True)
+    expected = reference.encode(SENTENCES, convert_to_tensor=True, normalize_embeddings=True)
+    with torch.no_grad():
+        feats = encoder(tokenize(encoder, SENTENCES))
+    ours = torch.nn.functional.normalize(feats.pooled(), dim=-1)
+    assert feats.tokens.shape[-1] == encoder.output_dim == 384
+    torch.testing.assert_close(ours, expected.cpu(), atol=1e-5, rtol=1e-4)
+
+
+def test_pretrained_semantics_paraphrase_is_closer(encoder):
+    with torch.no_grad():
+        emb = torch.nn.functional.normalize(encoder(tokenize(encoder, SENTENCES)).pooled(), dim=-1)
+    sim = emb @ emb.T
+    assert sim[0, 1] > sim[0, 2] + 0.1
+
+
+def test_frozen_stays_in_eval_and_has_no_gradients(encoder):
+    encoder.train()
+    assert not encoder.backbone.training
+    assert not any(p.requires_grad for p in encoder.parameters())
+    a = encoder(tokenize(encoder, SENTENCES[:1])).tokens
+    b = encoder(tokenize(encoder, SENTENCES[:1])).tokens
+    assert torch.equal(a, b)  # no dropout noise while "training"
+
+
+def test_missing_caption_row_is_masked_and_finite(encoder):
+    batch = tokenize(encoder, SENTENCES[:2])
+    batch.mask[1] = False
+    with torch.no_grad():
+        feats = encoder(batch)
+    assert torch.isfinite(feats.tokens).all()
+    assert not feats.present[1] and (feats.pooled()[1] == 0).all()
+
+
+def test_bad_input_is_a_data_error(encoder):
+    with pytest.raises(DataError, match="token ids \\[B, T\\]"):
+        encoder(ModalityBatch(torch.randn(2, 5), torch.ones(2, 5, dtype=torch.bool)))
+    with pytest.raises(DataError, match="MiniLM tokenizer"):
+        encoder(ModalityBatch(torch.full((1, 3), 10**6), torch.ones(1, 3, dtype=torch.bool)))
+
+
+def test_preprocess_config_names_the_bundled_tokenizer(encoder):
+    cfg = encoder.preprocess_config()
+    assert cfg["max_length"] == 32
+    assert os.path.isfile(os.path.join(cfg["tokenizer"], "tokenizer.json"))
+
+
+def test_demo_suite_is_registered_and_parses(make_plugins):
+    plugins = make_plugins(polymodal_minilm.suite, names=["minilm.suite"])
+    path = plugins.get("suites", "minilm-zero-shot").load()()
+    with open(path, "rb") as fh:
+        suite = tomllib.load(fh)
+    assert suite["model"]["encoders"]["text"]["name"] == "minilm"
+    assert suite["dataset"]["holdout"] and suite["axes"]["zero-shot"]["phrasings"]["unseen"]
+
+
+def test_fusion_ablation_suite_sweeps_third_party_fusions(make_plugins):
+    plugins = make_plugins(polymodal_minilm.fusion_suite, names=["minilm.fusion-suite"])
+    with open(plugins.get("suites", "minilm-fusion-ablation").load()(), "rb") as fh:
+        suite = tomllib.load(fh)
+    assert {"tensor", "low-rank-tensor", "gmu"} <= set(suite["model"]["fusion"])
+    assert suite["model"]["encoders"]["text"]["name"] == "minilm"
+
+
+def test_installed_entry_points():
+    plugins = build_plugin_manager(entry_points=True)
+    assert plugins.get("encoders", "minilm").distribution == "polymodal-minilm"
+    assert plugins.get("suites", "minilm-zero-shot").distribution == "polymodal-minilm"
+    assert plugins.get("suites", "minilm-fusion-ablation").distribution == "polymodal-minilm"
+
+
+def test_polymodal_text_modality_configured_by_the_encoder_feeds_it(encoder):
+    """End to end through the installed text modality: load -> preprocess -> collate -> encode."""
+    from sentence_transformers import SentenceTransformer
+
+    plugins = build_plugin_manager(entry_points=True)
+    text = plugins.build("modalities", "text").configure(encoder.preprocess_config())
+    batch = text.collate([text.preprocess(text.load(s)) for s in SENTENCES] + [None])  # last: missing caption
+    with torch.no_grad():
+        feats = encoder(batch)
+    reference = SentenceTransformer(str(encoder.path), device="cpu", local_files_only=True)
+    expected = reference.encode(SENTENCES, convert_to_tensor=True, normalize_embeddings=True).cpu()
+    torch.testing.assert_close(torch.nn.functional.normalize(feats.pooled()[:3], dim=-1), expected, atol=1e-5, rtol=1e-4)
+    assert not feats.present[3]
