@@ -1,21 +1,17 @@
-<<<<<<< HEAD
-"""Built-in command plugins (each its own entry point)."""
+"""Built-in command plugins (each its own entry point).
 
-from polymodal import component
-
-score_plugin = component("commands", "score", "polymodal_plugins.commands.score:add_score_command",
-                  description="Score prediction files offline: captions, retrieval, fid, kid, is (JSON output).")
-=======
-"""Built-in commands plugins (each its own entry point).
-
-Plugin objects here are named ``*_command`` so that importing the module that
-implements them (``new_plugin``) cannot shadow them as package attributes.
+Plugin objects here are named ``*_command`` / ``*_plugin`` so that importing
+the module that implements them cannot shadow them as package attributes.
 """
 
 from polymodal import component
+
+score_plugin = component(
+    "commands", "score", "polymodal_plugins.commands.score:add_score_command",
+    description="Score prediction files offline: captions, retrieval, fid, kid, is (JSON output).",
+)
 
 new_plugin_command = component(
     "commands", "new-plugin", "polymodal_plugins.commands.new_plugin:configure",
     description="Write a ready-to-install plugin package (fusion, encoder, model, metric, axis, dataset).",
 )
->>>>>>> contrib
