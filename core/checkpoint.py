@@ -113,8 +113,8 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
         raise DataError(f"{folder}: not a polymodal checkpoint (no {META})")
     try:
         meta = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: unreadable checkpoint metadata: {exc}") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise DataError(f"{path}: unreadable checkpoint metadata: {type(exc).__name__}: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         raise DataError(f"{path}: unsupported checkpoint format {meta.get('format') if isinstance(meta, dict) else meta!r}")
     return meta

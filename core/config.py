@@ -36,6 +36,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{p}: is a directory, expected a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses per nesting level; hostile files nest thousands deep
+        raise ConfigError(f"{p}: invalid TOML: arrays or tables nested too deeply") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p}: not UTF-8 text: {exc}") from None
 
@@ -53,6 +55,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
+    except RecursionError:
+        raise ConfigError(f"--set {key}: value nested too deeply") from None
     return parts, value
 
 

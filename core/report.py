@@ -157,7 +157,7 @@ def _read_jsonl(path: Path, problems: list[str]) -> list[tuple[int, dict[str, An
             continue
         try:
             obj = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             if i == last:
                 problems.append(f"{path.name}: skipped a torn final line (line {i + 1}), left by an interrupted write")
                 continue
@@ -259,7 +259,7 @@ def load_results(results_dir: str | Path) -> ResultsFolder:
     if manifest_path.is_file():
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise DataError(f"{manifest_path}: not valid JSON: {exc}") from None
         if not isinstance(manifest, dict):
             raise DataError(f"{manifest_path}: must be a JSON object")

@@ -81,12 +81,20 @@ class JsonlStore:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
             raise PolymodalError(f"cannot write results to {self.path}: {exc.strerror}") from None
+        start = os.fstat(fd).st_size
         try:
             written = os.write(fd, data)
             if written != len(data):
                 raise PolymodalError(f"short write to {self.path} ({written} of {len(data)} bytes): disk full?")
             os.fsync(fd)
-        except OSError as exc:
+        except (OSError, PolymodalError) as exc:
+            # Cut a partial line off again so the file stays whole rows only (e.g. ENOSPC mid-line).
+            try:
+                os.ftruncate(fd, start)
+            except OSError:
+                pass
+            if isinstance(exc, PolymodalError):
+                raise
             raise PolymodalError(f"cannot write results to {self.path}: {exc.strerror}") from None
         finally:
             os.close(fd)

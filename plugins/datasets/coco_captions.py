@@ -44,6 +44,8 @@ class CocoCaptions(FileDataset):
             raise DataError(f"dataset {self.name!r}: annotation file {str(ann_path)!r} not found") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise DataError(f"dataset {self.name!r}: {ann_path}: invalid JSON: {exc}") from None
+        except RecursionError:
+            raise DataError(f"dataset {self.name!r}: {ann_path}: invalid JSON: nested too deeply") from None
         if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
                 or not isinstance(data.get("annotations"), list):
             raise DataError(f"dataset {self.name!r}: {ann_path}: expected an object with 'images' and 'annotations' lists")

@@ -108,6 +108,8 @@ class Manifest(FileDataset):
                             row = json.loads(line)
                         except json.JSONDecodeError as exc:
                             raise DataError(f"dataset {self.name!r}: {file}, line {n}: invalid JSON: {exc}") from None
+                        except RecursionError:
+                            raise DataError(f"dataset {self.name!r}: {file}, line {n}: invalid JSON: nested too deeply") from None
                         if not isinstance(row, dict):
                             raise DataError(f"dataset {self.name!r}: {file}, line {n}: expected a JSON object per line")
                         rows[n] = row
@@ -127,7 +129,10 @@ class Manifest(FileDataset):
             self.class_names[name] = [str(n) for n in names]
             return [index.get(str(v)) for v in values]
         if all(isinstance(v, bool | int) or (isinstance(v, str) and v.strip().lstrip("-").isdigit()) for v in present):
-            return [int(v) if v not in (None, "") else None for v in values]
+            try:  # str.isdigit() accepts digits int() refuses, such as superscripts
+                return [int(v) if v not in (None, "") else None for v in values]
+            except ValueError:
+                pass
         try:
             return [float(v) if v not in (None, "") else None for v in values]
         except (TypeError, ValueError):

@@ -29,6 +29,8 @@ def _read_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:  # the json module recurses per nesting level
+        raise DataError(f"{path}: invalid JSON: arrays or objects nested too deeply") from None
 
 
 def _entry(path: Path, where: str, item: Any) -> tuple[Any, str]:
@@ -76,9 +78,36 @@ def read_caption_files(references: str | Path, predictions: str | Path) -> tuple
     return ids, [preds[k] for k in ids], [refs[k] for k in ids]
 
 
+def _check_npy_size(p: Path, what: str) -> None:
+    """Refuse a ``.npy`` whose header declares more data than the file holds.
+
+    ``np.load`` allocates the declared shape before reading, so a 100-byte
+    file claiming a terabyte array would otherwise end in a MemoryError (or
+    the OOM killer) instead of an error naming the file.
+    """
+    try:
+        with p.open("rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                return  # np.load reports unsupported versions itself
+            data_start = fh.tell()
+    except (OSError, ValueError, EOFError, SyntaxError):
+        return  # not a readable .npy header: np.load below gives the precise error
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    available = p.stat().st_size - data_start
+    if declared > available:
+        raise DataError(f"{p}: .npy header ({what}) declares shape {shape} of {dtype} ({declared} bytes) "
+                        f"but the file holds only {available} bytes of data (truncated or hostile file)")
+
+
 def read_array(path: str | Path, what: str, ndim: int, integer: bool = False) -> np.ndarray:
     """A ``.npy`` array with the expected rank, finite (or integer) values."""
     p = Path(path)
+    _check_npy_size(p, what)
     try:
         arr = np.load(p, allow_pickle=False)
     except FileNotFoundError:

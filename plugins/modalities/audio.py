@@ -11,6 +11,7 @@ refused without reading it.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,6 +25,26 @@ from polymodal.errors import DataError
 from polymodal.paths import resolve_inside
 
 FEATURES = ("log-mel", "mfcc", "waveform")
+#: Highest sample rate accepted from a file header (studio audio tops out at 768 kHz).
+MAX_SAMPLE_RATE = 768_000
+#: Largest polyphase resampling kernel (elements) we build; see :func:`_check_resample_cost`.
+MAX_RESAMPLE_KERNEL = 50_000_000
+
+
+def _check_resample_cost(orig: int, new: int) -> None:
+    """Refuse rate pairs whose exact resampling kernel would be huge.
+
+    ``torchaudio.functional.resample`` builds a kernel of about
+    ``new' * (orig' + 2 * width)`` values with the rates divided by their gcd,
+    so two coprime rates (a corrupt header saying 2,147,483,647 Hz) would ask
+    for tens of gigabytes before any sample is touched.
+    """
+    g = math.gcd(orig, new)
+    o, n = orig // g, new // g
+    width = math.ceil(6 * o / (min(o, n) * 0.99))
+    if n * (o + 2 * width) > MAX_RESAMPLE_KERNEL:
+        raise DataError(f"audio: resampling {orig} Hz to {new} Hz needs a {n} x {o + 2 * width} kernel "
+                        f"(rates with a tiny common divisor); resample the file to a standard rate first")
 
 
 def read_audio(path: str | os.PathLike[str], max_frames: int | None = None) -> AudioClip:
@@ -36,7 +57,7 @@ def read_audio(path: str | os.PathLike[str], max_frames: int | None = None) -> A
         raise DataError(f"{path}: audio file not found") from None
     except Exception as exc:  # noqa: BLE001 - libsndfile errors
         raise DataError(f"{path}: cannot read audio: {type(exc).__name__}: {exc}") from None
-    if info.samplerate <= 0 or info.channels <= 0:
+    if not 0 < info.samplerate <= MAX_SAMPLE_RATE or info.channels <= 0:
         raise DataError(f"{path}: audio header has sample rate {info.samplerate} and {info.channels} channels")
     if max_frames is not None and info.frames > max_frames * 4:
         # Longer clips are cut anyway; refusing absurd headers avoids huge reads.
@@ -120,8 +141,8 @@ class AudioModality:
             samples = samples.unsqueeze(0)
         if samples.dim() != 2 or samples.shape[-1] == 0:
             raise DataError(f"audio samples have shape {tuple(samples.shape)}; expected [length] or [channels, length] with length > 0")
-        if raw.sample_rate <= 0:
-            raise DataError(f"audio sample rate {raw.sample_rate} is not positive")
+        if not 0 < raw.sample_rate <= MAX_SAMPLE_RATE:
+            raise DataError(f"audio sample rate {raw.sample_rate} is outside 1..{MAX_SAMPLE_RATE} Hz")
         wave = samples.mean(0)
         if not torch.isfinite(wave.sum()):  # one reduction instead of an elementwise check
             raise DataError("audio contains NaN or infinite samples")
@@ -130,6 +151,7 @@ class AudioModality:
         if raw.sample_rate != self.sample_rate:
             import torchaudio.functional as AF
 
+            _check_resample_cost(raw.sample_rate, self.sample_rate)
             wave = AF.resample(wave, raw.sample_rate, self.sample_rate)
         return wave[: int(self.max_seconds * self.sample_rate)]
 

@@ -85,7 +85,10 @@ class VideoModality:
         except Exception as exc:  # noqa: BLE001
             raise DataError(f"{path}: cannot read video: {type(exc).__name__}: {exc}") from None
         with img:
-            n = int(getattr(img, "n_frames", 1))
+            try:  # counting frames parses the whole file; a corrupt one fails here
+                n = int(getattr(img, "n_frames", 1))
+            except Exception as exc:  # noqa: BLE001 - PIL raises many types for bad files
+                raise DataError(f"{path}: corrupt animation: {type(exc).__name__}: {exc}") from None
             w, h = img.size
             if n > self.max_source_frames or w * h * n > self.image.max_pixels * 4:
                 raise DataError(f"{path}: animation has {n} frames of {w}x{h}, over the configured limits")
@@ -99,6 +102,8 @@ class VideoModality:
         return frames
 
     def _check_array(self, arr: np.ndarray, where: str) -> None:
+        if arr.dtype.kind not in "biuf":
+            raise DataError(f"{where}: video array has dtype {arr.dtype}; expected integers or floats")
         if arr.ndim != 4 or arr.shape[-1] not in (1, 3) or arr.shape[0] == 0:
             raise DataError(f"{where}: video array has shape {tuple(arr.shape)}; expected [N, H, W, 3] with N > 0")
         if arr.shape[0] > self.max_source_frames:

@@ -9,6 +9,7 @@ exactly the ids the model was trained with.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections import Counter
@@ -25,9 +26,16 @@ SPECIALS = (PAD, UNK, BOS, EOS)
 _TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\W_]+|[^\w\s]", re.UNICODE)
 
 
-def tokenize(text: str, lowercase: bool = True) -> list[str]:
-    """Split ``text`` into word, CJK-character and punctuation tokens."""
-    return _TOKEN.findall(text.lower() if lowercase else text)
+def tokenize(text: str, lowercase: bool = True, limit: int | None = None) -> list[str]:
+    """Split ``text`` into word, CJK-character and punctuation tokens (the first ``limit`` only).
+
+    With a ``limit`` the scan stops early, so a hostile 10-million-token
+    caption costs no more memory than ``limit`` tokens.
+    """
+    matches = _TOKEN.finditer(text.lower() if lowercase else text)
+    if limit is not None:
+        matches = itertools.islice(matches, max(0, limit))
+    return [m.group() for m in matches]
 
 
 @attrs.define
@@ -56,7 +64,8 @@ class Vocabulary:
         """Most frequent tokens first (ties alphabetical, so fitting is deterministic)."""
         counts: Counter[str] = Counter()
         for text in texts:
-            counts.update(tokenize(text, lowercase))
+            # an iterator, so a huge text is counted without materialising its token list
+            counts.update(m.group() for m in _TOKEN.finditer(text.lower() if lowercase else text))
         words = sorted((w for w, c in counts.items() if c >= min_freq and w not in SPECIALS),
                        key=lambda w: (-counts[w], w))
         if max_size is not None:
@@ -67,7 +76,9 @@ class Vocabulary:
         return len(self.tokens)
 
     def encode(self, text: str, *, max_length: int | None = None, add_special: bool = True) -> list[int]:
-        ids = [self._index.get(t, self.unk_id) for t in tokenize(text, self.lowercase)]
+        # Only the tokens that can survive truncation are tokenised (bounded memory).
+        limit = None if max_length is None else max_length + 1
+        ids = [self._index.get(t, self.unk_id) for t in tokenize(text, self.lowercase, limit)]
         if add_special:
             ids = [self.bos_id, *ids, self.eos_id]
         if max_length is not None and len(ids) > max_length:
@@ -108,8 +119,8 @@ class Vocabulary:
             data = json.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise DataError(f"{p}: vocabulary file not found") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(f"{p}: not a JSON vocabulary: {exc}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise DataError(f"{p}: not a JSON vocabulary: {type(exc).__name__}") from None
         if not isinstance(data, dict) or data.get("format") != "polymodal-vocabulary" or not isinstance(
             data.get("tokens"), list
         ) or not all(isinstance(t, str) for t in data["tokens"]):
