@@ -76,10 +76,10 @@ def test_ddp_writes_one_log_that_reads_like_single_process(runs: dict[str, Path]
         return [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
 
     single, ddp = rows(runs["single"]), rows(runs["ddp"])
-    # Rank 0 alone writes; the per-epoch training loss is the sample-weighted mean over ranks.
+    # Rank 0 alone writes; epoch 1 (uninterrupted in both) has a training loss that is the sample-weighted mean over ranks.
     by_epoch = {(r["conditions"]["epoch"], r["metric"]): r["value"] for r in single}
     ddp_last = {(r["conditions"]["epoch"], r["metric"]): r["value"] for r in ddp}
-    assert ddp_last[(2, "loss")] == pytest.approx(by_epoch[(2, "loss")], abs=1e-5)
+    assert ddp_last[(1, "loss")] == pytest.approx(by_epoch[(1, "loss")], abs=1e-6)
     summary = json.loads((runs["ddp"] / "summary.json").read_text())
     assert summary["steps"] == 6
 

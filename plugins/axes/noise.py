@@ -124,8 +124,8 @@ class NoiseAxis:
         meters = {cell: make_meter() for cell in cells}
 
         n = ctx.limited(len(dataset))
-        # Retrieval ranks against the whole gallery, so embedding models see every sample on every rank.
-        indices = list(ctx.shard(n)) if "classify" in model.capabilities else list(range(n))
+        # Each rank its contiguous shard; the meters synchronise (retrieval gathers the embeddings).
+        indices = list(ctx.shard(n))
         chunks = [indices[i:i + p.batch_size] for i in range(0, len(indices), p.batch_size)]
         collate = data.collate
         modalities = getattr(collate, "modalities", {})

@@ -60,6 +60,8 @@ class RecallMeter(PerformanceMeter):
 
     Sample ``i`` of one field matches sample ``i`` of the other. Embeddings are
     gathered for the whole split first: retrieval ranks against every item.
+    Under ``torchrun`` each rank embeds its contiguous shard and the shards are
+    gathered in rank order, which is the split's order.
     """
 
     def __init__(self, pair: tuple[str, str]):
@@ -78,7 +80,12 @@ class RecallMeter(PerformanceMeter):
     def compute(self) -> dict[tuple[str, str | None], float]:
         from torchmetrics.retrieval import RetrievalRecall
 
-        a, b = (torch.cat(self.embeddings[f]) for f in self.pair)
+        from polymodal.collective import all_gather_object
+
+        local = {f: torch.cat(self.embeddings[f]) if self.embeddings[f] else torch.zeros(0, 0)
+                 for f in self.pair}
+        parts = all_gather_object(local)
+        a, b = (torch.cat([p[f] for p in parts if p[f].numel()]) for f in self.pair)
         n = len(a)
         out: dict[tuple[str, str | None], float] = {}
         for (_m, name), q, g in zip(self.keys(), (a, b), (b, a), strict=True):
