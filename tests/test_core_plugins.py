@@ -96,7 +96,7 @@ def test_broken_plugin_is_isolated_and_reported(site: Path) -> None:
     assert "not installed" in broken["reason"]
     proc = run_cli(["list", "fusions", "--json"], site)
     assert proc.returncode == 0
-    assert [s["name"] for s in json.loads(proc.stdout)["fusions"]] == ["fancy"]
+    assert "fancy" in [s["name"] for s in json.loads(proc.stdout)["fusions"]]
 
 
 @pytest.mark.parametrize("how", ["flag", "env"])
