@@ -98,12 +98,12 @@ def autocast_for(amp: str, device: torch.device) -> tuple[Callable[[], Any] | No
     return (lambda: torch.autocast("cuda", dtype=torch.float16)), True
 
 
-def make_strategy(config: ExperimentConfig, model: PolymodalModel) -> Any:
+def make_strategy(config: ExperimentConfig, model: PolymodalModel, ctx: ModelContext) -> Any:
     strategy = config.train.strategy
     if strategy == "staged":
         return StagedStrategy(config.train.staged, model)
     if strategy == "adversarial":
-        return AdversarialStrategy(config.train.adversarial, config.train.seed)
+        return AdversarialStrategy(config.train.adversarial, config.train.seed, ctx.fields)
     return JointStrategy()
 
 
@@ -112,7 +112,7 @@ class Trainer:
 
     def __init__(self, config: ExperimentConfig, model: PolymodalModel, ctx: ModelContext, data: TrainingData,
                  out: str | Path, *, plugins: Any | None = None, progress: bool = True,
-                 on_step: Callable[[int], None] | None = None):
+                 on_step: Callable[[int], None] | None = None, modalities: dict[str, Any] | None = None):
         self.config = config
         self.tc = config.train
         self.model = model
@@ -122,11 +122,12 @@ class Trainer:
         self.plugins = plugins
         self.progress = progress
         self.on_step = on_step
+        self.modalities = dict(modalities or {})
         self.device = resolve_device(self.tc.device)
         self.autocast, needs_scaler = autocast_for(self.tc.amp, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if needs_scaler else None
         self.model.to(self.device)
-        self.strategy = make_strategy(config, model)
+        self.strategy = make_strategy(config, model, ctx)
         self.optimizer = build_optimizer(model.stage_groups(), self.tc.optimizer)
         self.steps_per_epoch = data.steps_per_epoch()
         planned = self.steps_per_epoch * self.tc.epochs
@@ -154,7 +155,18 @@ class Trainer:
         position = {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step}
         return save_checkpoint(self.checkpoint_dir, self.model, experiment=to_dict(self.config),
                                context=self.ctx.to_json(), position=position, train_state=train_state,
-                               plugins=self.plugins)
+                               plugins=self.plugins, extra=self._save_vocabularies())
+
+    def _save_vocabularies(self) -> dict[str, Any]:
+        """Fitted word vocabularies, saved next to the weights: token ids mean nothing without them."""
+        files = {}
+        for field, modality in self.modalities.items():
+            if getattr(modality, "vocab", None) is not None and callable(getattr(modality, "save_vocab", None)):
+                name = f"vocab-{field}.json"
+                self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+                modality.save_vocab(self.checkpoint_dir / name)
+                files[field] = name
+        return {"vocabularies": files} if files else {}
 
     def restore(self) -> bool:
         """Continue from ``out/checkpoint``; False when there is none yet."""
@@ -335,4 +347,5 @@ def train_experiment(path: str | Path, *, overrides: tuple[str, ...] | list[str]
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     model, ctx, data = prepare(config, plugins, str(path))
-    return Trainer(config, model, ctx, data, out_dir, plugins=plugins, progress=progress).fit(resume=resume)
+    return Trainer(config, model, ctx, data, out_dir, plugins=plugins, progress=progress,
+                   modalities=data.collate.modalities).fit(resume=resume)
