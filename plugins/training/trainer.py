@@ -53,10 +53,13 @@ class TrainOutcome:
     seconds: float
     samples_per_second: float
     metrics: dict[str, dict[str, float]] = attrs.field(factory=dict)
+    #: Seconds inside the training loops only (data loading + steps), no evaluation or checkpoints.
+    step_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {"out_dir": str(self.out_dir), "checkpoint": str(self.checkpoint), "steps": self.steps,
-                "epochs": self.epochs, "seconds": self.seconds, "samples_per_second": self.samples_per_second,
+                "epochs": self.epochs, "seconds": self.seconds, "step_seconds": self.step_seconds,
+                "samples_per_second": self.samples_per_second,
                 "metrics": self.metrics}
 
 
@@ -245,12 +248,14 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.tc.threads:
             torch.set_num_threads(self.tc.threads)
-        if resume and self.restore():
+        resumed = resume and self.restore()
+        if resumed:
             print(f"polymodal train: resuming at epoch {self.epoch + 1}, step {self.global_step}", file=sys.stderr)
-        else:
-            self.store.repair()
+        self.store.repair()  # a crash may have torn the last metrics line
+        already_done = resumed and self.epoch >= self.tc.epochs
         started = time.perf_counter()
         samples = 0
+        step_seconds = 0.0
         final: dict[str, dict[str, float]] = {}
         stopped = False
         phase = self.tc.strategy
@@ -263,6 +268,7 @@ class Trainer:
             bar = Progress(remaining, f"epoch {self.epoch + 1}/{self.tc.epochs} [{phase}]", enabled=self.progress)
             sums: dict[str, float] = {}
             count = 0
+            loop_start = time.perf_counter()
             for batch in self.data.train_batches(self.epoch, skip):
                 if self.tc.max_steps and self.global_step >= self.tc.max_steps:
                     stopped = True
@@ -280,6 +286,7 @@ class Trainer:
                     self.save()
                 if self.on_step is not None:
                     self.on_step(self.global_step)
+            step_seconds += time.perf_counter() - loop_start
             train_avg = {k: v / count for k, v in sums.items()} if count else {}
             bar.close(**{k: v for k, v in train_avg.items() if k in ("loss", "acc")})
             if self.tc.max_steps and self.global_step >= self.tc.max_steps:
@@ -298,7 +305,9 @@ class Trainer:
                     final["val"] = val
                     print("  val: " + "  ".join(f"{k} {v:.4f}" for k, v in val.items()), file=sys.stderr)
             self.save()
-        test = self._eval(self.config.data.test_split) if self.tc.evaluate else None
+        if already_done:
+            print("polymodal train: this run is already complete; nothing to do", file=sys.stderr)
+        test = self._eval(self.config.data.test_split) if self.tc.evaluate and not already_done else None
         if test is not None:
             self._record(self.config.data.test_split or "test", test, phase, self.epoch)
             final["test"] = test
@@ -307,7 +316,7 @@ class Trainer:
             self.save()
         seconds = time.perf_counter() - started
         outcome = TrainOutcome(self.out, self.checkpoint_dir, self.global_step, self.epoch, seconds,
-                               samples / seconds if seconds > 0 else 0.0, final)
+                               samples / step_seconds if step_seconds > 0 else 0.0, final, step_seconds)
         (self.out / SUMMARY_FILE).write_text(json.dumps(outcome.to_json(), indent=2))
         return outcome
 
