@@ -217,3 +217,13 @@ def test_dual_encoder_trains_to_retrieve(pm, tmp_path):
     # 48 test pairs: chance R@1 is ~1/48, but 4 classes drive content, so 1/12 is the ceiling of
     # "right class, random sample"; well above that shows the pairing is learned beyond class.
     assert out.metrics["test"]["R@5 text->image"] > 0.3
+
+
+def test_bf16_autocast_on_cpu_trains(pm, tmp_path):
+    from polymodal_plugins.training.trainer import autocast_for
+
+    assert autocast_for("auto", torch.device("cpu")) == (None, False)  # fp32 on CPU unless asked
+    t = make_trainer(pm, tmp_path, train={"amp": "bf16", "epochs": 2, "optimizer": {"lr": 1e-2}})
+    out = t.fit()
+    assert out.metrics["test"]["acc"] > 0.5
+    assert all(p.dtype == torch.float32 for p in t.model.parameters())  # weights stay fp32
