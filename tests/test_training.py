@@ -227,3 +227,14 @@ def test_bf16_autocast_on_cpu_trains(pm, tmp_path):
     out = t.fit()
     assert out.metrics["test"]["acc"] > 0.5
     assert all(p.dtype == torch.float32 for p in t.model.parameters())  # weights stay fp32
+
+
+def test_recall_at_k_counts_only_the_true_pair_and_ties_pessimistically():
+    from polymodal_plugins.training.evaluation import recall_at_k
+
+    items = torch.eye(4)
+    queries = torch.eye(4)[[0, 1, 3, 2]]  # queries 2 and 3 point at each other's item
+    r = recall_at_k(queries, items, ks=(1, 2))
+    assert r[1] == 0.5 and r[2] == 0.5
+    const = recall_at_k(torch.ones(4, 2), torch.ones(4, 2), ks=(1, 4))
+    assert const[1] == 0.0 and const[4] == 1.0
