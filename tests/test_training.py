@@ -238,3 +238,11 @@ def test_recall_at_k_counts_only_the_true_pair_and_ties_pessimistically():
     assert r[1] == 0.5 and r[2] == 0.5
     const = recall_at_k(torch.ones(4, 2), torch.ones(4, 2), ks=(1, 4))
     assert const[1] == 0.0 and const[4] == 1.0
+
+
+def test_max_steps_at_an_epoch_boundary_stops_cleanly(pm, tmp_path):
+    t = make_trainer(pm, tmp_path, train={"epochs": 5, "max_steps": 12})
+    out = t.fit()
+    assert out.steps == 12 and out.epochs == 2
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert sorted(r["conditions"]["epoch"] for r in rows if r["metric"] == "loss" and r["conditions"]["split"] == "val") == [1, 2]

@@ -260,6 +260,8 @@ class Trainer:
         stopped = False
         phase = self.tc.strategy
         while self.epoch < self.tc.epochs and not stopped:
+            if self.tc.max_steps and self.global_step >= self.tc.max_steps:
+                break  # the step budget ended exactly at an epoch boundary
             phase = self.strategy.begin_epoch(self.model, self.epoch, self.optimizer)
             skip = self.step_in_epoch
             remaining = self.steps_per_epoch - skip
