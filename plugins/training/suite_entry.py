@@ -45,5 +45,6 @@ def train_run(config: Any, plugins: Any, out_dir: Path, *, resume: bool = True, 
     if config.train.epochs == 0 and not config.train.max_steps:
         model.to(resolve_device(config.train.device))
         return TrainedRun(model=model, model_ctx=ctx, data=data, figures={})
-    make_trainer(config, model, ctx, data, out_dir, plugins=plugins, progress=progress).fit(resume=resume)
+    make_trainer(config, model, ctx, data, out_dir, plugins=plugins, progress=progress,
+                 modalities=data.collate.modalities).fit(resume=resume)
     return TrainedRun(model=model, model_ctx=ctx, data=data, figures=_figures(Path(out_dir)))
