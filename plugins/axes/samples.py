@@ -68,13 +68,17 @@ def base_dataset(ds: Any) -> Any:
 
 
 def chunks(data: EvalData, ctx: AxisContext, split: str, batch_size: int = 32, *,
-           what: str = "", limit: int | None = None) -> Iterator[Chunk]:
-    """This rank's samples of ``split`` (at most ``ctx.limit``/``limit``) in batches on ``ctx.device``."""
+           what: str = "", limit: int | None = None, sharded: bool = True) -> Iterator[Chunk]:
+    """This rank's samples of ``split`` (at most ``ctx.limit``/``limit``) in batches on ``ctx.device``.
+
+    ``sharded=False`` gives every rank all samples, for measurements whose
+    value depends on the whole set at once (retrieval ranks every candidate).
+    """
     ds = split_dataset(data, split, ctx.axis)
     n = ctx.limited(len(ds))
     if limit is not None:
         n = min(n, limit)
-    mine = list(ctx.shard(n))
+    mine = list(ctx.shard(n)) if sharded else list(range(n))
     done = 0
     for start in range(0, len(mine), batch_size):
         idx = mine[start:start + batch_size]
