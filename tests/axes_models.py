@@ -54,3 +54,17 @@ def context(tmp: Path, axis: str, *, limit: int | None = None, split: str = "tes
     return AxisContext(run="m/f/seed0", axis=axis, conditions={"model": "m", "fusion": "f", "seed": 0},
                        device=torch.device("cpu"), plugins=plugins, model_ctx=ModelContext(plugins=plugins),
                        out_dir=tmp, limit=limit, split=split)
+
+
+def build(model_cfg: dict[str, Any], *, samples: int = 64, epochs: int = 0, tmp: str | None = None,
+          lr: float = 1e-2, fields: list[str] | None = None) -> tuple[Any, Any]:
+    """An (optionally briefly trained) model and its data for ad-hoc setups."""
+    from polymodal_plugins.training.trainer import Trainer, prepare
+
+    config = experiment(model_cfg, samples=samples, epochs=epochs, lr=lr,
+                        extra_data={"fields": fields} if fields else None)
+    plugins = polymodal.get_plugins()
+    model, ctx, data = prepare(config, plugins, "<test>")
+    if epochs:
+        Trainer(config, model, ctx, data, Path(tmp or "."), plugins=plugins, progress=False).fit()
+    return model.eval(), data
