@@ -65,6 +65,8 @@ class AttentionAxis:
     batch_size: int = attrs.field(default=32, validator=attrs.validators.ge(1))
 
     def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow]:
+        if ctx.rank != 0:  # figures over the whole split: rank 0 measures it
+            return
         if not callable(getattr(model, "interpretation", None)):
             yield ctx.row("modality_attention", None, extra={"reason": f"model {type(model).__name__} exposes no "
                                                                       "interpretation()"})
@@ -89,7 +91,7 @@ class AttentionAxis:
         count = 0
         shown = 0
         with torch.no_grad():
-            for chunk in chunks(data, ctx, split, self.batch_size, what="attention"):
+            for chunk in chunks(data, ctx, split, self.batch_size, what="attention", sharded=False):
                 model.predict(chunk.batch)
                 info = model.interpretation()
                 n = len(chunk.indices)
@@ -168,7 +170,7 @@ class AttentionAxis:
         entropies: list[float] = []
         shown = 0
         with torch.no_grad():
-            for chunk in chunks(data, ctx, split, self.batch_size, what="attention: captions"):
+            for chunk in chunks(data, ctx, split, self.batch_size, what="attention: captions", sharded=False):
                 captions = model.caption(chunk.batch)
                 info = model.interpretation()
                 for b, att in enumerate(info.get("attention", [])):

@@ -111,14 +111,19 @@ class ImportanceAxis:
     batch_size: int = attrs.field(default=32, validator=attrs.validators.ge(1))
 
     def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow]:
+        if ctx.rank != 0:  # coalition values need every sample; rank 0 measures the whole split
+            return
         split = self.split or ctx.split
         target = self.target or model.config.target
         fields = [f for f in model.input_fields if f in getattr(data.collate, "modalities", {})] or list(model.input_fields)
-        if "ablation" in self.methods or "shapley" in self.methods:
+        last = fields[-1]
+        done = (("shapley" not in self.methods or ctx.is_done("shapley", modality=last, method="shapley"))
+                and ("ablation" not in self.methods or ctx.is_done("ablation_drop", modality=last, method="ablation")))
+        if ("ablation" in self.methods or "shapley" in self.methods) and not done:
             yield from self._modalities(model, data, ctx, split, target, fields)
         continuous = [f for f in fields if field_modality(data, f) in CONTINUOUS]
         wanted = {"integrated_gradients", "occlusion", "deletion"} & set(self.methods)
-        if wanted and continuous:
+        if wanted and continuous and not ctx.is_done("ig_completeness_error", method="integrated_gradients"):
             yield from self._features(model, data, ctx, split, target, continuous)
 
     # -- modality importance ------------------------------------------------------------------
@@ -128,7 +133,7 @@ class ImportanceAxis:
         sums = {c: 0.0 for c in coalitions}
         count = 0
         with torch.no_grad():
-            for chunk in chunks(data, ctx, split, self.batch_size, what="importance: coalitions"):
+            for chunk in chunks(data, ctx, split, self.batch_size, what="importance: coalitions", sharded=False):
                 y = chunk.batch.targets[target].long()
                 for c in coalitions:
                     logits = model.predict(without(chunk.batch, [f for f in fields if f not in c]))
@@ -168,7 +173,7 @@ class ImportanceAxis:
         curves: dict[str, list[np.ndarray]] = {"attribution": [], "random": []}
         shown = 0
         for chunk in chunks(data, ctx, split, self.batch_size, what="importance: attribution",
-                            limit=self.attribution_samples):
+                            limit=self.attribution_samples, sharded=False):
             batch = chunk.batch
             y = batch.targets[target].long()
             attr, gap = integrated_gradients(model, batch, continuous, y, self.ig_steps, self.baseline)

@@ -18,7 +18,9 @@
 
 The axis adapts to the model's capabilities (``requires_any``); the metric
 math lives in the metrics plugins (caption scores, fidelity) and
-torchmetrics (classification), all synchronised across ranks.
+torchmetrics (classification). Classification is sharded across ranks
+(torchmetrics synchronises); captioning and generation, whose examples and
+per-image scores need one ordered corpus, are measured by rank 0 alone.
 """
 
 from __future__ import annotations
@@ -73,9 +75,9 @@ class TaskAxis:
         split = self.split or ctx.split
         if "classify" in caps:
             yield from self._classification(model, data, ctx, split)
-        if "caption" in caps:
+        if "caption" in caps and ctx.rank == 0:
             yield from self._captioning(model, data, ctx, split)
-        if "generate" in caps:
+        if "generate" in caps and ctx.rank == 0:
             yield from self._generation(model, data, ctx, split)
 
     # -- classification / video understanding -------------------------------------------
@@ -126,7 +128,7 @@ class TaskAxis:
         scores = CaptionScores()
         shown: list[tuple[Any, str, list[str]]] = []
         with torch.no_grad():
-            for chunk in chunks(data, ctx, split, self.batch_size, what="task: captioning"):
+            for chunk in chunks(data, ctx, split, self.batch_size, what="task: captioning", sharded=False):
                 generated = model.caption(chunk.batch, max_len=self.max_len, beam_size=self.beam_size)
                 refs = []
                 for s in chunk.samples:
@@ -183,7 +185,7 @@ class TaskAxis:
         clip_scores: list[torch.Tensor] = []
         shown = 0
         with torch.no_grad():
-            for chunk in chunks(data, ctx, split, self.batch_size, what="task: generation"):
+            for chunk in chunks(data, ctx, split, self.batch_size, what="task: generation", sharded=False):
                 gen = model.generate(chunk.batch).float().clamp(0, 1)
                 real = [load_image(data, image_field, s.get(image_field)) for s in chunk.samples] if image_field else []
                 if not real or any(r is None for r in real):

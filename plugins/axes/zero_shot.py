@@ -96,6 +96,8 @@ class ZeroShotAxis:
         return field, text_field
 
     def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow]:
+        if ctx.rank != 0:  # figures over the whole split: rank 0 measures it
+            return
         field, text_field = self._fields(model, data)
         ds = base_dataset(split_dataset(data, self.split, ctx.axis))
         names = list(getattr(ds, "class_names", {}).get(self.target) or [])
@@ -105,7 +107,7 @@ class ZeroShotAxis:
         classes = class_embeddings(model, data, text_field, names, self.templates, ctx.device)
         scores, labels = [], []
         with torch.no_grad():
-            for chunk in chunks(data, ctx, self.split, self.batch_size, what="zero-shot"):
+            for chunk in chunks(data, ctx, self.split, self.batch_size, what="zero-shot", sharded=False):
                 if self.target not in chunk.batch.targets:
                     raise ConfigError(f"axis zero-shot: target {self.target!r} is not among the batch targets "
                                       f"({', '.join(chunk.batch.targets)})")
