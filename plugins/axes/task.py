@@ -220,7 +220,9 @@ class TaskAxis:
             raise ConfigError("axis task: FID/KID need at least 2 generated samples; raise --limit")
         kid.options["subset_size"] = min(self.kid_subset_size, n)
         inception.splits = min(self.is_splits, n)
-        extra = {"samples": n, "feature_extractor": ext_name}
+        dim = int(fid.generated_features[0].shape[1])
+        # FID's covariance has rank < feature dim below that many samples: the figure is then unstable.
+        extra = {"samples": n, "feature_extractor": ext_name, "feature_dim": dim, "reliable": n > dim}
         yield ctx.row("fid", float(fid.compute()), extra=extra, task="text-to-image")
         k = kid.compute()
         yield ctx.row("kid", float(k["kid_mean"]), extra={**extra, "kid_std": float(k["kid_std"])}, task="text-to-image")
