@@ -10,9 +10,11 @@ strict mode is on.
 from __future__ import annotations
 
 import fnmatch
+import importlib
 import os
 import sys
 import traceback
+import types
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from typing import Any
@@ -131,6 +133,22 @@ class Plugins:
         return out
 
 
+def _unshadow(ep: metadata.EntryPoint, obj: Any) -> Any:
+    """The plugin object of ``pkg:name`` even when the submodule ``pkg.name`` has replaced it.
+
+    Importing a submodule binds it as an attribute of its package, so a
+    manifest object named like its implementation module (``concat`` next to
+    ``concat.py``) is shadowed as soon as that module is imported, and a
+    manager built afterwards would load the module instead of the plugin.
+    Re-running the light manifest module rebinds the plugin objects.
+    """
+    attr = ep.attr
+    if isinstance(obj, types.ModuleType) and attr and obj.__name__ == f"{ep.module}.{attr}":
+        package = importlib.reload(sys.modules[ep.module])
+        return getattr(package, attr)
+    return obj
+
+
 def _api_problem(obj: Any) -> str | None:
     wanted = getattr(obj, "POLYMODAL_API", None)
     if wanted is None:
@@ -225,7 +243,7 @@ def build_plugin_manager(
         if isinstance(loader, metadata.EntryPoint):
             rec.module = loader.value
             try:
-                obj = loader.load()
+                obj = _unshadow(loader, loader.load())
             except Exception as exc:  # noqa: BLE001 - isolating plugins is the point
                 fail(rec, f"error importing plugin {name!r} ({loader.value}): {type(exc).__name__}: {exc}",
                      traceback.format_exc())

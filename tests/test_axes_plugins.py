@@ -31,3 +31,15 @@ def test_importance_resume_skips_stored_measurements(tmp_path):
     ctx = context(tmp_path, "interpretability.importance", limit=16)
     ctx.done = frozenset(condition_key(r.axis, r.metric, r.conditions) for r in first)
     assert list(axis.run(model, data, ctx)) == []
+
+
+def test_plugins_survive_their_implementation_modules_being_imported_first():
+    # Importing pkg.concat rebinds the package attribute ``concat`` (the fusion's entry point).
+    import polymodal_plugins.fusions.concat  # noqa: F401
+    import polymodal_plugins.models.captioner  # noqa: F401
+    from polymodal.plugins import PluginSettings, build_plugin_manager
+
+    plugins = build_plugin_manager(PluginSettings(), entry_points=True)
+    assert {"concat", "weighted", "attention"} <= {s.name for s in plugins.list("fusions")}
+    assert "captioner" in {s.name for s in plugins.list("models")}
+    assert not plugins.failed()
