@@ -45,6 +45,7 @@ from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
 from polymodal_plugins.axes import heatmaps
+from polymodal_plugins.axes.params import as_list
 from polymodal_plugins.axes.samples import chunks, field_modality, load_image, without
 
 METHODS = ("ablation", "shapley", "integrated_gradients", "occlusion", "deletion")
@@ -95,7 +96,7 @@ class ImportanceAxis:
     split: str | None = None
     #: ``accuracy`` or ``true_prob`` (mean probability of the true class): the coalition value.
     value: str = attrs.field(default="true_prob", validator=_choice(("accuracy", "true_prob")))
-    methods: list[str] = attrs.field(factory=lambda: list(METHODS), validator=_choice(METHODS))
+    methods: list[str] = attrs.field(default=METHODS, converter=as_list, validator=_choice(METHODS))
     #: Which target to explain (default: the model's ``target``).
     target: str | None = None
     #: ``blur`` (images; other fields: their mean), ``mean`` (per-sample constant) or ``zeros``.

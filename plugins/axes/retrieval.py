@@ -27,6 +27,7 @@ import torch
 from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
+from polymodal_plugins.axes.params import as_list
 from polymodal_plugins.axes.samples import chunks, field_modality, load_image
 
 
@@ -37,7 +38,7 @@ class RetrievalAxis:
     requires: ClassVar[frozenset[str]] = frozenset({"embed"})
 
     split: str | None = None
-    ks: list[int] = attrs.field(factory=lambda: [1, 5, 10])
+    ks: list[int] = attrs.field(default=(1, 5, 10), converter=as_list)
     #: Field pairs, e.g. ``[["image", "text"], ["text", "text_zh"]]``; default: every pair the model embeds.
     pairs: list[list[str]] | None = None
     positives: str = attrs.field(default="identical", validator=attrs.validators.in_(("identical", "index")))

@@ -37,6 +37,7 @@ from polymodal.batch import Batch, ModalityBatch
 from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
+from polymodal_plugins.axes.params import as_list
 from polymodal_plugins.axes.samples import chunks, collate_field, field_modality, load_image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -51,7 +52,7 @@ class TaskAxis:
     requires_any: ClassVar[frozenset[str]] = frozenset({"classify", "caption", "generate"})
 
     split: str | None = None
-    ks: list[int] = attrs.field(factory=lambda: [5])
+    ks: list[int] = attrs.field(default=(5,), converter=as_list)
     batch_size: int = attrs.field(default=32, validator=attrs.validators.ge(1))
     # captioning
     max_len: int = attrs.field(default=20, validator=attrs.validators.ge(1))

@@ -27,9 +27,10 @@ import torch.nn.functional as F
 from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
+from polymodal_plugins.axes.params import as_list
 from polymodal_plugins.axes.samples import base_dataset, chunks, field_batch, field_modality, split_dataset
 
-DEFAULT_TEMPLATES = ["a picture of a {}", "a {}", "there is a {}", "the {}"]
+DEFAULT_TEMPLATES = ("a picture of a {}", "a {}", "there is a {}", "the {}")
 
 
 def class_embeddings(model: Any, data: EvalData, text_field: str, names: list[str], templates: list[str],
@@ -70,9 +71,9 @@ class ZeroShotAxis:
     field: str | None = None
     #: Text field that embeds the prompts (default: the first embedded text field).
     text_field: str | None = None
-    templates: list[str] = attrs.field(factory=lambda: list(DEFAULT_TEMPLATES))
-    candidates: list[str] = attrs.field(factory=lambda: ["all", "split"])
-    ks: list[int] = attrs.field(factory=lambda: [1, 5])
+    templates: list[str] = attrs.field(default=DEFAULT_TEMPLATES, converter=as_list)
+    candidates: list[str] = attrs.field(default=("all", "split"), converter=as_list)
+    ks: list[int] = attrs.field(default=(1, 5), converter=as_list)
     batch_size: int = attrs.field(default=64, validator=attrs.validators.ge(1))
 
     def __attrs_post_init__(self) -> None:
