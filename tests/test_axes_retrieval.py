@@ -71,17 +71,19 @@ def test_oracle_is_perfect_and_trained_model_beats_chance(tmp_path):
     assert all((tmp_path / e["path"]).exists() for e in examples if e["data"]["direction"] == "image->text")
 
 
-def test_cross_lingual_text_pair(tmp_path):
+@pytest.mark.parametrize(("other", "pair"), [("text_zh", "text-text"), ("audio", "audio-text")])
+def test_cross_lingual_and_audio_text_pairs(tmp_path, other, pair):
     from polymodal_plugins.training.trainer import prepare
 
-    config = experiment({"name": "dual-encoder", "encoders": {"text": {"name": "gru"}, "text_zh": {"name": "gru"}},
-                         "embed_dim": 16}, samples=64)
-    model, _ctx, data = prepare(config, polymodal.get_plugins(), "<xling>")
+    config = experiment({"name": "dual-encoder", "encoders": {"text": {"name": "gru"}, other: {
+        "name": "gru" if other == "text_zh" else "audio"}}, "embed_dim": 16}, samples=64)
+    model, _ctx, data = prepare(config, polymodal.get_plugins(), "<pairs>")
     model.eval()
     rows = list(RetrievalAxis(ks=[1]).run(model, data, context(tmp_path, "retrieval", limit=40)))
     directions = {r.conditions["direction"] for r in rows}
-    assert directions == {"text->text_zh", "text_zh->text"}
-    assert all(r.conditions["modality"] == "text-text" for r in rows)
+    first = model.embed_fields[0]
+    assert directions == {f"{first}->{model.embed_fields[1]}", f"{model.embed_fields[1]}->{first}"}
+    assert {r.conditions["modality"] for r in rows} == {pair, "-".join(reversed(pair.split("-")))}
     assert all(1.0 <= r.value <= 40 for r in rows if r.metric == "mean_rank")
 
 
