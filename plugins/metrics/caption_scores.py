@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import attrs
 import numpy as np
 
-from polymodal_plugins.metrics.ngram_index import NgramOccurrences, index_sentences
+from polymodal_plugins.metrics.ngram_index import NgramOccurrences, index_sentences, sorted_unique
 
 NGRAM_ORDER = 4
 CIDER_SIGMA = 6.0
@@ -178,7 +178,7 @@ def cider_d(
         cut = _split(occ, num)
         width = max(occ.num_ngrams, 1)
         ref_sent = occ.sentence[cut:] - num
-        present = np.unique(ref_image[ref_sent] * width + occ.ngram[cut:])
+        present, _ = sorted_unique(ref_image[ref_sent] * width + occ.ngram[cut:])
         df = np.bincount(present % width, minlength=width).astype(np.float64)
         weight = occ.count * (log_n - np.log(np.maximum(1.0, df[occ.ngram])))
         norm = np.sqrt(np.bincount(occ.sentence, weights=weight**2, minlength=len(corpus.lengths)))

@@ -36,6 +36,20 @@ class IndexedCorpus:
     orders: tuple[NgramOccurrences, ...]
 
 
+def sorted_unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unique values (sorted) and their counts, by one sort.
+
+    ``np.unique`` in numpy 2 takes a hash-based path for plain unique calls that
+    is several times slower than sorting on these integer keys.
+    """
+    v = np.sort(values, kind="stable")
+    if v.size == 0:
+        return v, np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], v[1:] != v[:-1]]))
+    counts = np.diff(np.append(starts, v.size))
+    return v[starts], counts
+
+
 def index_sentences(sentences: Sequence[Sequence[str]], n: int = 4) -> IndexedCorpus:
     """Index sentences (lists of tokens); equal n-grams get equal ids across all sentences."""
     all_words = list(itertools.chain.from_iterable(sentences))
@@ -66,7 +80,7 @@ def index_sentences(sentences: Sequence[Sequence[str]], n: int = 4) -> IndexedCo
         ids = ids.reshape(-1).astype(np.int64)
         sent = sent_of_word[first]
         pair = sent * max(num, 1) + ids
-        upair, counts = np.unique(pair, return_counts=True)
+        upair, counts = sorted_unique(pair)
         orders.append(
             NgramOccurrences(
                 sentence=upair // max(num, 1),

@@ -1,0 +1,99 @@
+"""Retrieval, classification and zero-shot metrics against brute-force definitions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from polymodal_plugins.metrics.classification import ClassificationReport
+from polymodal_plugins.metrics.clipscore import CLIPScore
+from polymodal_plugins.metrics.retrieval import RetrievalRecall, retrieval_metrics
+from polymodal_plugins.metrics.zeroshot import ZeroShotAccuracy, class_embeddings
+
+
+def _data(n=40, m=170, d=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    img = torch.randn(n, d, generator=g)
+    t2i = torch.randint(0, n, (m,), generator=g)
+    txt = img[t2i] + 1.0 * torch.randn(m, d, generator=g)
+    return img, txt, t2i
+
+
+def _brute(img, txt, t2i, k):
+    s = torch.nn.functional.normalize(txt, dim=-1) @ torch.nn.functional.normalize(img, dim=-1).T
+    t2i_hit = (s.topk(k, dim=1).indices == t2i[:, None]).any(1).double().mean()
+    hits = []
+    for i in range(img.shape[0]):
+        pos = (t2i == i).nonzero().flatten()
+        if len(pos):  # CLIP_benchmark: any caption of the image in the top k
+            hits.append(bool(torch.isin(s[:, i].topk(k).indices, pos).any()))
+    return float(t2i_hit), float(np.mean(hits))
+
+
+@pytest.mark.parametrize("chunk", [3, 16, 4096])
+def test_recall_matches_full_matrix_topk_for_any_chunk_size(chunk):
+    img, txt, t2i = _data()
+    r = retrieval_metrics(img, txt, t2i, ks=(1, 5), chunk_size=chunk)
+    for k in (1, 5):
+        t, i = _brute(img, txt, t2i, k)
+        assert r[f"text_to_image_recall@{k}"] == pytest.approx(t)
+        assert r[f"image_to_text_recall@{k}"] == pytest.approx(i)
+    assert r["images_without_text"] == int((torch.bincount(t2i, minlength=40) == 0).sum())
+
+
+def test_perfect_embeddings_give_rank_one_and_map_one():
+    img = torch.eye(6)
+    t2i = torch.tensor([0, 0, 1, 2, 3, 4, 5, 5])
+    r = retrieval_metrics(img, img[t2i], t2i, ks=(1,), chunk_size=2)
+    assert r["text_to_image_recall@1"] == 1.0 and r["image_to_text_recall@1"] == 1.0
+    assert r["text_to_image_mean_rank"] == 1.0 and r["image_to_text_map"] == 1.0
+
+
+def test_retrieval_metric_in_shards_equals_one_pass():
+    img, txt, t2i = _data()
+    full = retrieval_metrics(img, txt, t2i)
+    m = RetrievalRecall()
+    ids = torch.arange(40)
+    # images in two shards (out of order), texts in three
+    m.update(img[20:], ids[20:], txt[:50], t2i[:50])
+    m.update(img[:20], ids[:20], txt[50:120], t2i[50:120])
+    m.update(img[:0], ids[:0], txt[120:], t2i[120:])
+    got = m.compute()
+    for k, v in full.items():
+        assert float(got[k]) == pytest.approx(v), k
+
+
+def test_classification_report():
+    scores = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7], [0.6, 0.3, 0.1]])
+    targets = torch.tensor([0, 1, 2, 1])
+    m = ClassificationReport(num_classes=3, top_k=(1, 2))
+    m.update(scores[:2], targets[:2])
+    m.update(scores[2:], targets[2:])
+    out = m.compute()
+    assert float(out["accuracy"]) == 0.75 and float(out["accuracy_top2"]) == 1.0
+    assert out["confusion_matrix"].tolist() == [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
+    assert float(out["balanced_accuracy"]) == pytest.approx((1 + 0.5 + 1) / 3)
+    assert float(out["macro_f1"]) == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
+    with pytest.raises(ValueError, match="targets must be in"):
+        m.update(scores[:1], torch.tensor([5]))
+
+
+def test_zero_shot_class_embeddings_normalise_average_renormalise():
+    table = {"a photo of a cat.": [2.0, 0.0], "a drawing of a cat.": [0.0, 1.0],
+             "a photo of a dog.": [-1.0, 0.0], "a drawing of a dog.": [0.0, -3.0]}
+    emb = class_embeddings(["cat", "dog"], lambda xs: torch.tensor([table[x] for x in xs]),
+                           templates=["a photo of a {}.", "a drawing of a {}."])
+    s = 2 ** -0.5
+    assert torch.allclose(emb, torch.tensor([[s, s], [-s, -s]]))
+    m = ZeroShotAccuracy(emb, top_k=(1,))
+    m.update(torch.tensor([[1.0, 0.9], [-1.0, -0.2], [1.0, 1.0]]), torch.tensor([0, 1, 1]))
+    out = m.compute()
+    assert float(out["accuracy_top1"]) == pytest.approx(2 / 3)
+    assert float(out["mean_per_class_recall"]) == pytest.approx(0.75)
+
+
+def test_clipscore_is_clipped_scaled_cosine():
+    m = CLIPScore()
+    m.update(image_embeddings=torch.tensor([[1.0, 0.0], [1.0, 0.0]]), text_embeddings=torch.tensor([[1.0, 1.0], [-1.0, 0.0]]))
+    assert float(m.compute()) == pytest.approx(2.5 * (2**-0.5 + 0) / 2)
