@@ -1,0 +1,158 @@
+"""Raw samples and batches for axes: splits, limited/sharded chunks, ablations.
+
+Axes read raw samples (not only collated batches) because several need the
+original values next to the model's input: captions as references, images
+for heatmaps and artifacts, texts for retrieval examples. Everything here
+respects ``ctx.limit`` (``--limit``) and ``ctx.shard`` (one part per rank).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+import torch
+
+from polymodal.batch import Batch, ModalityBatch
+from polymodal.errors import ConfigError, DataError
+from polymodal.evaluation import AxisContext, EvalData
+
+
+@attrs.frozen
+class Chunk:
+    """One evaluation batch with the raw samples it was collated from."""
+
+    indices: list[int]
+    samples: list[dict[str, Any]]
+    batch: Batch
+
+
+def split_dataset(data: EvalData, split: str, axis: str) -> Any:
+    """The dataset of ``split``; a split not loaded for training is built from the data config.
+
+    The zero-shot split of ``shapes`` is never used for training, so the
+    training data does not load it; it is built here with the same dataset
+    parameters so that its samples look exactly like the others.
+    """
+    if split in data.splits:
+        return data.splits[split]
+    cfg = getattr(data, "cfg", None)
+    plugins = getattr(data, "plugins", None)
+    if cfg is not None:
+        from polymodal import get_plugins
+
+        plugins = plugins or get_plugins()
+        kwargs = dict(cfg.params)
+        if cfg.root is not None:
+            kwargs["root"] = cfg.root
+        try:
+            ds = plugins.build("datasets", cfg.dataset, split=split, **kwargs)
+        except DataError as exc:
+            raise ConfigError(f"axis {axis!r}: split {split!r}: {exc}") from None
+        if cfg.limit:
+            from torch.utils.data import Subset
+
+            ds = Subset(ds, range(min(cfg.limit, len(ds))))
+        data.splits[split] = ds
+        return ds
+    raise ConfigError(f"axis {axis!r}: no split {split!r} in the evaluation data (have: {', '.join(data.splits)})")
+
+
+def base_dataset(ds: Any) -> Any:
+    """The underlying dataset of a (possibly nested) ``Subset``, for ``class_names`` etc."""
+    while hasattr(ds, "dataset") and hasattr(ds, "indices"):
+        ds = ds.dataset
+    return ds
+
+
+def chunks(data: EvalData, ctx: AxisContext, split: str, batch_size: int = 32, *,
+           what: str = "", limit: int | None = None, sharded: bool = True) -> Iterator[Chunk]:
+    """This rank's samples of ``split`` (at most ``ctx.limit``/``limit``) in batches on ``ctx.device``.
+
+    ``sharded=False`` gives every rank all samples, for measurements whose
+    value depends on the whole set at once (retrieval ranks every candidate).
+    """
+    ds = split_dataset(data, split, ctx.axis)
+    n = ctx.limited(len(ds))
+    if limit is not None:
+        n = min(n, limit)
+    mine = list(ctx.shard(n)) if sharded else list(range(n))
+    done = 0
+    for start in range(0, len(mine), batch_size):
+        idx = mine[start:start + batch_size]
+        samples = [ds[i] for i in idx]
+        batch = data.collate(samples).to(ctx.device)
+        yield Chunk(idx, samples, batch)
+        done += len(idx)
+        ctx.progress(done, len(mine), what or f"{ctx.axis} {split}")
+
+
+def field_modality(data: EvalData, field: str) -> str:
+    """The modality kind (``image``, ``text``, ...) of an input field, from the collate function."""
+    modality = getattr(data.collate, "modalities", {}).get(field)
+    return str(getattr(modality, "name", "")) if modality is not None else ""
+
+
+def collate_field(data: EvalData, field: str, values: Sequence[Any], device: torch.device) -> ModalityBatch:
+    """Preprocess raw ``values`` of ``field`` exactly as the data pipeline does (e.g. prompt texts)."""
+    modality = getattr(data.collate, "modalities", {}).get(field)
+    if modality is None:
+        raise ConfigError(f"no modality is configured for field {field!r} (fields: "
+                          f"{', '.join(getattr(data.collate, 'modalities', {}))})")
+    root = getattr(data.collate, "root", None)
+    return modality.collate([modality.preprocess(modality.load(v, root)) for v in values]).to(device)
+
+
+def field_batch(data: EvalData, field: str, values: Sequence[Any], device: torch.device) -> Batch:
+    """A batch holding only ``field`` built from raw values (no targets)."""
+    return Batch({field: collate_field(data, field, values, device)}, {}, list(range(len(values))))
+
+
+def without(batch: Batch, fields: Iterable[str]) -> Batch:
+    """``batch`` with ``fields`` missing for every sample: an all-false mask, data untouched.
+
+    Fusions and encoders are mask-exact, so this is the platform's meaning
+    of "this modality is absent" (the same as a sample that lacks it).
+    """
+    drop = set(fields)
+    inputs = {f: (ModalityBatch(mb.data, torch.zeros_like(mb.mask), mb.meta) if f in drop else mb)
+              for f, mb in batch.inputs.items()}
+    return Batch(inputs, batch.targets, batch.ids)
+
+
+def image_uint8(value: Any) -> np.ndarray | None:
+    """A raw image sample value as ``H x W x 3`` uint8, or None when it is not an in-memory image."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if hasattr(value, "convert"):  # PIL
+        return np.asarray(value.convert("RGB"))
+    if not isinstance(value, np.ndarray):
+        return None
+    arr = value
+    if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
+        arr = arr.transpose(1, 2, 0)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3:
+        return None
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    if arr.dtype != np.uint8:
+        arr = np.clip(arr * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(arr[..., :3])
+
+
+def load_image(data: EvalData, field: str, value: Any) -> np.ndarray | None:
+    """The sample's image as uint8 array, loading a file through the field's modality if needed."""
+    arr = image_uint8(value)
+    if arr is not None:
+        return arr
+    modality = getattr(data.collate, "modalities", {}).get(field)
+    if modality is None:
+        return None
+    try:
+        return image_uint8(modality.load(value, getattr(data.collate, "root", None)))
+    except Exception:  # noqa: BLE001 - an artifact is optional; the metric rows do not depend on it
+        return None

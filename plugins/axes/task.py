@@ -1,0 +1,281 @@
+"""``task``: the task metrics of whatever the model does.
+
+* ``classify`` -> accuracy, top-K accuracy, F1 (macro) and balanced accuracy
+  on the model's target; a model reading a video field is reported as
+  ``task = "video"`` (video understanding), otherwise ``classification``.
+* ``caption`` -> coco-caption BLEU-1..4, ROUGE-L and CIDEr-D against the
+  sample's reference caption(s), with caption examples (image, generated
+  caption, references, per-image scores).
+* ``generate`` -> Inception Score, FID and KID between generated and real
+  images in the feature space of ``feature_extractor`` (a registered image
+  encoder, default ``cnn`` with a seeded initialisation, or any other such
+  as ``timm`` with pretrained weights). The Inception Score needs class
+  probabilities, so it is computed with ``is_classifier`` (a checkpoint
+  folder of a classify-capable image model, or a model object); without one
+  its row has no value and says why. CLIPScore is measured when
+  ``clip_model`` (an embed-capable model, same forms) is given. Generated
+  images are saved as artifacts.
+
+The axis adapts to the model's capabilities (``requires_any``); the metric
+math lives in the metrics plugins (caption scores, fidelity) and
+torchmetrics (classification). Classification is sharded across ranks
+(torchmetrics synchronises); captioning and generation, whose examples and
+per-image scores need one ordered corpus, are measured by rank 0 alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import attrs
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from polymodal.batch import Batch, ModalityBatch
+from polymodal.errors import ConfigError
+from polymodal.evaluation import AxisContext, EvalData
+from polymodal.results import ResultRow
+from polymodal_plugins.axes.params import as_list
+from polymodal_plugins.axes.samples import chunks, collate_field, field_modality, load_image
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@attrs.define
+class TaskAxis:
+    """Task metrics per capability (see module docs)."""
+
+    requires: ClassVar[frozenset[str]] = frozenset()
+    requires_any: ClassVar[frozenset[str]] = frozenset({"classify", "caption", "generate"})
+
+    split: str | None = None
+    ks: list[int] = attrs.field(default=(5,), converter=as_list)
+    batch_size: int = attrs.field(default=32, validator=attrs.validators.ge(1))
+    # captioning
+    max_len: int = attrs.field(default=20, validator=attrs.validators.ge(1))
+    beam_size: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    #: Field of the reference captions (default: the captioner's caption field); a list value = several references.
+    references_field: str | None = None
+    examples: int = attrs.field(default=4, validator=attrs.validators.ge(0))
+    # generation
+    #: Image encoder name, or ``{name = ..., params = {...}}``, whose pooled features FID/KID/IS use.
+    feature_extractor: Any = "cnn"
+    clip_model: Any = None
+    is_classifier: Any = None
+    kid_subset_size: int = attrs.field(default=100, validator=attrs.validators.ge(2))
+    is_splits: int = attrs.field(default=10, validator=attrs.validators.ge(1))
+
+    def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow]:
+        caps = set(getattr(model, "capabilities", ()))
+        if not caps & self.requires_any:
+            raise ConfigError(f"axis task: model {type(model).__name__} has none of the capabilities "
+                              f"{', '.join(sorted(self.requires_any))}")
+        split = self.split or ctx.split
+        if "classify" in caps:
+            yield from self._classification(model, data, ctx, split)
+        if "caption" in caps and ctx.rank == 0:
+            yield from self._captioning(model, data, ctx, split)
+        if "generate" in caps and ctx.rank == 0:
+            yield from self._generation(model, data, ctx, split)
+
+    # -- classification / video understanding -------------------------------------------
+    def _classification(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
+        from torchmetrics.classification import MulticlassAccuracy, MulticlassStatScores
+
+        target = model.config.target
+        metrics: dict[str, Any] = {}
+        with torch.no_grad():
+            for chunk in chunks(data, ctx, split, self.batch_size, what="task: classification"):
+                logits = model.predict(chunk.batch).float().cpu()
+                y = chunk.batch.targets[target].long().cpu()
+                if not metrics:
+                    c = logits.shape[1]
+                    metrics = {"accuracy": MulticlassAccuracy(num_classes=c, average="micro"),
+                               "stats": MulticlassStatScores(num_classes=c, average=None)}
+                    metrics.update({f"top{k}_accuracy": MulticlassAccuracy(num_classes=c, top_k=k, average="micro")
+                                    for k in self.ks if 1 < k <= c})
+                for m in metrics.values():
+                    m.update(logits, y)
+        if not metrics:
+            return
+        stats = metrics.pop("stats").compute().double()  # [C, (tp, fp, tn, fn, support)]
+        tp, fp, fn, support = stats[:, 0], stats[:, 1], stats[:, 3], stats[:, 4]
+        # scikit-learn's conventions: balanced accuracy averages recall over classes present in
+        # the labels; macro F1 over classes present in the labels or the predictions.
+        present = support > 0
+        recall = tp / (tp + fn).clamp_min(1)
+        f1 = 2 * tp / (2 * tp + fp + fn).clamp_min(1)
+        seen = (tp + fp + fn) > 0
+        figures = {name: float(m.compute()) for name, m in metrics.items()}
+        figures["balanced_accuracy"] = float(recall[present].mean())
+        figures["f1_macro"] = float(f1[seen].mean())
+        fields = list(model.input_fields)
+        task = "video" if any(field_modality(data, f) == "video" for f in fields) else "classification"
+        extra = {"samples": int(support.sum()), "target": target, "fields": fields}
+        for name, value in figures.items():
+            yield ctx.row(name, value, extra=extra, task=task)
+
+    # -- captioning ---------------------------------------------------------------------------
+    def _captioning(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
+        from polymodal_plugins.metrics.caption import CaptionScores
+
+        ref_field = self.references_field or getattr(model, "caption_field", None)
+        image_field = getattr(model, "image_field", None)
+        if ref_field is None:
+            raise ConfigError("axis task: references_field: the captioning model names no caption field; set it")
+        scores = CaptionScores()
+        shown: list[tuple[Any, str, list[str]]] = []
+        with torch.no_grad():
+            for chunk in chunks(data, ctx, split, self.batch_size, what="task: captioning", sharded=False):
+                generated = model.caption(chunk.batch, max_len=self.max_len, beam_size=self.beam_size)
+                refs = []
+                for s in chunk.samples:
+                    value = s.get(ref_field)
+                    if value is None:
+                        raise ConfigError(f"axis task: sample {s.get('id')!r} has no reference caption "
+                                          f"field {ref_field!r}")
+                    refs.append([str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)])
+                scores.update(generated, refs)
+                for s, g, r in zip(chunk.samples, generated, refs, strict=True):
+                    if len(shown) < self.examples:
+                        shown.append((s.get(image_field) if image_field else None, g, r))
+        if not scores.corpus()[0]:
+            return
+        summary, per_image = scores.compute_per_image()
+        extra = {"samples": len(per_image), "beam_size": self.beam_size, "references_field": ref_field}
+        for name, value in summary.items():
+            yield ctx.row(name, value, extra=extra, task="captioning")
+        for i, (raw, gen, refs) in enumerate(shown):
+            image = load_image(data, image_field, raw) if image_field else None
+            ctx.artifact("caption_example", {"generated": gen, "references": refs, "scores": per_image[i]},
+                         image=image, name="caption")
+
+    # -- text-to-image ----------------------------------------------------------------------------
+    def _extractor(self, ctx: AxisContext) -> tuple[torch.nn.Module, str]:
+        spec = self.feature_extractor
+        name, params = (spec, {}) if isinstance(spec, str) else (spec.get("name"), dict(spec.get("params", {})))
+        if not isinstance(name, str):
+            raise ConfigError(f"axis task: feature_extractor must be an encoder name or {{name, params}}, got {spec!r}")
+        torch.manual_seed(ctx.seed)  # a randomly initialised extractor must be the same for every run
+        try:
+            encoder = ctx.plugins.build("encoders", name, **params)
+        except TypeError as exc:
+            raise ConfigError(f"axis task: feature_extractor {name!r}: {exc}") from None
+        return encoder.to(ctx.device).eval(), name
+
+    def _generation(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
+        from polymodal_plugins.metrics.fidelity import FID, KID, InceptionScore
+
+        extractor, ext_name = self._extractor(ctx)
+        mean = torch.tensor(IMAGENET_MEAN, device=ctx.device)[:, None, None]
+        std = torch.tensor(IMAGENET_STD, device=ctx.device)[:, None, None]
+
+        def features(images: torch.Tensor) -> torch.Tensor:
+            x = (images.float().clamp(0, 1) - mean) / std
+            mask = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+            return extractor(ModalityBatch(x, mask)).pooled()
+
+        image_field = getattr(model, "image_field", None)
+        text_field = getattr(model, "text_field", None)
+        fid, kid, inception = FID(), KID(subset_size=self.kid_subset_size), InceptionScore(splits=self.is_splits)
+        clip = self._load(ctx, self.clip_model, "clip_model", "embed")
+        classifier = self._load(ctx, self.is_classifier, "is_classifier", "classify")
+        clip_scores: list[torch.Tensor] = []
+        shown = 0
+        with torch.no_grad():
+            for chunk in chunks(data, ctx, split, self.batch_size, what="task: generation", sharded=False):
+                gen = model.generate(chunk.batch).float().clamp(0, 1)
+                real = [load_image(data, image_field, s.get(image_field)) for s in chunk.samples] if image_field else []
+                if not real or any(r is None for r in real):
+                    raise ConfigError(f"axis task: generation needs real images in field {image_field!r} of "
+                                      f"split {split!r} for FID/KID")
+                real_t = torch.stack([torch.from_numpy(r).permute(2, 0, 1) for r in real]).float().div(255)
+                real_t = F.interpolate(real_t.to(ctx.device), size=gen.shape[-2:], mode="bilinear",
+                                       align_corners=False, antialias=True)
+                gf, rf = features(gen), features(real_t)
+                fid.update(rf, real=True)
+                fid.update(gf, real=False)
+                kid.update(rf, real=True)
+                kid.update(gf, real=False)
+                if classifier is not None:
+                    inception.update(self._classify(classifier, data, gen, ctx))
+                texts = [str(s.get(text_field, "")) for s in chunk.samples]
+                if clip is not None:
+                    clip_scores.append(self._clip_score(clip, data, gen, texts, ctx))
+                for i in range(len(chunk.samples)):
+                    if shown >= self.examples:
+                        break
+                    img = (gen[i].permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+                    if img.shape[-1] == 1:
+                        img = np.repeat(img, 3, -1)
+                    ctx.artifact("generated_image", {"caption": texts[i], "id": str(chunk.batch.ids[i])},
+                                 image=img, name="generated")
+                    shown += 1
+        n = len(fid.generated_features) and int(sum(len(t) for t in fid.generated_features))
+        if not n:
+            return
+        if n < 2:
+            raise ConfigError("axis task: FID/KID need at least 2 generated samples; raise --limit")
+        kid.options["subset_size"] = min(self.kid_subset_size, n)
+        inception.splits = min(self.is_splits, n)
+        dim = int(fid.generated_features[0].shape[1])
+        # FID's covariance has rank < feature dim below that many samples: the figure is then unstable.
+        extra = {"samples": n, "feature_extractor": ext_name, "feature_dim": dim, "reliable": n > dim}
+        yield ctx.row("fid", float(fid.compute()), extra=extra, task="text-to-image")
+        k = kid.compute()
+        yield ctx.row("kid", float(k["kid_mean"]), extra={**extra, "kid_std": float(k["kid_std"])}, task="text-to-image")
+        if classifier is not None:
+            s = inception.compute()
+            yield ctx.row("inception_score", float(s["is_mean"]), extra={**extra, "is_std": float(s["is_std"])},
+                          task="text-to-image")
+        else:
+            yield ctx.row("inception_score", None, extra={**extra, "reason": "no is_classifier given: the Inception "
+                          "Score needs a classifier's class probabilities"}, task="text-to-image")
+        if clip_scores:
+            yield ctx.row("clip_score", float(torch.cat(clip_scores).mean()),
+                          extra={"samples": n, "definition": "100 * max(cos(image, text), 0), as torchmetrics"},
+                          task="text-to-image")
+
+    def _load(self, ctx: AxisContext, spec: Any, key: str, capability: str) -> Any:
+        """A helper model given as a checkpoint folder or an object, checked for ``capability``."""
+        if spec is None:
+            return None
+        if isinstance(spec, str) or hasattr(spec, "__fspath__"):
+            from polymodal.checkpoint import load_model
+
+            model = load_model(spec, ctx.plugins)
+        else:
+            model = spec
+        if capability not in getattr(model, "capabilities", ()):
+            raise ConfigError(f"axis task: {key}: model {spec!r} lacks the {capability!r} capability")
+        return model.to(ctx.device).eval()
+
+    def _classify(self, classifier: Any, data: EvalData, images: torch.Tensor, ctx: AxisContext) -> torch.Tensor:
+        """Class logits of generated images, preprocessed like the dataset's images."""
+        field = next((f for f in classifier.input_fields if field_modality(data, f) == "image"), None)
+        if field is None:
+            raise ConfigError(f"axis task: is_classifier must read an image field of this dataset "
+                              f"(it reads: {', '.join(classifier.input_fields)})")
+        uint8 = [(im.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8) for im in images]
+        return classifier.predict(Batch({field: collate_field(data, field, uint8, ctx.device)}, {}, [])).float()
+
+    def _clip_score(self, clip: Any, data: EvalData, images: torch.Tensor, texts: list[str],
+                    ctx: AxisContext) -> torch.Tensor:
+        """``100 * max(cos, 0)`` per pair; raw-input embedding when the model offers it, else via the data's fields."""
+        if hasattr(clip, "embed_images") and hasattr(clip, "embed_texts"):
+            ei, et = clip.embed_images(images), clip.embed_texts(texts)
+        else:
+            fields = list(clip.embed_fields)
+            img_f = next((f for f in fields if field_modality(data, f) == "image"), None)
+            txt_f = next((f for f in fields if field_modality(data, f) == "text"), None)
+            if img_f is None or txt_f is None:
+                raise ConfigError(f"axis task: clip_model must embed an image and a text field of this dataset "
+                                  f"(it embeds: {', '.join(fields)})")
+            uint8 = [(im.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8) for im in images]
+            ei = clip.embed(Batch({img_f: collate_field(data, img_f, uint8, ctx.device)}, {}, []), img_f)
+            et = clip.embed(Batch({txt_f: collate_field(data, txt_f, texts, ctx.device)}, {}, []), txt_f)
+        cos = (F.normalize(ei.float(), dim=-1) * F.normalize(et.float(), dim=-1)).sum(-1)
+        return 100 * cos.clamp_min(0).cpu()

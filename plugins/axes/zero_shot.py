@@ -1,0 +1,133 @@
+"""``zero-shot``: classify with class embeddings built from prompt templates, no classifier head.
+
+Each class name fills every template (``"a picture of a {}"`` ...); the
+prompts are embedded by the model's text field, each L2-normalised, averaged
+per class and renormalised (CLIP's prompt ensembling). A sample is assigned
+the class whose embedding is most similar to the sample's embedding of the
+query field (image, audio, video).
+
+On ``shapes`` the ``zeroshot`` split holds only (shape, colour) combinations
+that never occur in training, with target ``combo``: the model must compose
+attributes it learnt separately. ``candidates = ["all", "split"]`` measures
+against every class of the target and against only the classes present in
+the split (the unseen ones). Figures: top-1/top-K accuracy and mean
+per-class recall (balanced accuracy over the classes the split contains),
+computed with torchmetrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import attrs
+import torch
+import torch.nn.functional as F
+
+from polymodal.errors import ConfigError
+from polymodal.evaluation import AxisContext, EvalData
+from polymodal.results import ResultRow
+from polymodal_plugins.axes.params import as_list
+from polymodal_plugins.axes.samples import base_dataset, chunks, field_batch, field_modality, split_dataset
+
+DEFAULT_TEMPLATES = ("a picture of a {}", "a {}", "there is a {}", "the {}")
+
+
+def class_embeddings(model: Any, data: EvalData, text_field: str, names: list[str], templates: list[str],
+                     device: torch.device) -> torch.Tensor:
+    """``[C, D]``: per class, the renormalised mean of its L2-normalised template embeddings."""
+    prompts = [t.format(n) for n in names for t in templates]
+    with torch.no_grad():
+        emb = model.embed(field_batch(data, text_field, prompts, device), text_field).float()
+    emb = F.normalize(emb, dim=-1).reshape(len(names), len(templates), -1).mean(1)
+    return F.normalize(emb, dim=-1)
+
+
+def classification_figures(logits: torch.Tensor, y: torch.Tensor, ks: list[int]) -> dict[str, float]:
+    """top-K accuracy and mean recall over the classes that occur in ``y`` (torchmetrics)."""
+    from torchmetrics.classification import MulticlassAccuracy, MulticlassRecall
+
+    c = logits.shape[1]
+    out = {}
+    for k in ks:
+        if k <= c:
+            out["accuracy" if k == 1 else f"top{k}_accuracy"] = float(
+                MulticlassAccuracy(num_classes=c, top_k=k, average="micro")(logits, y))
+    recall = MulticlassRecall(num_classes=c, average=None)(logits, y)
+    support = torch.bincount(y, minlength=c) > 0
+    out["mean_per_class_recall"] = float(recall[support].mean())
+    return out
+
+
+@attrs.define
+class ZeroShotAxis:
+    """Prompt-ensemble zero-shot classification (see module docs)."""
+
+    requires: ClassVar[frozenset[str]] = frozenset({"embed"})
+
+    split: str = "zeroshot"
+    target: str = "combo"
+    #: Field whose embedding is classified (default: the first embedded non-text field).
+    field: str | None = None
+    #: Text field that embeds the prompts (default: the first embedded text field).
+    text_field: str | None = None
+    templates: list[str] = attrs.field(default=DEFAULT_TEMPLATES, converter=as_list)
+    candidates: list[str] = attrs.field(default=("all", "split"), converter=as_list)
+    ks: list[int] = attrs.field(default=(1, 5), converter=as_list)
+    batch_size: int = attrs.field(default=64, validator=attrs.validators.ge(1))
+
+    def __attrs_post_init__(self) -> None:
+        if not self.templates or any("{}" not in t for t in self.templates):
+            raise ConfigError(f"axis zero-shot: templates must each contain '{{}}' for the class name, got {self.templates!r}")
+        bad = [c for c in self.candidates if c not in ("all", "split")]
+        if bad or not self.candidates:
+            raise ConfigError(f"axis zero-shot: candidates: choose from 'all', 'split', got {self.candidates!r}")
+
+    def _fields(self, model: Any, data: EvalData) -> tuple[str, str]:
+        fields = list(model.embed_fields)
+        texts = [f for f in fields if field_modality(data, f) == "text"]
+        others = [f for f in fields if f not in texts]
+        text_field = self.text_field or (texts[0] if texts else None)
+        field = self.field or (others[0] if others else None)
+        for name, value, pool in (("text_field", text_field, texts), ("field", field, fields)):
+            if value is None or value not in pool:
+                raise ConfigError(f"axis zero-shot: {name}: model {type(model).__name__} must embed "
+                                  f"{'a text' if name == 'text_field' else 'a query'} field {value or ''} "
+                                  f"(it embeds: {', '.join(fields) or 'nothing'})")
+        return field, text_field
+
+    def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow]:
+        if ctx.rank != 0:  # figures over the whole split: rank 0 measures it
+            return
+        field, text_field = self._fields(model, data)
+        ds = base_dataset(split_dataset(data, self.split, ctx.axis))
+        names = list(getattr(ds, "class_names", {}).get(self.target) or [])
+        if not names:
+            raise ConfigError(f"axis zero-shot: target {self.target!r}: dataset split {self.split!r} has no class "
+                              f"names for it (class targets: {', '.join(getattr(ds, 'class_names', {})) or 'none'})")
+        classes = class_embeddings(model, data, text_field, names, self.templates, ctx.device)
+        scores, labels = [], []
+        with torch.no_grad():
+            for chunk in chunks(data, ctx, self.split, self.batch_size, what="zero-shot", sharded=False):
+                if self.target not in chunk.batch.targets:
+                    raise ConfigError(f"axis zero-shot: target {self.target!r} is not among the batch targets "
+                                      f"({', '.join(chunk.batch.targets)})")
+                present = chunk.batch.inputs[field].present
+                emb = F.normalize(model.embed(chunk.batch, field).float(), dim=-1)
+                scores.append((emb @ classes.T)[present].cpu())
+                labels.append(chunk.batch.targets[self.target].long()[present].cpu())
+        if not scores or sum(len(y) for y in labels) == 0:
+            return
+        logits, y = torch.cat(scores), torch.cat(labels)
+        occurring = sorted(set(y.tolist()))
+        for cand in self.candidates:
+            if cand == "all":
+                lg, yy = logits, y
+            else:
+                remap = {c: i for i, c in enumerate(occurring)}
+                lg, yy = logits[:, occurring], torch.tensor([remap[v] for v in y.tolist()])
+            extra = {"classes": lg.shape[1], "samples": len(yy), "templates": self.templates, "split": self.split,
+                     "chance_top1": 1.0 / lg.shape[1]}
+            for metric, value in classification_figures(lg, yy, self.ks).items():
+                yield ctx.row(metric, value, extra=extra, target=self.target, candidates=cand,
+                              modality=field_modality(data, field), split=self.split)
