@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import attrs
-import numpy as np
 import torch
 
 from polymodal.errors import ConfigError
