@@ -8,11 +8,12 @@ versa, ranked by cosine similarity. The paired item is the positive; with
 the query's pair are positives too, since no model can tell duplicate
 captions apart (the embedded ``shapes`` captions repeat).
 
-Figures: recall@K (a positive in the top K, CLIP_benchmark's definition),
-mean and median rank of the first positive, mAP and MRR. The ranking
-metrics are torchmetrics' retrieval metrics; this module only builds
-similarity and relevance matrices. The whole split is one candidate set, so
-the axis is not sharded: under several ranks, rank 0 measures.
+Identical texts are merged into one candidate, which then has several
+positives on the other side: exactly CLIP_benchmark's image-with-several-
+captions setting, so the figures come from the metrics plugin's
+``retrieval_metrics`` (recall@K, mean/median rank of the best positive,
+MRR, mAP). The whole split is one candidate set, so the axis is not
+sharded: under several ranks, rank 0 measures.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import attrs
-import numpy as np
 import torch
 
 from polymodal.errors import ConfigError
@@ -29,6 +29,7 @@ from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
 from polymodal_plugins.axes.params import as_list
 from polymodal_plugins.axes.samples import chunks, field_modality, load_image
+from polymodal_plugins.metrics.retrieval import retrieval_metrics
 
 
 @attrs.define
@@ -85,36 +86,54 @@ class RetrievalAxis:
         embs = {f: torch.cat(v) for f, v in emb.items()}
         have = {f: torch.cat(v) for f, v in present.items()}
         for a, b in pairs:
-            keep = (have[a] & have[b]).nonzero().flatten()
+            keep = (have[a] & have[b]).nonzero().flatten().tolist()
             if len(keep) < 2:
                 continue
-            rel = self._relevance(data, raw, a, b, keep.tolist())
-            ea, eb = embs[a][keep], embs[b][keep]
-            sims = ea @ eb.T
-            for q, c, s, r in ((a, b, sims, rel), (b, a, sims.T.contiguous(), rel.T.contiguous())):
+            group_side = self._group_side(data, a, b)
+            other = a if group_side == b else b
+            groups = self._groups(data, raw, group_side, keep)
+            first: dict[int, int] = {}
+            for row, g in enumerate(groups):
+                first.setdefault(g, row)
+            gallery = embs[group_side][[keep[first[g]] for g in range(len(first))]]
+            queries = embs[other][keep]
+            # The group side plays CLIP_benchmark's images (one image, several captions):
+            # "text_to_image" is other -> group and "image_to_text" is group -> other.
+            figures = retrieval_metrics(gallery, queries, torch.tensor(groups), tuple(self.ks))
+            for q, c, prefix in ((other, group_side, "text_to_image_"), (group_side, other, "image_to_text_")):
                 direction = f"{q}->{c}"
-                figures = ranking_figures(s, r, self.ks)
-                extra = {"queries": int(s.shape[0]), "candidates": int(s.shape[1]), "positives": self.positives,
-                         "mean_positives": float(r.sum(1).float().mean())}
+                extra = {"queries": len(first) if q == group_side else len(keep),
+                         "candidates": len(keep) if q == group_side else len(first),
+                         "positives": self.positives, "duplicates_merged": len(keep) - len(first)}
                 for name, value in figures.items():
+                    if not name.startswith(prefix):
+                        continue
+                    metric = name[len(prefix):]
                     conditions: dict[str, Any] = {"direction": direction,
                                                   "modality": f"{field_modality(data, q)}-{field_modality(data, c)}"}
-                    if name.startswith("recall@"):
-                        conditions["k"] = int(name.split("@")[1])
-                    yield ctx.row(name, value, extra=extra, **conditions)
-                self._examples(data, ctx, direction, q, c, s, r, raw, [ids[i] for i in keep.tolist()], keep.tolist())
+                    if metric.startswith("recall@"):
+                        conditions["k"] = int(metric.split("@")[1])
+                    yield ctx.row(metric, value, extra=extra, **conditions)
+            code = torch.tensor(groups)
+            rel = code[:, None] == code[None, :]
+            sims = embs[a][keep] @ embs[b][keep].T
+            sample_ids = [ids[i] for i in keep]
+            self._examples(data, ctx, f"{a}->{b}", a, b, sims, rel, raw, sample_ids, keep)
+            self._examples(data, ctx, f"{b}->{a}", b, a, sims.T.contiguous(), rel, raw, sample_ids, keep)
 
-    def _relevance(self, data: EvalData, raw: dict[str, list[Any]], a: str, b: str, keep: list[int]) -> torch.Tensor:
-        n = len(keep)
-        rel = torch.eye(n, dtype=torch.bool)
-        if self.positives == "identical":
-            for f in (a, b):
-                if field_modality(data, f) == "text":
-                    texts = [str(raw[f][i]) for i in keep]
-                    codes = {t: k for k, t in enumerate(dict.fromkeys(texts))}
-                    v = torch.tensor([codes[t] for t in texts])
-                    rel |= v[:, None] == v[None, :]
-        return rel
+    def _group_side(self, data: EvalData, a: str, b: str) -> str:
+        """The side whose identical items merge into one candidate (a text field, ``b`` first)."""
+        for f in (b, a):
+            if self.positives == "identical" and field_modality(data, f) == "text":
+                return f
+        return b
+
+    def _groups(self, data: EvalData, raw: dict[str, list[Any]], side: str, keep: list[int]) -> list[int]:
+        """Group of each kept sample: identical texts share one (``identical``), else one per sample."""
+        if self.positives != "identical" or field_modality(data, side) != "text":
+            return list(range(len(keep)))
+        codes: dict[str, int] = {}
+        return [codes.setdefault(str(raw[side][i]), len(codes)) for i in keep]
 
     def _examples(self, data: EvalData, ctx: AxisContext, direction: str, q: str, c: str, sims: torch.Tensor,
                   rel: torch.Tensor, raw: dict[str, list[Any]], ids: list[Any], keep: list[int]) -> None:
@@ -133,25 +152,3 @@ class RetrievalAxis:
             elif field_modality(data, q) == "image":
                 image = load_image(data, q, raw[q][keep[i]])
             ctx.artifact("retrieval_example", record, image=image, name=f"retrieval-{direction}")
-
-
-def ranking_figures(sims: torch.Tensor, rel: torch.Tensor, ks: list[int]) -> dict[str, float]:
-    """recall@K, mean/median rank of the first positive, mAP and MRR for queries (rows) over candidates."""
-    from torchmetrics.retrieval import RetrievalHitRate, RetrievalMAP, RetrievalMRR
-
-    n_q, n_c = sims.shape
-    # torchmetrics' reciprocal rank treats items scored <= 0 as irrelevant; cosine scores
-    # can be negative, so shift them to be positive (ranking is unchanged).
-    preds = (sims.double() - sims.double().min() + 1.0).flatten()
-    target = rel.flatten()
-    indexes = torch.arange(n_q).repeat_interleave(n_c)
-    out: dict[str, float] = {}
-    for k in ks:
-        out[f"recall@{k}"] = float(RetrievalHitRate(top_k=k)(preds, target, indexes=indexes))
-    best = sims.masked_fill(~rel, float("-inf")).max(1).values
-    ranks = 1 + ((sims > best[:, None]) & ~rel).sum(1)
-    out["mean_rank"] = float(ranks.double().mean())
-    out["median_rank"] = float(np.median(ranks.numpy()))
-    out["map"] = float(RetrievalMAP()(preds, target, indexes=indexes))
-    out["mrr"] = float(RetrievalMRR()(preds, target, indexes=indexes))
-    return out

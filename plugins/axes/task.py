@@ -83,38 +83,24 @@ class TaskAxis:
 
     # -- classification / video understanding -------------------------------------------
     def _classification(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
-        from torchmetrics.classification import MulticlassAccuracy, MulticlassStatScores
-
         target = model.config.target
-        metrics: dict[str, Any] = {}
+        report = None
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="task: classification"):
                 logits = model.predict(chunk.batch).float().cpu()
-                y = chunk.batch.targets[target].long().cpu()
-                if not metrics:
-                    c = logits.shape[1]
-                    metrics = {"accuracy": MulticlassAccuracy(num_classes=c, average="micro"),
-                               "stats": MulticlassStatScores(num_classes=c, average=None)}
-                    metrics.update({f"top{k}_accuracy": MulticlassAccuracy(num_classes=c, top_k=k, average="micro")
-                                    for k in self.ks if 1 < k <= c})
-                for m in metrics.values():
-                    m.update(logits, y)
-        if not metrics:
+                if report is None:
+                    report = ctx.plugins.build("metrics", "classification", num_classes=int(logits.shape[1]),
+                                               top_k=tuple(sorted({1, *self.ks})))
+                report.update(logits, chunk.batch.targets[target].long().cpu())
+        if report is None:
             return
-        stats = metrics.pop("stats").compute().double()  # [C, (tp, fp, tn, fn, support)]
-        tp, fp, fn, support = stats[:, 0], stats[:, 1], stats[:, 3], stats[:, 4]
-        # scikit-learn's conventions: balanced accuracy averages recall over classes present in
-        # the labels; macro F1 over classes present in the labels or the predictions.
-        present = support > 0
-        recall = tp / (tp + fn).clamp_min(1)
-        f1 = 2 * tp / (2 * tp + fp + fn).clamp_min(1)
-        seen = (tp + fp + fn) > 0
-        figures = {name: float(m.compute()) for name, m in metrics.items()}
-        figures["balanced_accuracy"] = float(recall[present].mean())
-        figures["f1_macro"] = float(f1[seen].mean())
+        out = report.compute()
+        figures = {"accuracy": float(out["accuracy"]), "f1_macro": float(out["macro_f1"]),
+                   "balanced_accuracy": float(out["balanced_accuracy"])}
+        figures.update({f"top{k}_accuracy": float(out[f"accuracy_top{k}"]) for k in report.top_k if k > 1})
         fields = list(model.input_fields)
         task = "video" if any(field_modality(data, f) == "video" for f in fields) else "classification"
-        extra = {"samples": int(support.sum()), "target": target, "fields": fields}
+        extra = {"samples": int(report.total), "target": target, "fields": fields}
         for name, value in figures.items():
             yield ctx.row(name, value, extra=extra, task=task)
 
@@ -183,7 +169,7 @@ class TaskAxis:
         fid, kid, inception = FID(), KID(subset_size=self.kid_subset_size), InceptionScore(splits=self.is_splits)
         clip = self._load(ctx, self.clip_model, "clip_model", "embed")
         classifier = self._load(ctx, self.is_classifier, "is_classifier", "classify")
-        clip_scores: list[torch.Tensor] = []
+        clip_metric = ctx.plugins.build("metrics", "clipscore") if clip is not None else None
         shown = 0
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="task: generation", sharded=False):
@@ -204,7 +190,8 @@ class TaskAxis:
                     inception.update(self._classify(classifier, data, gen, ctx))
                 texts = [str(s.get(text_field, "")) for s in chunk.samples]
                 if clip is not None:
-                    clip_scores.append(self._clip_score(clip, data, gen, texts, ctx))
+                    ei, et = self._clip_embed(clip, data, gen, texts, ctx)
+                    clip_metric.update(image_embeddings=ei.cpu(), text_embeddings=et.cpu())
                 for i in range(len(chunk.samples)):
                     if shown >= self.examples:
                         break
@@ -234,9 +221,9 @@ class TaskAxis:
         else:
             yield ctx.row("inception_score", None, extra={**extra, "reason": "no is_classifier given: the Inception "
                           "Score needs a classifier's class probabilities"}, task="text-to-image")
-        if clip_scores:
-            yield ctx.row("clip_score", float(torch.cat(clip_scores).mean()),
-                          extra={"samples": n, "definition": "100 * max(cos(image, text), 0), as torchmetrics"},
+        if clip_metric is not None:
+            yield ctx.row("clip_score", float(clip_metric.compute()),
+                          extra={"samples": n, "definition": "2.5 * max(cos(image, text), 0) (Hessel et al.)"},
                           task="text-to-image")
 
     def _load(self, ctx: AxisContext, spec: Any, key: str, capability: str) -> Any:
@@ -262,9 +249,9 @@ class TaskAxis:
         uint8 = [(im.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8) for im in images]
         return classifier.predict(Batch({field: collate_field(data, field, uint8, ctx.device)}, {}, [])).float()
 
-    def _clip_score(self, clip: Any, data: EvalData, images: torch.Tensor, texts: list[str],
-                    ctx: AxisContext) -> torch.Tensor:
-        """``100 * max(cos, 0)`` per pair; raw-input embedding when the model offers it, else via the data's fields."""
+    def _clip_embed(self, clip: Any, data: EvalData, images: torch.Tensor, texts: list[str],
+                    ctx: AxisContext) -> tuple[torch.Tensor, torch.Tensor]:
+        """Paired image/text embeddings: raw-input embedding when the model offers it, else via the data's fields."""
         if hasattr(clip, "embed_images") and hasattr(clip, "embed_texts"):
             ei, et = clip.embed_images(images), clip.embed_texts(texts)
         else:
@@ -277,5 +264,4 @@ class TaskAxis:
             uint8 = [(im.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8) for im in images]
             ei = clip.embed(Batch({img_f: collate_field(data, img_f, uint8, ctx.device)}, {}, []), img_f)
             et = clip.embed(Batch({txt_f: collate_field(data, txt_f, texts, ctx.device)}, {}, []), txt_f)
-        cos = (F.normalize(ei.float(), dim=-1) * F.normalize(et.float(), dim=-1)).sum(-1)
-        return 100 * cos.clamp_min(0).cpu()
+        return ei.float(), et.float()

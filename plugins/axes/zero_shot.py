@@ -35,28 +35,26 @@ DEFAULT_TEMPLATES = ("a picture of a {}", "a {}", "there is a {}", "the {}")
 
 def class_embeddings(model: Any, data: EvalData, text_field: str, names: list[str], templates: list[str],
                      device: torch.device) -> torch.Tensor:
-    """``[C, D]``: per class, the renormalised mean of its L2-normalised template embeddings."""
-    prompts = [t.format(n) for n in names for t in templates]
-    with torch.no_grad():
-        emb = model.embed(field_batch(data, text_field, prompts, device), text_field).float()
-    emb = F.normalize(emb, dim=-1).reshape(len(names), len(templates), -1).mean(1)
-    return F.normalize(emb, dim=-1)
+    """``[C, D]`` prompt-ensembled class embeddings (the metrics plugin's recipe) through ``text_field``."""
+    from polymodal_plugins.metrics.zeroshot import class_embeddings as ensemble
+
+    def embed_texts(prompts: list[str]) -> torch.Tensor:
+        with torch.no_grad():
+            return model.embed(field_batch(data, text_field, prompts, device), text_field).float().cpu()
+
+    return ensemble(names, embed_texts, templates).to(device)
 
 
 def classification_figures(logits: torch.Tensor, y: torch.Tensor, ks: list[int]) -> dict[str, float]:
-    """top-K accuracy and mean recall over the classes that occur in ``y`` (torchmetrics)."""
-    from torchmetrics.classification import MulticlassAccuracy, MulticlassRecall
+    """top-K accuracy and mean recall over the classes that occur in ``y`` (the metrics plugin's report)."""
+    from polymodal_plugins.metrics.classification import ClassificationReport
 
-    c = logits.shape[1]
-    out = {}
-    for k in ks:
-        if k <= c:
-            out["accuracy" if k == 1 else f"top{k}_accuracy"] = float(
-                MulticlassAccuracy(num_classes=c, top_k=k, average="micro")(logits, y))
-    recall = MulticlassRecall(num_classes=c, average=None)(logits, y)
-    support = torch.bincount(y, minlength=c) > 0
-    out["mean_per_class_recall"] = float(recall[support].mean())
-    return out
+    report = ClassificationReport(num_classes=int(logits.shape[1]), top_k=tuple(sorted({1, *ks})))
+    report.update(logits, y)
+    out = report.compute()
+    figures = {"accuracy" if k == 1 else f"top{k}_accuracy": float(out[f"accuracy_top{k}"]) for k in report.top_k}
+    figures["mean_per_class_recall"] = float(out["balanced_accuracy"])
+    return figures
 
 
 @attrs.define
