@@ -26,7 +26,7 @@ dual_encoder_plugin = component(
 co_learning_plugin = component(
     "models", "co-learning", "polymodal_plugins.models.co_learning:CoLearning",
     description="Unimodal classifiers trained together with L = L_ce + lambda * L_sim; each usable alone.",
-    capabilities=["classify", "embed"],
+    capabilities=["classify"],
 )
 hf_clip_plugin = component(
     "models", "hf-clip", "polymodal_plugins.models.hf_clip:HFClip",
