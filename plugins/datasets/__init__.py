@@ -2,5 +2,17 @@
 
 from polymodal import component
 
-shapes = component("datasets", "shapes", "polymodal_plugins.datasets.shapes:ShapesDataset",
+# Plugin objects end in ``_plugin``: a bare name like ``shapes`` would be overwritten
+# by the submodule of the same name as soon as that submodule is imported (Python
+# sets it as a package attribute), and the entry point would silently register nothing.
+
+shapes_plugin = component("datasets", "shapes", "polymodal_plugins.datasets.shapes:ShapesDataset",
                    description="Embedded procedurally generated world: image, EN/ZH captions, audio, video, labels; zero-shot split.")
+coco_captions_plugin = component("datasets", "coco-captions", "polymodal_plugins.datasets.coco_captions:CocoCaptions",
+                          description="COCO-style captions: annotation JSON plus an image folder; references as targets.")
+image_folder_plugin = component("datasets", "image-folder", "polymodal_plugins.datasets.image_folder:ImageFolder",
+                         description="ImageFolder classification: root/<class>/<image>.")
+manifest_plugin = component("datasets", "manifest", "polymodal_plugins.datasets.manifest:Manifest",
+                     description="JSONL/CSV manifest with one column per modality plus label columns.")
+clip_folder_plugin = component("datasets", "clip-folder", "polymodal_plugins.datasets.clip_folder:ClipFolder",
+                        description="Folders of audio or video clips, optional class sub-folders and .txt captions.")

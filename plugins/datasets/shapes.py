@@ -180,17 +180,16 @@ class ShapesDataset:
                 ddx = coords[None, None, :] - dots[a:b, j, 0, None, None]
                 ddy = coords[None, :, None] - dots[a:b, j, 1, None, None]
                 dot = (ddx * ddx + ddy * ddy) <= (px * 0.05) ** 2  # [m, px, px]
-                canvas[np.broadcast_to(dot[:, None], canvas.shape[:4])] = 140
+                np.copyto(canvas, np.uint8(140), where=dot[:, None, :, :, None])
             dx = coords[None, None, None, :] - centres[a:b, :, 0, None, None]  # [m, K+1, 1, px]
             dy = coords[None, None, :, None] - centres[a:b, :, 1, None, None]  # [m, K+1, px, 1]
             r = radius[a:b, None, None, None]
             shp = self._shape[a:b]
+            inside = np.empty(canvas.shape[:4], dtype=bool)
             for s in np.unique(shp):
                 sel = np.nonzero(shp == s)[0]
-                inside = _shape_mask(int(s), dx[sel], dy[sel], r[sel])  # [ms, K+1, px, px]
-                sub = canvas[sel]
-                sub[inside] = np.broadcast_to(colour[a:b][sel][:, None, None, None, :], sub.shape)[inside]
-                canvas[sel] = sub
+                inside[sel] = _shape_mask(int(s), dx[sel], dy[sel], r[sel])
+            np.copyto(canvas, colour[a:b, None, None, None, :], where=inside[..., None])
             out[a:b] = canvas
         return np.ascontiguousarray(out[:, k]), out[:, :k]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import torch
 from torch import nn
 
 from polymodal.batch import Features, ModalityBatch

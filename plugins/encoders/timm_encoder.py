@@ -14,7 +14,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import torch
 from torch import nn
 
 from polymodal.batch import Features, ModalityBatch
@@ -67,6 +66,11 @@ class TimmEncoder(WeightsMixin, nn.Module):
         from timm.data import resolve_data_config
 
         cfg = resolve_data_config({}, model=self.model)
+        # ViT-style models built with img_size=... keep their original pretrained_cfg
+        # input size; the patch embedding knows the size the model really takes.
+        img_size = getattr(getattr(self.model, "patch_embed", None), "img_size", None)
+        if img_size is not None:
+            cfg["input_size"] = (cfg["input_size"][0], *tuple(img_size))
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
 
     def forward(self, batch: ModalityBatch) -> Features:

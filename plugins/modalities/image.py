@@ -140,7 +140,10 @@ class ImageModality:
             if arr.shape[2] == 1:
                 arr = np.repeat(arr, 3, axis=2)
             arr = arr[..., :3]
-            t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
+            arr = np.ascontiguousarray(arr)
+            if not arr.flags.writeable:  # e.g. np.asarray(PIL image); torch wants writable memory
+                arr = arr.copy()
+            t = torch.from_numpy(arr).permute(2, 0, 1)
             return t.float().div_(255.0) if arr.dtype == np.uint8 else t.float()
         if isinstance(raw, torch.Tensor):
             if raw.dim() != 3 or raw.shape[0] not in (1, 3):
