@@ -264,3 +264,13 @@ def test_fusion_learns_a_task_that_needs_both_modalities(plugins, name):
         opt.step()
     acc = (head(fusion(feats)).argmax(1) == y).float().mean().item()
     assert acc > 0.9, acc
+
+
+def test_fusions_still_register_after_their_modules_were_imported():
+    """Regression: a plugin object named like its submodule is replaced by it on import."""
+    import importlib
+
+    for name in FUSIONS:
+        importlib.import_module(f"polymodal_plugins.fusions.{name}")
+    fresh = build_plugin_manager(PluginSettings(), entry_points=True)
+    assert {s.name for s in fresh.list("fusions")} >= set(FUSIONS)

@@ -6,17 +6,21 @@ This module must stay light (no torch import): each plugin is a lazy
 
 from polymodal import component
 
-concat = component(
+# The plugin objects are not named after their implementation modules (``concat`` etc.): importing
+# ``polymodal_plugins.fusions.concat`` sets the package attribute ``concat`` to that submodule, and an
+# entry point read afterwards would load the module instead of the plugin and register nothing.
+
+concat_fusion = component(
     "fusions", "concat", "polymodal_plugins.fusions.concat:ConcatFusion",
     description="Concatenate mean-pooled modality features; optional projection and presence flags.",
     params={"dim": None, "missing_indicator": False, "activation": False},
 )
-weighted = component(
+weighted_fusion = component(
     "fusions", "weighted", "polymodal_plugins.fusions.weighted:WeightedFusion",
     description="Weighted average of projected modality features; fixed or learned weights, optional per-sample gating.",
     params={"dim": None, "weights": None, "gating": False},
 )
-attention = component(
+attention_fusion = component(
     "fusions", "attention", "polymodal_plugins.fusions.attention:AttentionFusion",
     description="Cross-modal multi-head attention over token sequences (each modality attends to the others).",
     params={"dim": 128, "heads": 4, "layers": 1, "dropout": 0.0},

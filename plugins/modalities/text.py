@@ -156,4 +156,10 @@ class TextModality:
             "max_length": self.max_length,
             "tokenizer": self.tokenizer_name or ("word-vocabulary" if self.vocab is not None else None),
             "vocab_size": None if self.needs_fit else self.vocab_size,
+            "pad_id": self.pad_id,
+            # The word list and marker ids let generative models (captioner) turn ids back into
+            # text, and travel in checkpoints with the rest of the field description.
+            **({"vocab": list(self.vocab.tokens),
+                "special_ids": [Vocabulary.pad_id, Vocabulary.unk_id, Vocabulary.bos_id, Vocabulary.eos_id]}
+               if self._tokenizer is None and self.vocab is not None else {}),
         }

@@ -336,7 +336,10 @@ class Captioner(PolymodalModel):
 
     def loss(self, batch: Batch) -> LossOutput:
         tokens = self._caption_tokens(batch)
-        loss = self.net.loss(self._features(batch), tokens.data.long(), tokens.mask)
+        ids = tokens.data.long()
+        # The text modality's own markers (BOS/EOS/...) are not words to learn: the decoder has its own.
+        specials = torch.tensor(sorted(self.vocab.special_ids), device=ids.device)
+        loss = self.net.loss(self._features(batch), ids, tokens.mask.bool() & ~torch.isin(ids, specials))
         return loss, {"loss": float(loss.detach()), "perplexity": float(loss.detach().exp())}
 
     @torch.no_grad()

@@ -7,8 +7,9 @@ normalisation). Those facts arrive in :class:`polymodal.model_api.FieldInfo`
 
 Facts read from a text field's ``params``: ``vocab_size`` (required),
 ``pad_id`` (default 0), ``vocab`` (list of token strings, needed to return
-captions as text) and ``special_ids`` (ids never printed, e.g. BOS/EOS/UNK of
-the tokenizer). From an image field: ``image_size``, ``channels`` and, when
+captions as text) and ``special_ids`` (ids never printed nor learned as caption words, e.g. the
+tokenizer's own BOS/EOS). From an image field: ``size`` (``[h, w]``) or
+``image_size``, ``channels`` and, when
 the modality normalises pixels, ``mean``/``std`` (per channel), which are
 undone so reconstruction targets and generated images are in [0, 1].
 """
@@ -27,13 +28,16 @@ from polymodal.model_api import FieldInfo, ModelContext
 
 
 def pick_field(config: ModelConfig, ctx: ModelContext, key: str, modality: str) -> FieldInfo:
-    """The field named by ``model.params.<key>``, else the only field of ``modality``."""
+    """The field named by ``model.params.<key>``, else the only field of ``modality``
+    (or, among several, the one named after the modality)."""
     name = config.params.get(key)
     if name is not None:
         if not isinstance(name, str):
             raise ConfigError(f"{ctx.source}: model.params.{key} must be a field name (string), got {name!r}")
         return ctx.field(name)
     candidates = [f for f in ctx.fields.values() if f.modality == modality]
+    if len(candidates) > 1 and modality in ctx.fields and ctx.fields[modality].modality == modality:
+        return ctx.fields[modality]  # e.g. ``text`` next to ``text_zh``: the field named after its modality
     if len(candidates) != 1:
         found = ", ".join(f"{f.name} ({f.modality})" for f in ctx.fields.values()) or "none"
         raise ConfigError(
@@ -92,3 +96,14 @@ def int_param(config: ModelConfig, ctx: ModelContext, key: str, default: Any, *,
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{ctx.source}: model.params.{key} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def image_size(info: FieldInfo, source: str) -> int:
+    """Square image side of an image field (``size = [h, w]`` or ``image_size``), default 32."""
+    size = info.params.get("size", info.params.get("image_size", 32))
+    if isinstance(size, (list, tuple)):
+        if len(size) != 2 or size[0] != size[1]:
+            raise ConfigError(f"{source}: image field {info.name!r} has size {list(size)}; "
+                              "the text-to-image decoder makes square images (set model.params.image_size)")
+        size = size[0]
+    return int(size)
