@@ -103,6 +103,11 @@ def test_co_learning_objective_and_unimodal_use(pm):
     loss2, logs2 = model.loss(b)
     torch.testing.assert_close(loss2, loss0 + 2.0 * torch.tensor(logs0["sim"]))
     assert logs0["sim"] > 0
+    # L_sim is the symmetric KL between the two classifiers' predictions.
+    la = torch.log_softmax(model.field_logits(b, "image"), -1)
+    lt = torch.log_softmax(model.field_logits(b, "text"), -1)
+    kl = 0.5 * ((lt.exp() * (lt - la)).sum(-1).mean() + (la.exp() * (la - lt)).sum(-1).mean())
+    assert logs0["sim"] == pytest.approx(float(kl.detach()), rel=1e-5)
     # Each classifier alone: a batch with only the image field.
     only_image = Batch({"image": b.inputs["image"]}, b.targets, b.ids)
     logp = model.predict(only_image)

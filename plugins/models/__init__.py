@@ -26,19 +26,21 @@ dual_encoder_plugin = component(
 co_learning_plugin = component(
     "models", "co-learning", "polymodal_plugins.models.co_learning:CoLearning",
     description="Unimodal classifiers trained together with L = L_ce + lambda * L_sim; each usable alone.",
-    capabilities=["classify", "embed"],
+    capabilities=["classify"],
 )
 hf_clip_plugin = component(
     "models", "hf-clip", "polymodal_plugins.models.hf_clip:HFClip",
     description="A transformers CLIPModel from a hub id or local folder: zero-shot, retrieval, CLIPScore.",
     capabilities=["embed", "classify"],
 )
-captioner_plugin = component(
+# Named ``*_model``, not after the implementation module: importing ``polymodal_plugins.models.captioner``
+# would otherwise replace this plugin object with the submodule and silently unregister the model.
+captioner_model = component(
     "models", "captioner", "polymodal_plugins.models.captioner:Captioner",
     description="CNN image encoder + LSTM decoder with additive attention over spatial features; greedy/beam decoding.",
     capabilities=["caption"],
 )
-text_to_image_plugin = component(
+text_to_image_model = component(
     "models", "text-to-image", "polymodal_plugins.models.text_to_image:TextToImage",
     description="Text encoder -> pixel-shuffle upsampling decoder trained with an L1/MSE reconstruction loss.",
     capabilities=["generate"],

@@ -1,10 +1,17 @@
 """Co-learning: one classifier per field, trained together.
 
 ``L = mean_f CE(head_f(enc_f(x_f)), y) + lambda * L_sim`` where ``L_sim`` is
-the mean cosine distance between the projected representations of every pair
-of fields present in a sample. The similarity term lets a strong modality
-teach a weak one during training; at test time each unimodal classifier
-works alone (``predict`` averages the fields the batch has, per sample).
+the mean, over every pair of fields present in a sample, of the symmetric KL
+divergence between the two classifiers' predicted distributions, each side
+taught by the other's (detached) prediction as in deep mutual learning. The
+similarity term lets a strong modality teach a weak one during training; at
+test time each unimodal classifier works alone (``predict`` averages the
+fields the batch has, per sample).
+
+Why predictions and not a cosine between feature projections: a cosine
+term is minimised by collapsing both projections to one constant vector
+(measured: it fell to ~0.007 within one epoch on shapes while teaching
+nothing), whereas predictions are anchored by the cross-entropy terms.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from polymodal_plugins.models.heads import mlp_head
 class CoLearning(PolymodalModel):
     """Unimodal classifiers sharing a similarity space."""
 
-    capabilities = frozenset({"classify", "embed"})
+    capabilities = frozenset({"classify"})
 
     def __init__(self, config: ModelConfig, ctx: ModelContext):
         super().__init__(config, ctx)
@@ -35,13 +42,7 @@ class CoLearning(PolymodalModel):
         self.heads = nn.ModuleDict(
             {f: mlp_head(int(e.output_dim), self.num_classes, config.head) for f, e in self.encoders.items()}
         )
-        self.proj = nn.ModuleDict(
-            {f: nn.Linear(int(e.output_dim), config.embed_dim) for f, e in self.encoders.items()}
-        )
 
-    @property
-    def embed_fields(self) -> tuple[str, ...]:
-        return self.input_fields
 
     def field_logits(self, batch: Batch, field: str) -> torch.Tensor:
         """Logits of the unimodal classifier of ``field`` alone."""
@@ -63,33 +64,31 @@ class CoLearning(PolymodalModel):
             count = present if count is None else count + present
         return total / count.clamp_min(1.0)
 
-    def embed(self, batch: Batch, field: str) -> torch.Tensor:
-        if field not in self.proj:
-            raise ConfigError(f"{self.source}: co-learning embeds {', '.join(self.proj)}, not {field!r}")
-        return F.normalize(self.proj[field](self.encode(batch, (field,))[field].pooled()), dim=-1)
-
     def loss(self, batch: Batch) -> LossOutput:
         y = self.target(batch).long()
         feats = self.encode(batch)
         ce_terms, logs = [], {}
-        z = {}
+        logp = {}
         for f, feat in feats.items():
             present = feat.present
-            pooled = feat.pooled()
-            z[f] = F.normalize(self.proj[f](pooled), dim=-1)
+            logits = self.heads[f](feat.pooled())
+            logp[f] = F.log_softmax(logits, dim=-1)
             if bool(present.any()):
-                logits = self.heads[f](pooled[present])
-                ce = F.cross_entropy(logits, y[present])
+                ce = F.cross_entropy(logits[present], y[present])
                 ce_terms.append(ce)
-                logs[f"acc_{f}"] = float((logits.argmax(-1) == y[present]).float().mean())
+                logs[f"acc_{f}"] = float((logits[present].argmax(-1) == y[present]).float().mean())
         if not ce_terms:
             raise PolymodalError("co-learning batch where every field is missing in every sample")
         l_ce = torch.stack(ce_terms).mean()
         sims = []
-        for a, b in itertools.combinations(z, 2):
+        for a, b in itertools.combinations(logp, 2):
             both = feats[a].present & feats[b].present
             if bool(both.any()):
-                sims.append((1.0 - (z[a][both] * z[b][both]).sum(-1)).mean())
+                la, lb = logp[a][both], logp[b][both]
+                # KL(p_b || p_a) teaches a; KL(p_a || p_b) teaches b; the teacher side is detached.
+                kl_a = F.kl_div(la, lb.detach(), log_target=True, reduction="batchmean")
+                kl_b = F.kl_div(lb, la.detach(), log_target=True, reduction="batchmean")
+                sims.append(0.5 * (kl_a + kl_b))
         l_sim = torch.stack(sims).mean() if sims else l_ce * 0.0
         loss = l_ce + self.lam * l_sim
         logs.update(loss=float(loss.detach()), ce=float(l_ce.detach()), sim=float(l_sim.detach()))
@@ -106,5 +105,4 @@ class CoLearning(PolymodalModel):
         return loss, {"loss": float(loss.detach())}
 
     def stage_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {"encoders": list(self.encoders.parameters()),
-                "fusion": [*self.heads.parameters(), *self.proj.parameters()]}
+        return {"encoders": list(self.encoders.parameters()), "fusion": list(self.heads.parameters())}
