@@ -57,7 +57,7 @@ plugin = component("fusions", "Bad Name!", "good_impl:Fancy")
 
 TENSOR = """
 from polymodal import component
-plugin = component("fusions", "tensor", "good_impl:Fancy", description="Tensor fusion.")
+plugin = component("fusions", "hyperbolic", "good_impl:Fancy", description="Hyperbolic fusion.")
 """
 
 
@@ -154,10 +154,10 @@ def test_explicit_replacement_is_allowed(site: Path) -> None:
 def test_unknown_name_did_you_mean_and_disabled_plugin_hint(site: Path) -> None:
     proc = run_cli(["info", "fusions", "fancey"], site)
     assert proc.returncode == 2 and "did you mean 'fancy'" in proc.stderr
-    write_dist(site, "pm-tensor", {"tensor_plugin": TENSOR}, {"fusion.tensor": "tensor_plugin:plugin"})
-    proc = run_cli(["info", "fusions", "tensor"], site, {"POLYMODAL_DISABLE_PLUGINS": "fusion.tensor"})
+    write_dist(site, "pm-hyper", {"hyper_plugin": TENSOR}, {"fusion.hyperbolic": "hyper_plugin:plugin"})
+    proc = run_cli(["info", "fusions", "hyperbolic"], site, {"POLYMODAL_DISABLE_PLUGINS": "fusion.hyperbolic"})
     assert proc.returncode == 2
-    assert "plugin 'fusion.tensor' is disabled" in proc.stderr
+    assert "plugin 'fusion.hyperbolic' is disabled" in proc.stderr
     proc = run_cli(["info", "fusion", "nothing-like-it"], site)
     assert "unknown fusion 'nothing-like-it'" in proc.stderr
 
