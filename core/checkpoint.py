@@ -6,7 +6,8 @@ A checkpoint folder holds:
 ``checkpoint.json``    the resolved experiment config, the data description
                        (:meth:`ModelContext.to_json`), the training position
                        (epoch, step), and the versions of polymodal, torch and
-                       the plugins that built it.
+                       the plugins that built it; ``extra`` lists companion
+                       files such as fitted text vocabularies.
 ``train_state.pt``     (resumable checkpoints only) optimiser, scheduler and
                        RNG states, written with ``torch.save`` of tensors and
                        plain containers and read back with
@@ -71,6 +72,7 @@ def save_checkpoint(
     position: dict[str, Any] | None = None,
     train_state: dict[str, Any] | None = None,
     plugins: Any | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint folder; each file replaced atomically, metadata last."""
     from safetensors.torch import save
@@ -90,6 +92,7 @@ def save_checkpoint(
         "position": position or {},
         "versions": versions(plugins),
         "model_class": f"{type(model).__module__}:{type(model).__qualname__}",
+        **({"extra": extra} if extra else {}),
     }
     _atomic_write(out / META, json.dumps(meta, indent=2, sort_keys=True, default=str).encode())
     return out

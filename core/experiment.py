@@ -176,8 +176,9 @@ class ScheduleConfig:
 class AdversarialConfig:
     """``[train.adversarial]``: perturbations mixed into training batches.
 
-    Continuous inputs (image, audio, video) are perturbed in input space;
-    discrete inputs (text tokens) in the space of their input embeddings.
+    Continuous inputs (image, audio, video) are perturbed in input space
+    (``epsilon`` in pixel units for images and video); discrete inputs (text
+    tokens) in the space of their input embeddings (``text_epsilon``).
     """
 
     attack: Literal["fgsm", "pgd"] = "pgd"
@@ -192,7 +193,7 @@ class AdversarialConfig:
     fields: list[str] | None = None
     #: Fraction of each loss from the adversarial batch (the rest from the clean one).
     mix: float = 0.5
-    #: Clamp continuous inputs to this range after perturbing (None: no clamp).
+    #: Valid pixel range of pixel-normalised fields (images, video); None: no clamp.
     clamp: list[float] | None = attrs.field(factory=lambda: [0.0, 1.0])
 
 

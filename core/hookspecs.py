@@ -70,7 +70,11 @@ def register_fusions(register: Register) -> None:
 def register_models(register: Register) -> None:
     """Register model architectures.
 
-    The factory builds a ``torch.nn.Module`` from a model config. The spec's
+    The factory is called as ``factory(config: ModelConfig, ctx:
+    ModelContext)`` and returns a :class:`polymodal.model_api.PolymodalModel`
+    (a ``torch.nn.Module`` with ``loss(batch) -> (loss, logs)`` plus
+    ``predict`` / ``embed`` / ``caption`` / ``generate`` as its capabilities
+    require; the full contract is in :mod:`polymodal.model_api`). The spec's
     ``capabilities`` (e.g. ``classify``, ``embed``, ``caption``, ``generate``)
     say which evaluation axes the model supports, so suites are checked
     before anything runs.

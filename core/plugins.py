@@ -132,6 +132,31 @@ class Plugins:
         return out
 
 
+def _unshadow(ep: metadata.EntryPoint, obj: Any) -> Any:
+    """The plugin object of ``pkg:name`` even after ``pkg.name`` was imported as a submodule.
+
+    The documented layout puts ``concat = component(...)`` in a package's light
+    ``__init__`` next to the implementation module ``concat.py``. Importing that
+    submodule (which building the component does) rebinds the package
+    attribute ``concat`` to the module, so every plugin manager built later in
+    the process would load a module that registers nothing. When that has
+    happened, the package's ``__init__`` is executed again into a private
+    module object (not ``sys.modules``) and the plugin object taken from it.
+    """
+    import types
+    from importlib import util
+
+    if not (isinstance(obj, types.ModuleType) and ep.attr and obj.__name__ == f"{ep.module}.{ep.attr}"):
+        return obj
+    spec = util.find_spec(ep.module)
+    if spec is None or spec.loader is None:
+        return obj
+    fresh = util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    value = getattr(fresh, ep.attr, obj)
+    return obj if isinstance(value, types.ModuleType) else value
+
+
 def _api_problem(obj: Any) -> str | None:
     wanted = getattr(obj, "POLYMODAL_API", None)
     if wanted is None:
@@ -226,7 +251,7 @@ def build_plugin_manager(
         if isinstance(loader, metadata.EntryPoint):
             rec.module = loader.value
             try:
-                obj = loader.load()
+                obj = _unshadow(loader, loader.load())
             except Exception as exc:  # noqa: BLE001 - isolating plugins is the point
                 fail(rec, f"error importing plugin {name!r} ({loader.value}): {type(exc).__name__}: {exc}",
                      traceback.format_exc())

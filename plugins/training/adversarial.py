@@ -1,8 +1,11 @@
 """Adversarial training: FGSM / PGD perturbations mixed with clean batches.
 
 Continuous inputs (float data: images, audio, video) are perturbed in input
-space inside an L-inf or L2 ball of radius ``epsilon`` and clamped to the
-valid range. Discrete inputs (token ids) cannot be nudged, so their
+space inside an L-inf or L2 ball of radius ``epsilon``. For fields whose
+modality normalises pixels (its description has ``mean``/``std``: images,
+video) ``epsilon`` and the ``clamp`` range are in *pixel* units (so 4/255
+means what it says) and the perturbed pixels stay valid; other continuous
+fields (audio features) are perturbed in their own units, unclamped. Discrete inputs (token ids) cannot be nudged, so their
 perturbation lives in the space of the model's input embeddings
 (:meth:`PolymodalModel.input_embedding`): a forward hook adds ``delta`` to
 the embedding output, within ``text_epsilon``, on real (unmasked) tokens only.
@@ -21,7 +24,7 @@ from torch import nn
 from polymodal.batch import Batch, ModalityBatch
 from polymodal.errors import ConfigError
 from polymodal.experiment import AdversarialConfig
-from polymodal.model_api import LossOutput, PolymodalModel
+from polymodal.model_api import FieldInfo, LossOutput, PolymodalModel
 
 
 @attrs.define
@@ -87,12 +90,35 @@ def _mask_like(mb: ModalityBatch, like: torch.Tensor) -> torch.Tensor:
     return present.view(-1, *([1] * (like.dim() - 1)))
 
 
-class AdversarialAttack:
-    """FGSM (one step of size epsilon) or PGD (``steps`` projected steps) on a model's loss."""
+def pixel_stats(info: FieldInfo | None, data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Per-channel (mean, std) broadcastable to ``data`` when its modality normalises pixels."""
+    if info is None:
+        return None
+    mean, std = info.params.get("mean"), info.params.get("std")
+    if not (isinstance(mean, (list, tuple)) and isinstance(std, (list, tuple)) and len(mean) == len(std)):
+        return None
+    c = len(mean)
+    if data.dim() < 4 or data.shape[-3] != c:
+        return None
+    shape = [1] * data.dim()
+    shape[-3] = c
+    m = torch.tensor(mean, dtype=data.dtype, device=data.device).view(shape)
+    sd = torch.tensor(std, dtype=data.dtype, device=data.device).view(shape)
+    return m, sd
 
-    def __init__(self, cfg: AdversarialConfig, generator: torch.Generator | None = None):
+
+class AdversarialAttack:
+    """FGSM (one step of size epsilon) or PGD (``steps`` projected steps) on a model's loss.
+
+    ``fields`` (the data description) tells which continuous fields are
+    normalised pixels, so epsilon and clamping happen in pixel units.
+    """
+
+    def __init__(self, cfg: AdversarialConfig, generator: torch.Generator | None = None,
+                 fields: dict[str, FieldInfo] | None = None):
         self.cfg = cfg
         self.generator = generator
+        self.field_info = dict(fields or {})
 
     def fields(self, model: PolymodalModel, batch: Batch) -> list[str]:
         wanted = list(self.cfg.fields) if self.cfg.fields is not None else list(model.input_fields)
@@ -109,11 +135,13 @@ class AdversarialAttack:
         disc: dict[str, torch.Tensor] = {}
         eps: dict[str, float] = {}
         masks: dict[str, torch.Tensor] = {}
+        stats: dict[str, tuple[torch.Tensor, torch.Tensor] | None] = {}
         for f in self.fields(model, batch):
             mb = batch.inputs[f]
             if mb.data.is_floating_point():
                 shape, eps[f] = mb.data.shape, cfg.epsilon
                 masks[f] = _mask_like(mb, mb.data)
+                stats[f] = pixel_stats(self.field_info.get(f), mb.data)
                 target = cont
             else:
                 emb = model.input_embedding(f)
@@ -128,13 +156,16 @@ class AdversarialAttack:
                 d = _random_start(shape, eps[f], cfg.norm, self.generator, mb.data.device)
             else:
                 d = torch.zeros(shape, device=mb.data.device)
-            target[f] = d * masks[f].to(d.device)
+            d = d * masks[f].to(d.device)
+            if f in stats:
+                d = self._clamp_delta(batch.inputs[f].data, d, stats[f])
+            target[f] = d
         if not cont and not disc:
             return Perturbation(batch)
         was_training = model.training
         for _ in range(steps):
             deltas = {f: d.detach().requires_grad_(True) for f, d in {**cont, **disc}.items()}
-            adv = self._apply(batch, {f: deltas[f] for f in cont})
+            adv = self._apply(batch, {f: deltas[f] for f in cont}, stats)
             with embedding_offsets(model, {f: deltas[f] for f in disc}):
                 loss, _ = model.loss(adv)
             grads = torch.autograd.grad(loss, list(deltas.values()), allow_unused=True)
@@ -144,25 +175,31 @@ class AdversarialAttack:
                 alpha = eps[f] if cfg.attack == "fgsm" else (cfg.step_size or 2.5 * eps[f] / steps)
                 new = _project(_ascend(d.detach(), g, alpha, cfg.norm), eps[f], cfg.norm) * masks[f].to(d.device)
                 if f in cont:
-                    new = self._clamp_delta(batch.inputs[f].data, new)
+                    new = self._clamp_delta(batch.inputs[f].data, new, stats[f])
                     cont[f] = new
                 else:
                     disc[f] = new
         model.train(was_training)
-        return Perturbation(self._apply(batch, cont), {f: d.detach() for f, d in disc.items()})
+        return Perturbation(self._apply(batch, cont, stats), {f: d.detach() for f, d in disc.items()})
 
-    def _clamp_delta(self, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
-        if self.cfg.clamp is None:
+    def _clamp_delta(self, x: torch.Tensor, delta: torch.Tensor,
+                     stat: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        """Keep ``pixels(x) + delta`` inside the clamp range (pixel-normalised fields only)."""
+        if self.cfg.clamp is None or stat is None:
             return delta
         lo, hi = self.cfg.clamp
-        return (x + delta).clamp(lo, hi) - x
+        pix = x * stat[1] + stat[0]
+        return (pix + delta).clamp(lo, hi) - pix
 
     @staticmethod
-    def _apply(batch: Batch, deltas: dict[str, torch.Tensor]) -> Batch:
+    def _apply(batch: Batch, deltas: dict[str, torch.Tensor],
+               stats: dict[str, tuple[torch.Tensor, torch.Tensor] | None] | None = None) -> Batch:
+        """Add pixel-unit deltas (divided by std where the data is normalised)."""
         inputs = dict(batch.inputs)
         for f, d in deltas.items():
             mb = inputs[f]
-            inputs[f] = ModalityBatch(mb.data + d, mb.mask, mb.meta)
+            stat = (stats or {}).get(f)
+            inputs[f] = ModalityBatch(mb.data + (d / stat[1] if stat is not None else d), mb.mask, mb.meta)
         return Batch(inputs, batch.targets, batch.ids)
 
 
@@ -171,13 +208,13 @@ class AdversarialStrategy:
 
     name = "adversarial"
 
-    def __init__(self, cfg: AdversarialConfig, seed: int):
+    def __init__(self, cfg: AdversarialConfig, seed: int, fields: dict[str, FieldInfo] | None = None):
         if not 0.0 <= cfg.mix <= 1.0:
             raise ConfigError(f"train.adversarial.mix: expected a fraction in [0, 1], got {cfg.mix}")
         gen = torch.Generator()
         gen.manual_seed(seed + 7919)
         self.cfg = cfg
-        self.attack = AdversarialAttack(cfg, gen)
+        self.attack = AdversarialAttack(cfg, gen, fields)
 
     def begin_epoch(self, model: PolymodalModel, epoch: int, optimizer: torch.optim.Optimizer) -> str:
         return "adversarial"

@@ -95,9 +95,7 @@ def from_experiment(config: ExperimentConfig, plugins: Any, source: str) -> tupl
             raise ConfigError(f"{source}: data.params: dataset {cfg.dataset!r}: {exc}") from None
     train = splits[cfg.train_split]
     available: dict[str, str] = dict(getattr(train, "fields", {}))
-    wanted = list(cfg.fields) if cfg.fields is not None else list(config.model.encoders) or list(available)
-    if config.model.name == "hf-clip" and cfg.fields is None:
-        wanted = list(available)
+    wanted = list(cfg.fields) if cfg.fields is not None else model_fields(config) or list(available)
     for f in wanted:
         if f not in available:
             from polymodal.errors import did_you_mean
@@ -117,9 +115,47 @@ def from_experiment(config: ExperimentConfig, plugins: Any, source: str) -> tupl
     return TrainingData(splits, collate, cfg, config.train.seed), fields, targets, modalities
 
 
+def model_fields(config: ExperimentConfig) -> list[str]:
+    """Fields the model config names: encoder tables, ``pair`` and ``params.*_field``.
+
+    Loading only these keeps a captioner from decoding audio and video it
+    never reads. Empty when the config names none (then every field loads).
+    """
+    m = config.model
+    names = list(m.encoders) + list(m.pair or [])
+    for key, value in m.params.items():
+        if key.endswith("_field") and isinstance(value, str):
+            names.append(value)
+        elif key.endswith("_fields") and isinstance(value, list):
+            names += [v for v in value if isinstance(v, str)]
+    return list(dict.fromkeys(names))
+
+
 def _describe(modality: Any) -> dict[str, Any]:
+    """The modality's own description plus the facts :class:`FieldInfo` promises models.
+
+    Text: ``vocab_size``, ``pad_id``, and for a fitted word vocabulary its
+    ``vocab`` tokens and ``special_ids`` (so captions decode from the
+    checkpoint alone). Image: ``image_size`` and ``channels``.
+    """
     describe = getattr(modality, "describe", None)
     try:
-        return dict(describe()) if callable(describe) else {}
+        out = dict(describe()) if callable(describe) else {}
     except Exception:  # noqa: BLE001 - a description is informative only
-        return {}
+        out = {}
+    if out.get("modality") == "text" or hasattr(modality, "pad_id"):
+        try:
+            out.setdefault("pad_id", int(modality.pad_id))
+        except Exception:  # noqa: BLE001 - no vocabulary yet
+            pass
+        vocab = getattr(modality, "vocab", None)
+        tokens = getattr(vocab, "tokens", None)
+        if tokens is not None:
+            out["vocab"] = list(tokens)
+            out["special_ids"] = [i for i in (getattr(vocab, a, None) for a in ("pad_id", "unk_id", "bos_id", "eos_id"))
+                                  if isinstance(i, int)]
+    size = out.get("size")
+    if out.get("modality") in ("image", "video") and isinstance(size, (list, tuple)) and size:
+        out.setdefault("image_size", int(size[0]))
+        out.setdefault("channels", 3)
+    return out

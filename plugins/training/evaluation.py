@@ -18,7 +18,7 @@ from polymodal.batch import Batch
 from polymodal.model_api import PolymodalModel
 
 
-def recall_at_k(queries: torch.Tensor, items: torch.Tensor, ks: Iterable[int] = (1, 5)) -> dict[int, float]:
+def recall_at_k(queries: torch.Tensor, items: torch.Tensor, ks: Iterable[int] = (1, 5, 10)) -> dict[int, float]:
     """Fraction of queries ``i`` whose item ``i`` ranks in the top ``k`` by dot product.
 
     Ties are broken pessimistically (an item scoring exactly as the true one

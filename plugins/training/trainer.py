@@ -53,10 +53,13 @@ class TrainOutcome:
     seconds: float
     samples_per_second: float
     metrics: dict[str, dict[str, float]] = attrs.field(factory=dict)
+    #: Seconds inside the training loops only (data loading + steps), no evaluation or checkpoints.
+    step_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {"out_dir": str(self.out_dir), "checkpoint": str(self.checkpoint), "steps": self.steps,
-                "epochs": self.epochs, "seconds": self.seconds, "samples_per_second": self.samples_per_second,
+                "epochs": self.epochs, "seconds": self.seconds, "step_seconds": self.step_seconds,
+                "samples_per_second": self.samples_per_second,
                 "metrics": self.metrics}
 
 
@@ -98,12 +101,12 @@ def autocast_for(amp: str, device: torch.device) -> tuple[Callable[[], Any] | No
     return (lambda: torch.autocast("cuda", dtype=torch.float16)), True
 
 
-def make_strategy(config: ExperimentConfig, model: PolymodalModel) -> Any:
+def make_strategy(config: ExperimentConfig, model: PolymodalModel, ctx: ModelContext) -> Any:
     strategy = config.train.strategy
     if strategy == "staged":
         return StagedStrategy(config.train.staged, model)
     if strategy == "adversarial":
-        return AdversarialStrategy(config.train.adversarial, config.train.seed)
+        return AdversarialStrategy(config.train.adversarial, config.train.seed, ctx.fields)
     return JointStrategy()
 
 
@@ -112,7 +115,7 @@ class Trainer:
 
     def __init__(self, config: ExperimentConfig, model: PolymodalModel, ctx: ModelContext, data: TrainingData,
                  out: str | Path, *, plugins: Any | None = None, progress: bool = True,
-                 on_step: Callable[[int], None] | None = None):
+                 on_step: Callable[[int], None] | None = None, modalities: dict[str, Any] | None = None):
         self.config = config
         self.tc = config.train
         self.model = model
@@ -122,11 +125,12 @@ class Trainer:
         self.plugins = plugins
         self.progress = progress
         self.on_step = on_step
+        self.modalities = dict(modalities or {})
         self.device = resolve_device(self.tc.device)
         self.autocast, needs_scaler = autocast_for(self.tc.amp, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if needs_scaler else None
         self.model.to(self.device)
-        self.strategy = make_strategy(config, model)
+        self.strategy = make_strategy(config, model, ctx)
         self.optimizer = build_optimizer(model.stage_groups(), self.tc.optimizer)
         self.steps_per_epoch = data.steps_per_epoch()
         planned = self.steps_per_epoch * self.tc.epochs
@@ -154,7 +158,18 @@ class Trainer:
         position = {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step}
         return save_checkpoint(self.checkpoint_dir, self.model, experiment=to_dict(self.config),
                                context=self.ctx.to_json(), position=position, train_state=train_state,
-                               plugins=self.plugins)
+                               plugins=self.plugins, extra=self._save_vocabularies())
+
+    def _save_vocabularies(self) -> dict[str, Any]:
+        """Fitted word vocabularies, saved next to the weights: token ids mean nothing without them."""
+        files = {}
+        for field, modality in self.modalities.items():
+            if getattr(modality, "vocab", None) is not None and callable(getattr(modality, "save_vocab", None)):
+                name = f"vocab-{field}.json"
+                self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+                modality.save_vocab(self.checkpoint_dir / name)
+                files[field] = name
+        return {"vocabularies": files} if files else {}
 
     def restore(self) -> bool:
         """Continue from ``out/checkpoint``; False when there is none yet."""
@@ -233,12 +248,14 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.tc.threads:
             torch.set_num_threads(self.tc.threads)
-        if resume and self.restore():
+        resumed = resume and self.restore()
+        if resumed:
             print(f"polymodal train: resuming at epoch {self.epoch + 1}, step {self.global_step}", file=sys.stderr)
-        else:
-            self.store.repair()
+        self.store.repair()  # a crash may have torn the last metrics line
+        already_done = resumed and self.epoch >= self.tc.epochs
         started = time.perf_counter()
         samples = 0
+        step_seconds = 0.0
         final: dict[str, dict[str, float]] = {}
         stopped = False
         phase = self.tc.strategy
@@ -251,6 +268,7 @@ class Trainer:
             bar = Progress(remaining, f"epoch {self.epoch + 1}/{self.tc.epochs} [{phase}]", enabled=self.progress)
             sums: dict[str, float] = {}
             count = 0
+            loop_start = time.perf_counter()
             for batch in self.data.train_batches(self.epoch, skip):
                 if self.tc.max_steps and self.global_step >= self.tc.max_steps:
                     stopped = True
@@ -268,6 +286,7 @@ class Trainer:
                     self.save()
                 if self.on_step is not None:
                     self.on_step(self.global_step)
+            step_seconds += time.perf_counter() - loop_start
             train_avg = {k: v / count for k, v in sums.items()} if count else {}
             bar.close(**{k: v for k, v in train_avg.items() if k in ("loss", "acc")})
             if self.tc.max_steps and self.global_step >= self.tc.max_steps:
@@ -286,7 +305,9 @@ class Trainer:
                     final["val"] = val
                     print("  val: " + "  ".join(f"{k} {v:.4f}" for k, v in val.items()), file=sys.stderr)
             self.save()
-        test = self._eval(self.config.data.test_split) if self.tc.evaluate else None
+        if already_done:
+            print("polymodal train: this run is already complete; nothing to do", file=sys.stderr)
+        test = self._eval(self.config.data.test_split) if self.tc.evaluate and not already_done else None
         if test is not None:
             self._record(self.config.data.test_split or "test", test, phase, self.epoch)
             final["test"] = test
@@ -295,7 +316,7 @@ class Trainer:
             self.save()
         seconds = time.perf_counter() - started
         outcome = TrainOutcome(self.out, self.checkpoint_dir, self.global_step, self.epoch, seconds,
-                               samples / seconds if seconds > 0 else 0.0, final)
+                               samples / step_seconds if step_seconds > 0 else 0.0, final, step_seconds)
         (self.out / SUMMARY_FILE).write_text(json.dumps(outcome.to_json(), indent=2))
         return outcome
 
@@ -335,4 +356,5 @@ def train_experiment(path: str | Path, *, overrides: tuple[str, ...] | list[str]
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     model, ctx, data = prepare(config, plugins, str(path))
-    return Trainer(config, model, ctx, data, out_dir, plugins=plugins, progress=progress).fit(resume=resume)
+    return Trainer(config, model, ctx, data, out_dir, plugins=plugins, progress=progress,
+                   modalities=data.collate.modalities).fit(resume=resume)
