@@ -25,8 +25,12 @@ an axis that rows for a condition are already stored, so it may skip that
 work; the runner drops duplicate rows in any case.
 
 Under ``torchrun`` the context carries ``rank``/``world_size``;
-:meth:`AxisContext.shard` gives each rank its part of a split, and metrics
-synchronise through torchmetrics, so axes stay the same code.
+:meth:`AxisContext.shard` gives each rank a contiguous part of a split (after
+``--limit``), metrics synchronise through torchmetrics states, and
+:meth:`AxisContext.all_reduce_sum` / :meth:`AxisContext.all_reduce_max` /
+:meth:`AxisContext.all_gather_object` cover plain counts and corpus-level
+scores, so axes stay the same code and give the single-process figures.
+These reductions are collective: call them after the loop over the shard.
 """
 
 from __future__ import annotations
@@ -125,11 +129,41 @@ class AxisContext:
         out, self._artifacts = self._artifacts, []
         return out
 
-    def shard(self, n: int) -> range:
-        """The indices ``0..n`` this rank evaluates: contiguous, none dropped or repeated."""
-        per, extra = divmod(n, self.world_size)
+    def shard(self, n: int, block: int = 1) -> range:
+        """The indices ``0..n`` this rank evaluates: contiguous, none dropped or repeated.
+
+        ``block`` > 1 cuts only between whole blocks of that many samples (the
+        last may be short), for axes whose batches must be the same as in one
+        process -- e.g. when a batch's random start is seeded by its first index.
+        """
+        blocks = -(-n // block) if block > 1 else n
+        per, extra = divmod(blocks, self.world_size)
         start = self.rank * per + min(self.rank, extra)
-        return range(start, start + per + (1 if self.rank < extra else 0))
+        stop = start + per + (1 if self.rank < extra else 0)
+        return range(min(n, start * block), min(n, stop * block))
+
+    # -- cross-rank reductions (no-ops in one process; see polymodal.collective) ---------------
+    def all_reduce_sum(self, values: Any) -> Any:
+        """Sum of plain counts over ranks: a number, list, dict of numbers or a tensor."""
+        from polymodal.collective import all_reduce_sum
+
+        return all_reduce_sum(values, self.device) if self.world_size > 1 else values
+
+    def all_reduce_max(self, values: Any) -> Any:
+        """Maximum over ranks, in the shapes :meth:`all_reduce_sum` takes."""
+        from polymodal.collective import all_reduce_max
+
+        return all_reduce_max(values, self.device) if self.world_size > 1 else values
+
+    def all_gather_object(self, obj: Any) -> list[Any]:
+        """Every rank's ``obj`` in rank order (``[obj]`` in one process)."""
+        from polymodal.collective import all_gather_object
+
+        return all_gather_object(obj) if self.world_size > 1 else [obj]
+
+    def gather_cat(self, items: list[Any]) -> list[Any]:
+        """Per-sample ``items`` of this rank's shard joined in split order across ranks."""
+        return [x for part in self.all_gather_object(items) for x in part]
 
     def limited(self, n: int) -> int:
         return n if self.limit is None else min(n, self.limit)

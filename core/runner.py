@@ -229,14 +229,35 @@ class Runner:
 
     # -- the results folder -------------------------------------------------------
     def _prepare_out(self) -> dict[str, Any]:
+        """Rank 0 checks and prepares the folder; every rank learns its verdict.
+
+        Under ``torchrun`` the other ranks wait for it (so none sees a manifest
+        rank 0 has only just written, or reads stores rank 0 is repairing) and
+        raise the same error when it fails, instead of hanging in a collective.
+        """
+        if self.options.world_size <= 1:
+            return self._prepare_out_here()
+        from polymodal.collective import broadcast_object
+
+        error: str | None = None
+        manifest: dict[str, Any] = {}
+        if self.is_writer:
+            try:
+                manifest = self._prepare_out_here()
+            except PolymodalError as exc:
+                error = str(exc)
+        error = broadcast_object(error)
+        if error is not None:
+            raise PolymodalError(error)
+        return manifest
+
+    def _prepare_out_here(self) -> dict[str, Any]:
         out = self.out
         manifest_path = out / MANIFEST
         if out.exists() and not out.is_dir():
             raise PolymodalError(f"--out {out}: exists and is not a folder")
         if manifest_path.exists() and not self.options.resume:
             raise PolymodalError(f"--out {out}: already holds results; pass --resume to continue, or use another --out")
-        if not self.is_writer:
-            return {}
         try:
             out.mkdir(parents=True, exist_ok=True)
             probe = out / ".write-test"

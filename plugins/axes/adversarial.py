@@ -121,7 +121,9 @@ class AdversarialAxis:
         def add(key: Any, value: Any) -> None:
             counts.setdefault(key, SumMetric()).update(torch.as_tensor(float(value)))
 
-        indices = list(ctx.shard(ctx.limited(len(dataset))))
+        # Shard by whole batches: a batch's random start is seeded by its first index, so batches
+        # must be the ones a single process forms for ranks to reproduce its figures exactly.
+        indices = list(ctx.shard(ctx.limited(len(dataset)), block=p.batch_size))
         chunks = [indices[i:i + p.batch_size] for i in range(0, len(indices), p.batch_size)]
         worst: dict[Any, float] = {}
         model.eval()
@@ -156,7 +158,14 @@ class AdversarialAxis:
                         worst[key + (f,)] = max(worst.get(key + (f,), 0.0), float(size.max()) / scale if scale else 0.0)
             ctx.progress(done + 1, len(chunks), f"{AXIS} {split}")
 
-        total = float(counts["total"].compute()) if "total" in counts else 0.0
+        # Every rank reaches here with the same keys (jobs and epsilons do not depend on the shard);
+        # a rank with an empty shard still takes part in each metric's synchronisation.
+        for key in ["total", "clean"] + [(kind, "+".join(g), a, norm, e) for kind in ("robust", "flipped")
+                                         for g, a, norm in jobs for e in eps_of[norm]]:
+            counts.setdefault(key, SumMetric())
+        worst_keys = sorted(("+".join(g), a, norm, e, f) for g, a, norm in jobs for e in eps_of[norm] for f in g)
+        worst = dict(zip(worst_keys, ctx.all_reduce_max([worst.get(k, 0.0) for k in worst_keys]), strict=True))
+        total = float(counts["total"].compute())
         if not total:
             return
         clean_correct = float(counts["clean"].compute())

@@ -124,8 +124,10 @@ class NoiseAxis:
         meters = {cell: make_meter() for cell in cells}
 
         n = ctx.limited(len(dataset))
-        # Retrieval ranks against the whole gallery, so embedding models see every sample on every rank.
-        indices = list(ctx.shard(n)) if "classify" in model.capabilities else list(range(n))
+        # Each rank a contiguous shard of whole batches, so every batch (and its padding) is the one a
+        # single process forms and figures match it bit for bit; the meters synchronise (retrieval
+        # gathers the embeddings).
+        indices = list(ctx.shard(n, block=p.batch_size))
         chunks = [indices[i:i + p.batch_size] for i in range(0, len(indices), p.batch_size)]
         collate = data.collate
         modalities = getattr(collate, "modalities", {})

@@ -20,11 +20,16 @@ def configure(parser: argparse.ArgumentParser) -> object:
     parser.add_argument("--quiet", action="store_true", help="no progress display")
 
     def handler(args: argparse.Namespace) -> int:
+        from polymodal.distributed import distributed_context
         from polymodal.plugins import get_plugins
         from polymodal_plugins.training.trainer import train_experiment
 
-        outcome = train_experiment(args.config, overrides=args.overrides, out=args.out, resume=args.resume,
-                                   plugins=get_plugins(), progress=not args.quiet)
+        # Under torchrun every rank trains its part of each batch (DDP); only rank 0 prints.
+        with distributed_context(None) as dist:
+            outcome = train_experiment(args.config, overrides=args.overrides, out=args.out, resume=args.resume,
+                                       plugins=get_plugins(), progress=not args.quiet)
+        if dist.rank != 0:
+            return 0
         if args.json:
             json.dump(outcome.to_json(), sys.stdout, indent=2)
             sys.stdout.write("\n")

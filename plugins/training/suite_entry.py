@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from polymodal.runner import TrainedRun
-from polymodal_plugins.training.trainer import METRICS_FILE, Trainer, prepare, resolve_device
+from polymodal_plugins.training.ddp import make_trainer
+from polymodal_plugins.training.trainer import METRICS_FILE, prepare, resolve_device
 
 
 def _figures(out_dir: Path) -> dict[str, dict[str, float]]:
@@ -44,5 +45,5 @@ def train_run(config: Any, plugins: Any, out_dir: Path, *, resume: bool = True, 
     if config.train.epochs == 0 and not config.train.max_steps:
         model.to(resolve_device(config.train.device))
         return TrainedRun(model=model, model_ctx=ctx, data=data, figures={})
-    Trainer(config, model, ctx, data, out_dir, plugins=plugins, progress=progress).fit(resume=resume)
+    make_trainer(config, model, ctx, data, out_dir, plugins=plugins, progress=progress).fit(resume=resume)
     return TrainedRun(model=model, model_ctx=ctx, data=data, figures=_figures(Path(out_dir)))

@@ -113,6 +113,9 @@ def make_strategy(config: ExperimentConfig, model: PolymodalModel, ctx: ModelCon
 class Trainer:
     """Train ``model`` on ``data`` as ``config.train`` says, writing into ``out``."""
 
+    #: Whether this process writes the summary (False on non-zero ranks under torchrun, see :mod:`.ddp`).
+    is_writer: bool = True
+
     def __init__(self, config: ExperimentConfig, model: PolymodalModel, ctx: ModelContext, data: TrainingData,
                  out: str | Path, *, plugins: Any | None = None, progress: bool = True,
                  on_step: Callable[[int], None] | None = None, modalities: dict[str, Any] | None = None):
@@ -317,7 +320,8 @@ class Trainer:
         seconds = time.perf_counter() - started
         outcome = TrainOutcome(self.out, self.checkpoint_dir, self.global_step, self.epoch, seconds,
                                samples / step_seconds if step_seconds > 0 else 0.0, final, step_seconds)
-        (self.out / SUMMARY_FILE).write_text(json.dumps(outcome.to_json(), indent=2))
+        if self.is_writer:
+            (self.out / SUMMARY_FILE).write_text(json.dumps(outcome.to_json(), indent=2))
         return outcome
 
 
@@ -356,5 +360,7 @@ def train_experiment(path: str | Path, *, overrides: tuple[str, ...] | list[str]
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     model, ctx, data = prepare(config, plugins, str(path))
-    return Trainer(config, model, ctx, data, out_dir, plugins=plugins, progress=progress,
-                   modalities=data.collate.modalities).fit(resume=resume)
+    from polymodal_plugins.training.ddp import make_trainer
+
+    return make_trainer(config, model, ctx, data, out_dir, plugins=plugins, progress=progress,
+                        modalities=data.collate.modalities).fit(resume=resume)
