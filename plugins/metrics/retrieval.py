@@ -48,10 +48,11 @@ def _rank_counts(
     ``j`` (a column) counts the images above its positive's score, image ``i``
     (a row) counts the texts above each of its positives' scores ``thr[i]``.
     Computing it once halves the matmuls of two separate passes. Positive pairs
-    are knocked out by index (one per text), not with a dense mask. An image
-    row with no text above its *lowest* positive (``thr_low``) has zero counts
-    for every positive, so only the rows with something above it are compared
-    against the other thresholds: usually few, since positives score high.
+    are knocked out by index (one per text), not with a dense mask. A text
+    scoring below an image's *lowest* positive (``thr_low``) counts for none
+    of its positives, so only the texts above it are compared against the
+    image's other thresholds, item by item: usually few, since positives score
+    high, and at most one block's worth, so memory stays bounded.
     """
     n, m = img.shape[0], txt.shape[0]
     p_cols = thr.shape[1]
@@ -69,17 +70,23 @@ def _rank_counts(
             cols = torch.nonzero((block_img_of >= i0) & (block_img_of < i1)).squeeze(1)
             scores[block_img_of[cols] - i0, cols] = float("-inf")
             t2i_counts[t0:t1] += _count(scores > block_pos, 0)
-            low = _count(scores > thr_low[i0:i1, None], 1)
+            above = scores > thr_low[i0:i1, None]
             if p_cols == 1:
-                i2t_counts[i0:i1, 0] += low
+                i2t_counts[i0:i1, 0] += _count(above, 1)
                 continue
-            rows = torch.nonzero(low).squeeze(1)
-            if len(rows) == 0:
+            low = _count(above, 1)
+            n_above = int(low.sum())
+            if n_above == 0:
                 continue
-            sub = scores[rows]
-            sub_thr = thr[i0:i1][rows]
-            for p in range(p_cols):
-                i2t_counts[i0 + rows, p] += _count(sub > sub_thr[:, p : p + 1], 1)
+            if n_above * 8 > above.numel():  # hard negatives everywhere: one dense pass per positive is cheaper
+                for p in range(p_cols):
+                    i2t_counts[i0:i1, p] += _count(scores > thr[i0:i1, p : p + 1], 1)
+                continue
+            # Only items above an image's lowest positive can count for any of its positives, and they
+            # are few when positives score high: compare just those, not the block, P times.
+            rows, cols = torch.nonzero(above, as_tuple=True)
+            hits = scores[rows, cols][:, None] > thr[i0 + rows]  # [items above, P]
+            i2t_counts.index_add_(0, i0 + rows, hits.to(torch.int64))
         if progress and (step % 10 == 0 or step == steps - 1):
             print(f"\rretrieval: {t1}/{m} texts x {n} images", end="\n" if step == steps - 1 else "",
                   file=sys.stderr, flush=True)
