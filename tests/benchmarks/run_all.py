@@ -40,7 +40,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "data": ("bench_data.py", ["--samples", "10000", "--load-samples", "2000", "--workers", "0", "2"],
              ["--samples", "2000", "--load-samples", "500", "--workers", "0"]),
     "train": ("bench_train.py", ["--samples", "512", "--repeats", "3", "--no-progress"],
-              ["--samples", "256", "--repeats", "2", "--no-progress"]),
+              ["--samples", "512", "--repeats", "2", "--no-progress"]),
     "eval": ("bench_eval.py", ["--samples", "2000", "--repeats", "3"], ["--samples", "500", "--repeats", "2"]),
     "distributed": ("bench_distributed.py", ["--samples", "512"], ["--samples", "128"]),
 }
@@ -122,7 +122,7 @@ def render_text(rows: list[dict]) -> str:
 
 
 def render_markdown(rows: list[dict]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines = ["| " + " | ".join(c.replace("|", "\\|") for c in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in table_cells(r)) + " |" for r in rows]
     return "\n".join(lines)
 
