@@ -84,6 +84,9 @@ def main() -> int:
     from polymodal.plugins import build_plugin_manager
 
     plugins = build_plugin_manager()
+    # untimed warm-up of both loops: the first run in a process pays thread-pool and allocator start-up
+    run_by_hand(args, plugins)
+    run_polymodal(args, plugins)
     ours, hand = [], []
     for r in range(args.repeats):
         t, n = run_by_hand(args, plugins)

@@ -40,8 +40,8 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "data": ("bench_data.py", ["--samples", "10000", "--load-samples", "2000", "--workers", "0", "2"],
              ["--samples", "2000", "--load-samples", "500", "--workers", "0"]),
     "train": ("bench_train.py", ["--samples", "512", "--repeats", "3", "--no-progress"],
-              ["--samples", "512", "--repeats", "2", "--no-progress"]),
-    "eval": ("bench_eval.py", ["--samples", "2000", "--repeats", "3"], ["--samples", "500", "--repeats", "2"]),
+              ["--samples", "512", "--repeats", "3", "--no-progress"]),
+    "eval": ("bench_eval.py", ["--samples", "2000", "--repeats", "3"], ["--samples", "1000", "--repeats", "3"]),
     "distributed": ("bench_distributed.py", ["--samples", "512"], ["--samples", "128"]),
 }
 
