@@ -97,3 +97,35 @@ def test_clipscore_is_clipped_scaled_cosine():
     m = CLIPScore()
     m.update(image_embeddings=torch.tensor([[1.0, 0.0], [1.0, 0.0]]), text_embeddings=torch.tensor([[1.0, 1.0], [-1.0, 0.0]]))
     assert float(m.compute()) == pytest.approx(2.5 * (2**-0.5 + 0) / 2)
+
+
+def _brute_ranks(img, txt, t2i):
+    """Sort every query's full score row; ranks of positives by position (textbook, O(N M log M))."""
+    s = torch.nn.functional.normalize(txt, dim=-1) @ torch.nn.functional.normalize(img, dim=-1).T
+    t2i_rank = [int((s[j].argsort(descending=True) == t2i[j]).nonzero()[0]) + 1 for j in range(len(t2i))]
+    best, ap = [], []
+    for i in range(img.shape[0]):
+        pos = set((t2i == i).nonzero().flatten().tolist())
+        if not pos:
+            continue
+        order = s[:, i].argsort(descending=True).tolist()
+        where = [r + 1 for r, j in enumerate(order) if j in pos]
+        best.append(where[0])
+        ap.append(np.mean([(h + 1) / w for h, w in enumerate(where)]))
+    t = np.array(t2i_rank, dtype=float)
+    return {"text_to_image_mean_rank": t.mean(), "text_to_image_mrr": (1 / t).mean(),
+            "text_to_image_median_rank": float(torch.tensor(t).median()),
+            "image_to_text_mean_rank": np.mean(best), "image_to_text_mrr": np.mean(1 / np.array(best)),
+            "image_to_text_map": np.mean(ap)}
+
+
+@pytest.mark.parametrize("chunk", [5, 64])
+def test_ranks_mrr_and_map_match_sorting_each_row_with_uneven_captions(chunk):
+    # random t2i leaves some images without text and gives others several captions; one pass over
+    # blocks serves both directions, so blocks that split an image's captions must still count right
+    img, txt, t2i = _data(n=30, m=45, d=6, seed=3)
+    r = retrieval_metrics(img, txt, t2i, ks=(1,), chunk_size=chunk)
+    ref = _brute_ranks(img, txt, t2i)
+    assert r["images_without_text"] == int((torch.bincount(t2i, minlength=30) == 0).sum()) > 0
+    for key, value in ref.items():
+        assert r[key] == pytest.approx(value, abs=1e-12), key

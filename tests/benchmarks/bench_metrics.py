@@ -1,19 +1,18 @@
 """Metric speed and agreement vs the reference tools, printed in one run.
 
-    python tests/benchmarks/bench_metrics.py [--images 5000] [--refs 5]
-        [--retrieval-images 100000 --retrieval-texts 500000 --dim 256] [--skip-retrieval]
+    python tests/benchmarks/bench_metrics.py [--images 5000] [--refs 5] [--skip-fidelity]
 
 Needs the ``bench`` extra (pycocoevalcap, torch-fidelity). Captions are
 synthetic but COCO-like (Zipfian vocabulary, 8-14 words), already tokenised,
-so both sides time the scorers alone. Retrieval prints time and the process's
-peak resident memory (the embeddings themselves included).
+so both sides time the scorers alone. Retrieval lives in ``bench_retrieval.py``.
+The last lines are one JSON object per row (see ``run_all.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
-import resource
 import time
 
 import numpy as np
@@ -29,6 +28,20 @@ def _captions(n_images: int, n_refs: int, seed: int = 0):
         return " ".join(rng.choices(vocab, weights, k=rng.randint(8, 14)))
 
     return [sent() for _ in range(n_images)], [[sent() for _ in range(n_refs)] for _ in range(n_images)]
+
+
+ROWS: list[dict] = []
+
+
+def _row(name: str, ours: float, ref: float, diff: float, alt: str, goal_speedup: float | None,
+         tol: float = 1e-9) -> None:
+    """One table row; ``tol`` is what "identical" means (float64 round-off for the matrix square root in FID)."""
+    speedup = ref / ours
+    met = diff <= tol and (goal_speedup is None or speedup >= goal_speedup)
+    goal = f"|diff| <= {tol:g}" + (f", >= {goal_speedup:g}x faster" if goal_speedup else "")
+    ROWS.append({"benchmark": name, "ours": round(ours, 3), "alternative": round(ref, 3), "unit": "s",
+                 "alternative_name": alt, "ratio": round(speedup, 2), "ratio_means": "speed-up (alternative time / ours)",
+                 "max_abs_diff": diff, "goal": goal, "met": met})
 
 
 def _timed(fn):
@@ -53,17 +66,20 @@ def bench_captions(n_images: int, n_refs: int) -> None:
     ours, t_ours = _timed(lambda: bleu(cands, refs))
     diff = max(max(abs(a - b) for a, b in zip(ref_b, ours.corpus)), float(np.abs(np.array(ref_b_img).T - ours.per_image).max()))
     print(f"{'BLEU-1..4':<10}{t_ours:>10.3f}{t_ref:>19.3f}{t_ref / t_ours:>9.1f}x{diff:>13.2e}")
+    _row(f"BLEU-1..4, {n_images} images x {n_refs} refs", t_ours, t_ref, diff, "pycocoevalcap Bleu", 5)
     (ref_c, ref_c_img), t_ref = _timed(lambda: Cider().compute_score(gts, res))
     ours_c, t_ours = _timed(lambda: cider_d(cands, refs))
     diff = max(abs(ref_c - ours_c.mean()), float(np.abs(ref_c_img - ours_c).max()))
     print(f"{'CIDEr-D':<10}{t_ours:>10.3f}{t_ref:>19.3f}{t_ref / t_ours:>9.1f}x{diff:>13.2e}")
+    _row(f"CIDEr-D, {n_images} images x {n_refs} refs", t_ours, t_ref, diff, "pycocoevalcap Cider", 5)
     (ref_r, ref_r_img), t_ref = _timed(lambda: Rouge().compute_score(gts, res))
     ours_r, t_ours = _timed(lambda: np.array([rouge_l(c, r) for c, r in zip(cands, refs)]))
     diff = float(np.abs(ref_r_img - ours_r).max())
     print(f"{'ROUGE-L':<10}{t_ours:>10.3f}{t_ref:>19.3f}{t_ref / t_ours:>9.1f}x{diff:>13.2e}")
+    _row(f"ROUGE-L, {n_images} images x {n_refs} refs", t_ours, t_ref, diff, "pycocoevalcap Rouge", None)
 
 
-def bench_fidelity() -> None:
+def bench_fidelity(n: int = 5000, dim: int = 1024) -> None:
     from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
     from torch_fidelity.metric_isc import isc_features_to_metric
     from torch_fidelity.metric_kid import kid_features_to_metric
@@ -71,57 +87,41 @@ def bench_fidelity() -> None:
     from polymodal_plugins.metrics.fidelity import frechet_distance, inception_score, kernel_inception_distance
 
     rng = np.random.default_rng(0)
-    real = rng.normal(size=(5000, 1024))
-    fake = rng.normal(0.05, 1.1, size=(5000, 1024))
-    logits = rng.normal(scale=3, size=(5000, 1008))
-    print("\nfidelity metrics from features (5000 x 1024 float64, logits 5000 x 1008)")
+    real = rng.normal(size=(n, dim))
+    fake = rng.normal(0.05, 1.1, size=(n, dim))
+    logits = rng.normal(scale=3, size=(n, 1008))
+    print(f"\nfidelity metrics from features ({n} x {dim} float64, logits {n} x 1008)")
     print(f"{'metric':<10}{'ours (s)':>10}{'torch-fidelity (s)':>19}{'ratio':>10}{'max |diff|':>13}")
     tr, tf = torch.from_numpy(real), torch.from_numpy(fake)
     ref, t_ref = _timed(lambda: fid_statistics_to_metric(fid_features_to_statistics(tr), fid_features_to_statistics(tf), False))
     ours, t_ours = _timed(lambda: frechet_distance(real, fake))
     print(f"{'FID':<10}{t_ours:>10.3f}{t_ref:>19.3f}{t_ref / t_ours:>9.1f}x{abs(ours - ref['frechet_inception_distance']):>13.2e}")
-    kw = dict(kid_subsets=100, kid_subset_size=1000, verbose=False, kid_kernel="poly", kid_kernel_poly_degree=3,
+    _row(f"FID from features, {n} x {dim}", t_ours, t_ref, abs(ours - ref['frechet_inception_distance']), "torch-fidelity", None, 1e-6)
+    kw = dict(kid_subsets=100, kid_subset_size=min(1000, n), verbose=False, kid_kernel="poly", kid_kernel_poly_degree=3,
               kid_kernel_poly_gamma=None, kid_kernel_poly_coef0=1, rng_seed=2020)
     ref, t_ref = _timed(lambda: kid_features_to_metric(tr, tf, **kw))
-    ours, t_ours = _timed(lambda: kernel_inception_distance(real, fake))
+    ours, t_ours = _timed(lambda: kernel_inception_distance(real, fake, subset_size=min(1000, n)))
     print(f"{'KID':<10}{t_ours:>10.3f}{t_ref:>19.3f}{t_ref / t_ours:>9.1f}x{abs(ours.mean - ref['kernel_inception_distance_mean']):>13.2e}")
+    _row(f"KID from features, {n} x {dim}", t_ours, t_ref, abs(ours.mean - ref['kernel_inception_distance_mean']), "torch-fidelity", None, 1e-6)
     ref, t_ref = _timed(lambda: isc_features_to_metric(torch.from_numpy(logits)))
     ours, t_ours = _timed(lambda: inception_score(logits))
     print(f"{'IS':<10}{t_ours:>10.3f}{t_ref:>19.3f}{t_ref / t_ours:>9.1f}x{abs(ours.mean - ref['inception_score_mean']):>13.2e}")
-
-
-def bench_retrieval(n_images: int, n_texts: int, dim: int, chunk: int) -> None:
-    from polymodal_plugins.metrics.retrieval import retrieval_metrics
-
-    g = torch.Generator().manual_seed(0)
-    img = torch.randn(n_images, dim, generator=g)
-    t2i = torch.arange(n_texts) % n_images
-    txt = img[t2i] + 2.0 * torch.randn(n_texts, dim, generator=g)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out, t = _timed(lambda: retrieval_metrics(img, txt, t2i, chunk_size=chunk, progress=True))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    full_matrix_gib = n_images * n_texts * 4 / 2**30
-    print(f"\nretrieval {n_images} images x {n_texts} texts, D={dim}, chunk {chunk}: {t:.1f} s, "
-          f"peak RSS {peak:.0f} MiB (before: {base:.0f} MiB; a full float32 matrix would be {full_matrix_gib:.1f} GiB)")
-    print("  " + ", ".join(f"{k}={v:.4f}" for k, v in out.items() if "recall@" in k))
+    _row(f"IS from features, {n} x {dim}", t_ours, t_ref, abs(ours.mean - ref['inception_score_mean']), "torch-fidelity", None, 1e-6)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=int, default=5000)
     p.add_argument("--refs", type=int, default=5)
-    p.add_argument("--retrieval-images", type=int, default=100_000)
-    p.add_argument("--retrieval-texts", type=int, default=500_000)
-    p.add_argument("--dim", type=int, default=256)
-    p.add_argument("--chunk", type=int, default=4096)
-    p.add_argument("--skip-retrieval", action="store_true")
+    p.add_argument("--fid-samples", type=int, default=5000)
+    p.add_argument("--fid-dim", type=int, default=1024)
     p.add_argument("--skip-fidelity", action="store_true")
     args = p.parse_args()
     bench_captions(args.images, args.refs)
     if not args.skip_fidelity:
-        bench_fidelity()
-    if not args.skip_retrieval:
-        bench_retrieval(args.retrieval_images, args.retrieval_texts, args.dim, args.chunk)
+        bench_fidelity(args.fid_samples, args.fid_dim)
+    for row in ROWS:
+        print(json.dumps(row))
 
 
 if __name__ == "__main__":
