@@ -41,7 +41,7 @@ model.encoders.text = { name = "minilm", frozen = true, params = { max_length = 
 model.encoders.image = { name = "cnn", params = { width = 8, depth = 2, output_dim = 16 } }
 
 [runs.minilm]
-axes = ["zero-shot"]
+axes = ["zs-unseen", "zs-reordered"]
 model.name = "dual-encoder"
 model.embed_dim = 16
 model.encoders.text = { name = "minilm", frozen = true, params = { max_length = 16 } }
@@ -49,10 +49,17 @@ model.encoders.image = { name = "cnn", params = { width = 8, depth = 2, output_d
 
 [axes.task]
 
-[axes.zero-shot]
+[axes.zs-unseen]
+axis = "zero-shot"
 split = "zeroshot"
 target = "combo"
 templates = ["a photo of one {}", "an image showing a {}"]
+
+[axes.zs-reordered]
+axis = "zero-shot"
+split = "zeroshot"
+target = "combo"
+templates = ["one {shape}, painted {color}"]
 """
 
 
@@ -87,6 +94,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
 def test_tensor_fusion_run_has_task_accuracy_rows(results):
     rows = [r for r in results if r["axis"] == "task" and r["metric"] == "accuracy"]
     assert rows, "no task accuracy row"
+    assert all("axis_label" not in r["conditions"] for r in rows)  # only added when an axis is used twice
     assert all(r["run"].startswith("tensor") for r in rows)
     assert all(r["conditions"]["fusion"] == "tensor" for r in rows)
     assert all(0.0 <= r["value"] <= 1.0 for r in rows)
@@ -95,11 +103,15 @@ def test_tensor_fusion_run_has_task_accuracy_rows(results):
 def test_minilm_dual_encoder_run_has_zero_shot_rows(results):
     rows = [r for r in results if r["axis"] == "zero-shot" and r["run"].startswith("minilm")]
     accuracy = [r for r in rows if r["metric"] == "accuracy"]
-    assert {r["conditions"]["candidates"] for r in accuracy} == {"all", "split"}
+    # Two tables of one axis: each keeps its own rows, told apart by axis_label.
+    assert {(r["conditions"]["axis_label"], r["conditions"]["candidates"]) for r in accuracy} == {
+        (label, cand) for label in ("zs-unseen", "zs-reordered") for cand in ("all", "split")}
+    templates = {r["conditions"]["axis_label"]: r["extra"]["templates"] for r in accuracy}
+    assert templates == {"zs-unseen": ["a photo of one {}", "an image showing a {}"],
+                         "zs-reordered": ["one {shape}, painted {color}"]}
     for row in accuracy:
         assert 0.0 <= row["value"] <= 1.0
         assert row["conditions"]["split"] == "zeroshot"
-        assert row["extra"]["templates"] == ["a photo of one {}", "an image showing a {}"]
     # "all" ranks the 30 colour x shape classes; "split" only the held-out ones
     # that occur in the (limited) split: at most the 5 that shapes holds out.
     classes = {r["conditions"]["candidates"]: r["extra"]["classes"] for r in accuracy}
