@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 
 import pytest
 import torch
@@ -84,21 +83,43 @@ def test_preprocess_config_names_the_bundled_tokenizer(encoder):
     assert os.path.isfile(os.path.join(cfg["tokenizer"], "tokenizer.json"))
 
 
-def test_demo_suite_is_registered_and_parses(make_plugins):
-    plugins = make_plugins(polymodal_minilm.suite, names=["minilm.suite"])
-    path = plugins.get("suites", "minilm-zero-shot").load()()
-    with open(path, "rb") as fh:
-        suite = tomllib.load(fh)
-    assert suite["model"]["encoders"]["text"]["name"] == "minilm"
-    assert suite["dataset"]["holdout"] and suite["axes"]["zero-shot"]["phrasings"]["unseen"]
+def _expanded(make_plugins, plugin, entry_point, suite_name):
+    from polymodal.suite import expand_suite, load_suite_dict
+
+    plugins = make_plugins(plugin, names=[entry_point])
+    path = plugins.get("suites", suite_name).load()()
+    return expand_suite(load_suite_dict(path), str(path))
+
+
+def test_demo_suite_compares_frozen_minilm_with_a_from_scratch_tower(make_plugins):
+    suite = _expanded(make_plugins, polymodal_minilm.suite, "minilm.suite", "minilm-zero-shot")
+    towers = {plan.label: plan.experiment["model"]["encoders"]["text"] for plan in suite.runs}
+    assert towers["minilm"]["name"] == "minilm" and towers["minilm"]["frozen"] is True
+    assert towers["gru"]["name"] == "gru"
+    assert all(plan.experiment["model"]["name"] == "dual-encoder" for plan in suite.runs)
+
+
+def test_demo_suite_evaluates_unseen_combinations_with_unseen_phrasings(make_plugins):
+    suite = _expanded(make_plugins, polymodal_minilm.suite, "minilm.suite", "minilm-zero-shot")
+    zero_shot = {label: e for label, e in suite.axes.items() if e.name == "zero-shot"}
+    assert set(zero_shot) == {"zs-seen-phrasing", "zs-unseen-phrasing"}
+    assert all(e.params["split"] == "zeroshot" and e.params["target"] == "combo" for e in zero_shot.values())
+    # No unseen-phrasing prompt occurs inside any training caption (public API: the dataset's own captions).
+    shapes = build_plugin_manager(entry_points=True).build("datasets", "shapes", split="train", num_samples=400)
+    captions = shapes.texts("text")
+    for color, shape in (("green", "circle"), ("red", "square")):
+        for template in zero_shot["zs-unseen-phrasing"].params["templates"]:
+            prompt = template.format(f"{color} {shape}", color=color, shape=shape)
+            stem = prompt.split(color)[0] if template.index("{") > 0 else prompt
+            assert not any(prompt in c for c in captions), prompt
+            assert not any(c.startswith(stem) for c in captions), (stem, prompt)
 
 
 def test_fusion_ablation_suite_sweeps_third_party_fusions(make_plugins):
-    plugins = make_plugins(polymodal_minilm.fusion_suite, names=["minilm.fusion-suite"])
-    with open(plugins.get("suites", "minilm-fusion-ablation").load()(), "rb") as fh:
-        suite = tomllib.load(fh)
-    assert {"tensor", "low-rank-tensor", "gmu"} <= set(suite["model"]["fusion"])
-    assert suite["model"]["encoders"]["text"]["name"] == "minilm"
+    suite = _expanded(make_plugins, polymodal_minilm.fusion_suite, "minilm.fusion-suite", "minilm-fusion-ablation")
+    fusions = {plan.experiment["model"]["fusion"] for plan in suite.runs}
+    assert {"tensor", "low-rank-tensor", "gmu"} <= fusions
+    assert all(plan.experiment["model"]["encoders"]["text"]["name"] == "minilm" for plan in suite.runs)
 
 
 def test_installed_entry_points():
