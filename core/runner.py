@@ -390,8 +390,14 @@ class Runner:
             keys = stored.setdefault((plan.id, entry.name), set())
             prefix = f"run {plan.id} | axis {label}"
             bar.unit(prefix)
+            conditions = dict(base)
+            if sum(e.name == entry.name for e in self.suite.axes.values()) > 1:
+                # Two [axes.*] tables of one axis (say zero-shot with two template
+                # sets) would otherwise write rows with identical keys, and the
+                # store would keep only the first table's figures.
+                conditions["axis_label"] = label
             ctx = AxisContext(
-                run=plan.id, axis=entry.name, conditions=dict(base), device=device, plugins=self.plugins,
+                run=plan.id, axis=entry.name, conditions=conditions, device=device, plugins=self.plugins,
                 model_ctx=trained.model_ctx, out_dir=self.out, seed=plan.seed, limit=self.options.limit,
                 split=self.suite.eval_split, rank=self.options.rank, world_size=self.options.world_size,
                 done=frozenset(keys),

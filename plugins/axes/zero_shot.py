@@ -13,11 +13,18 @@ against every class of the target and against only the classes present in
 the split (the unseen ones). Figures: top-1/top-K accuracy and mean
 per-class recall (balanced accuracy over the classes the split contains),
 computed with torchmetrics.
+
+A template fills the class name at ``{}``; it may instead (or also) name
+attributes of the class, ``"a {shape} that is {color}"``, when the dataset
+describes its classes with ``class_attributes(target)`` (``shapes`` does, for
+every target). That is how a suite asks for phrasings whose word order never
+occurs in training captions, not just new words around the class name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from string import Formatter
 from typing import Any, ClassVar
 
 import attrs
@@ -33,16 +40,39 @@ from polymodal_plugins.axes.samples import base_dataset, chunks, field_batch, fi
 DEFAULT_TEMPLATES = ("a picture of a {}", "a {}", "there is a {}", "the {}")
 
 
+def template_fields(template: str) -> set[str]:
+    """Placeholders of a template: ``""`` for ``{}`` (the class name), else attribute names."""
+    try:
+        return {field for _, field, _, _ in Formatter().parse(template) if field is not None}
+    except ValueError as exc:
+        raise ConfigError(f"axis zero-shot: template {template!r} is not a valid format string: {exc}") from exc
+
+
+def fill_prompts(names: list[str], templates: list[str], attributes: list[dict[str, str]] | None = None) -> list[str]:
+    """Every template filled for every class (class-major), ``{}`` = class name, ``{attr}`` = its attribute."""
+    if attributes is not None and len(attributes) != len(names):
+        raise ConfigError(f"axis zero-shot: {len(attributes)} class attribute sets for {len(names)} classes")
+    prompts = []
+    for i, name in enumerate(names):
+        known = attributes[i] if attributes is not None else {}
+        for template in templates:
+            missing = sorted(template_fields(template) - {""} - set(known))
+            if missing:
+                have = ", ".join(sorted(known)) or "none: the dataset has no class_attributes() for this target"
+                raise ConfigError(f"axis zero-shot: template {template!r} names {', '.join(missing)}, but class "
+                                  f"{name!r} has attributes {have}")
+            prompts.append(template.format(name, **known))
+    return prompts
+
+
 def class_embeddings(model: Any, data: EvalData, text_field: str, names: list[str], templates: list[str],
-                     device: torch.device) -> torch.Tensor:
-    """``[C, D]`` prompt-ensembled class embeddings (the metrics plugin's recipe) through ``text_field``."""
-    from polymodal_plugins.metrics.zeroshot import class_embeddings as ensemble
-
-    def embed_texts(prompts: list[str]) -> torch.Tensor:
-        with torch.no_grad():
-            return model.embed(field_batch(data, text_field, prompts, device), text_field).float().cpu()
-
-    return ensemble(names, embed_texts, templates).to(device)
+                     device: torch.device, attributes: list[dict[str, str]] | None = None) -> torch.Tensor:
+    """``[C, D]``: per class, the renormalised mean of its L2-normalised template embeddings."""
+    prompts = fill_prompts(names, templates, attributes)
+    with torch.no_grad():
+        emb = model.embed(field_batch(data, text_field, prompts, device), text_field).float()
+    emb = F.normalize(emb, dim=-1).reshape(len(names), len(templates), -1).mean(1)
+    return F.normalize(emb, dim=-1)
 
 
 def classification_figures(logits: torch.Tensor, y: torch.Tensor, ks: list[int]) -> dict[str, float]:
@@ -75,8 +105,10 @@ class ZeroShotAxis:
     batch_size: int = attrs.field(default=64, validator=attrs.validators.ge(1))
 
     def __attrs_post_init__(self) -> None:
-        if not self.templates or any("{}" not in t for t in self.templates):
-            raise ConfigError(f"axis zero-shot: templates must each contain '{{}}' for the class name, got {self.templates!r}")
+        if not self.templates or any(not template_fields(t) or any(f.isdigit() for f in template_fields(t))
+                                     for t in self.templates):
+            raise ConfigError(f"axis zero-shot: templates must each contain '{{}}' for the class name or named "
+                              f"class attributes such as '{{color}}', got {self.templates!r}")
         bad = [c for c in self.candidates if c not in ("all", "split")]
         if bad or not self.candidates:
             raise ConfigError(f"axis zero-shot: candidates: choose from 'all', 'split', got {self.candidates!r}")
@@ -103,7 +135,11 @@ class ZeroShotAxis:
         if not names:
             raise ConfigError(f"axis zero-shot: target {self.target!r}: dataset split {self.split!r} has no class "
                               f"names for it (class targets: {', '.join(getattr(ds, 'class_names', {})) or 'none'})")
-        classes = class_embeddings(model, data, text_field, names, self.templates, ctx.device)
+        attributes = None
+        if any(template_fields(t) - {""} for t in self.templates):
+            describe = getattr(ds, "class_attributes", None)
+            attributes = describe(self.target) if callable(describe) else None
+        classes = class_embeddings(model, data, text_field, names, self.templates, ctx.device, attributes)
         scores, labels = [], []
         with torch.no_grad():
             for chunk in chunks(data, ctx, self.split, self.batch_size, what="zero-shot", sharded=False):

@@ -265,6 +265,18 @@ class ShapesDataset:
             return list(self._text_zh)
         raise DataError(f"dataset 'shapes' has no text field {field!r}; text fields: text, text_zh")
 
+    def class_attributes(self, target: str) -> list[dict[str, str]]:
+        """Per class of ``target`` (in ``class_names`` order), its named attributes, e.g. ``{"color": "red",
+        "shape": "circle"}`` for a ``combo`` class: lets zero-shot prompts reorder words ("a circle that is red")."""
+        if target in ("label", "shape"):
+            return [{"shape": s} for s in SHAPES]
+        if target == "combo":
+            return [{"color": c, "shape": s} for s in SHAPES for c in COLORS]
+        singular = {"color": COLORS, "size": SIZES, "direction": DIRECTIONS}
+        if target in singular:
+            return [{target: v} for v in singular[target]]
+        raise DataError(f"dataset 'shapes': no class attributes for target {target!r}; targets: {', '.join(self.targets)}")
+
     def prompts(self, target: str = "label", language: str = "en") -> list[str]:
         """One caption-style prompt per class of ``target``, for zero-shot classification."""
         if target in ("label", "shape"):

@@ -84,21 +84,42 @@ def test_preprocess_config_names_the_bundled_tokenizer(encoder):
     assert os.path.isfile(os.path.join(cfg["tokenizer"], "tokenizer.json"))
 
 
-def test_demo_suite_is_registered_and_parses(make_plugins):
-    plugins = make_plugins(polymodal_minilm.suite, names=["minilm.suite"])
-    path = plugins.get("suites", "minilm-zero-shot").load()()
-    with open(path, "rb") as fh:
-        suite = tomllib.load(fh)
-    assert suite["model"]["encoders"]["text"]["name"] == "minilm"
-    assert suite["dataset"]["holdout"] and suite["axes"]["zero-shot"]["phrasings"]["unseen"]
+def _suite(make_plugins, plugin, entry_point, suite_name):
+    """The shipped suite file as TOML tables (the runner's validation of it is tested in the main repo)."""
+    plugins = make_plugins(plugin, names=[entry_point])
+    with open(plugins.get("suites", suite_name).load()(), "rb") as fh:
+        return tomllib.load(fh)
+
+
+def test_demo_suite_compares_frozen_minilm_with_a_from_scratch_tower(make_plugins):
+    suite = _suite(make_plugins, polymodal_minilm.suite, "minilm.suite", "minilm-zero-shot")
+    towers = {label: run["model"]["encoders"]["text"] for label, run in suite["runs"].items()}
+    assert towers["minilm"]["name"] == "minilm" and towers["minilm"]["frozen"] is True
+    assert towers["gru"]["name"] == "gru"
+    assert suite["defaults"]["model"]["name"] == "dual-encoder"
+
+
+def test_demo_suite_evaluates_unseen_combinations_with_unseen_phrasings(make_plugins):
+    suite = _suite(make_plugins, polymodal_minilm.suite, "minilm.suite", "minilm-zero-shot")
+    zero_shot = {label: e for label, e in suite["axes"].items() if e.get("axis") == "zero-shot"}
+    assert set(zero_shot) == {"zs-seen-phrasing", "zs-unseen-phrasing"}
+    assert all(e["split"] == "zeroshot" and e["target"] == "combo" for e in zero_shot.values())
+    # No unseen-phrasing prompt occurs inside any training caption (public API: the dataset's own captions).
+    shapes = build_plugin_manager(entry_points=True).build("datasets", "shapes", split="train", num_samples=400)
+    captions = shapes.texts("text")
+    for color, shape in (("green", "circle"), ("red", "square")):
+        for template in zero_shot["zs-unseen-phrasing"]["templates"]:
+            prompt = template.format(f"{color} {shape}", color=color, shape=shape)
+            stem = prompt.split(color)[0] if template.index("{") > 0 else prompt
+            assert not any(prompt in c for c in captions), prompt
+            assert not any(c.startswith(stem) for c in captions), (stem, prompt)
 
 
 def test_fusion_ablation_suite_sweeps_third_party_fusions(make_plugins):
-    plugins = make_plugins(polymodal_minilm.fusion_suite, names=["minilm.fusion-suite"])
-    with open(plugins.get("suites", "minilm-fusion-ablation").load()(), "rb") as fh:
-        suite = tomllib.load(fh)
-    assert {"tensor", "low-rank-tensor", "gmu"} <= set(suite["model"]["fusion"])
-    assert suite["model"]["encoders"]["text"]["name"] == "minilm"
+    suite = _suite(make_plugins, polymodal_minilm.fusion_suite, "minilm.fusion-suite", "minilm-fusion-ablation")
+    (run,) = suite["runs"].values()
+    assert {"tensor", "low-rank-tensor", "gmu"} <= set(run["model"]["fusion"])
+    assert run["model"]["encoders"]["text"]["name"] == "minilm"
 
 
 def test_installed_entry_points():
