@@ -194,7 +194,8 @@ class NoiseAxis:
             extra = {"metric": metric, "corruptions": [c for c, _s in items]}
             yield ctx.row("mean_auc_relative", sum(aucs) / len(aucs) if aucs else None, extra=extra,
                           modality=f, corruption="all", **_dir(direction))
-            yield ctx.row("mce", sum(s.corruption_error for _c, s in items) / len(items), extra=extra,
+            yield ctx.row("mce", sum(s.corruption_error for _c, s in items) / len(items),
+                          extra={**extra, "higher_is_better": False},
                           modality=f, corruption="all", **_dir(direction))
 
 
