@@ -100,12 +100,8 @@ class ComponentSpec:
         """
         if self.params is not None:
             return dict(self.params)
-        factory = self.load()
-        if isinstance(factory, type):
-            factory = factory.__init__  # type: ignore[misc]
-        try:
-            sig = inspect.signature(factory)
-        except (TypeError, ValueError):
+        sig = self._signature()
+        if sig is None:
             return {}
         out: dict[str, Any] = {}
         for p in sig.parameters.values():
@@ -113,6 +109,23 @@ class ComponentSpec:
                 continue
             out[p.name] = "<required>" if p.default is p.empty else p.default
         return out
+
+    def _signature(self) -> inspect.Signature | None:
+        factory = self.load()
+        if isinstance(factory, type):
+            factory = factory.__init__  # type: ignore[misc]
+        try:
+            return inspect.signature(factory)
+        except (TypeError, ValueError):
+            return None
+
+    def unknown_parameters(self, names: Iterable[str]) -> list[str]:
+        """Those of ``names`` the factory does not take (none when it takes ``**kwargs``)."""
+        sig = self._signature()
+        if sig is None or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+            return []
+        known = self.parameters()
+        return [n for n in names if n not in known]
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -18,6 +18,7 @@ exactly the rows of an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -327,7 +328,7 @@ class Runner:
                 continue
             bar.unit(f"run {index + 1}/{len(self.suite.runs)} {plan.id}")
             try:
-                self._run_one(plan, manifest, complete, stored_keys, bar)
+                self._run_one(plan, complete, stored_keys, bar)
                 self._set_status(manifest, plan.id, "complete")
             except KeyboardInterrupt:
                 raise
@@ -357,7 +358,7 @@ class Runner:
         return factory(exp, self.plugins, folder, resume=True, progress=self.options.progress and self.is_writer,
                        device=self.options.device, limit=self.options.limit)
 
-    def _run_one(self, plan: RunPlan, manifest: dict[str, Any], complete: set[tuple[str, str]],
+    def _run_one(self, plan: RunPlan, complete: set[tuple[str, str]],
                  stored: dict[tuple[str, str], set[str]], bar: Progress) -> None:
         import torch
 
@@ -401,10 +402,10 @@ class Runner:
                 model_ctx=trained.model_ctx, out_dir=self.out, seed=plan.seed, limit=self.options.limit,
                 split=self.suite.eval_split, rank=self.options.rank, world_size=self.options.world_size,
                 done=frozenset(keys),
-                progress=lambda done, total, what, _p=prefix: bar.line(f"{what} {done}/{total if total else '?'}"),
+                progress=lambda done, total, what: bar.line(f"{what} {done}/{total if total else '?'}"),
             )
             torch.manual_seed(plan.seed)
-            with torch.no_grad() if getattr(axis, "no_grad", False) else _null():
+            with torch.no_grad() if getattr(axis, "no_grad", False) else contextlib.nullcontext():
                 for row in axis.run(model, trained.data, ctx):
                     if not isinstance(row, ResultRow):
                         raise PolymodalError(f"axis {entry.name!r} yielded {type(row).__name__}, expected a ResultRow")
@@ -432,28 +433,12 @@ def _check_params(spec: Any, params: dict[str, Any]) -> None:
     """Unknown parameter names of a component, with a did-you-mean (its signature is the truth)."""
     from polymodal.errors import did_you_mean
 
-    known = spec.parameters()
-    factory = spec.load()
-    import inspect
-
-    target = factory.__init__ if isinstance(factory, type) else factory
-    try:
-        if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(target).parameters.values()):
-            return
-    except (TypeError, ValueError):
-        return
-    for key in params:
-        if key not in known:
-            raise ConfigError(f"unknown parameter {key!r} of {spec.kind[:-1]} {spec.name!r}{did_you_mean(key, known)}; "
-                              f"parameters: {', '.join(k for k in known if k != 'input_dims')}")
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
+    unknown = spec.unknown_parameters(params)
+    if unknown:
+        known = spec.parameters()
+        raise ConfigError(f"unknown parameter {unknown[0]!r} of {spec.kind[:-1]} {spec.name!r}"
+                          f"{did_you_mean(unknown[0], known)}; parameters: "
+                          f"{', '.join(k for k in known if k != 'input_dims')}")
 
 
 def _uses_fusion(model: Any) -> bool:
@@ -483,4 +468,4 @@ def run_suite(path_or_name: str, *, plugins: Any, overrides: list[str] | tuple[s
     return suite, runner.run()
 
 
-__all__ = ["ConfigError", "RunOptions", "Runner", "TrainedRun", "run_suite"]
+__all__ = ["RunOptions", "Runner", "TrainedRun", "run_suite"]
