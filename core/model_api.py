@@ -4,7 +4,12 @@ A model plugin registers (hook ``register_models``) a factory called as::
 
     factory(config: ModelConfig, ctx: ModelContext) -> PolymodalModel
 
-with ``capabilities=[...]`` on the spec (a subset of :data:`CAPABILITIES`).
+with ``capabilities=[...]`` on the spec: open strings, declared once there.
+The built-in ones are listed in :data:`CAPABILITIES` with what each asks of
+the model; a plugin may introduce a new one (``transcribe``, ``answer``)
+simply by declaring it on its model spec and requiring it on its axis.
+:func:`build_model` copies the spec's capabilities onto the instance, so
+``model.capabilities`` is the one fact every consumer reads.
 ``config`` is the validated ``[model]`` table (:class:`polymodal.experiment.
 ModelConfig`; model-specific options live in ``config.params``). ``ctx`` says
 what the data looks like: the input fields with their modality and the
@@ -49,6 +54,7 @@ Checkpoints (see :mod:`polymodal.checkpoint`) store the experiment config and
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -63,8 +69,9 @@ if TYPE_CHECKING:
     from polymodal.experiment import EncoderConfig, ModelConfig
     from polymodal.plugins import Plugins
 
-#: The capabilities a model spec may declare; suites match axes against them.
+#: The capabilities the built-in axes know; not a closed set (see the module docs).
 CAPABILITIES: frozenset[str] = frozenset({"classify", "embed", "caption", "generate"})
+_CAPABILITY = re.compile(r"^[a-z][a-z0-9_.-]*$")
 
 LossOutput = tuple[torch.Tensor, dict[str, float]]
 
@@ -293,13 +300,16 @@ def build_encoders(model: PolymodalModel, config: ModelConfig, ctx: ModelContext
 def build_model(config: ModelConfig, ctx: ModelContext) -> PolymodalModel:
     """Build the model plugin named ``config.name``."""
     spec = ctx.plugins.get("models", config.name)
-    unknown = set(spec.capabilities) - CAPABILITIES
-    if unknown:
-        raise PolymodalError(f"model {config.name!r} (plugin {spec.plugin!r}) declares unknown capabilities {sorted(unknown)}")
+    bad = sorted(c for c in spec.capabilities if not isinstance(c, str) or not _CAPABILITY.match(c))
+    if bad:
+        raise PolymodalError(f"model {config.name!r} (plugin {spec.plugin!r}) declares malformed capabilities {bad}: "
+                             "expected lower-case names such as 'classify' or 'transcribe'")
     model = spec.build(config, ctx)
     if not isinstance(model, PolymodalModel):
         raise PolymodalError(
             f"model {config.name!r} (plugin {spec.plugin!r}) must return a polymodal.model_api.PolymodalModel, "
             f"got {type(model).__name__}"
         )
+    # The spec is the one place a model's capabilities are declared; the instance carries them for axes.
+    model.capabilities = frozenset(spec.capabilities)
     return model

@@ -53,7 +53,7 @@ def _layered_venv(path: Path) -> Path:
     return python
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_scaffolds_for_every_kind_install_and_pass_their_tests(tmp_path):
     packages = tmp_path / "pkgs"
     for kind in SCAFFOLD_KINDS:

@@ -39,7 +39,7 @@ def evaluate(model: PolymodalModel, batches: Iterable[Batch], device: torch.devi
     """Average loss plus the task metrics the model's capabilities allow."""
     was_training = model.training
     model.eval()
-    caps = type(model).capabilities
+    caps = model.capabilities
     total_loss, n = 0.0, 0
     correct, counted = 0, 0
     pairs = model.embed_fields[:2] if "embed" in caps and len(model.embed_fields) >= 2 else ()
