@@ -97,6 +97,9 @@ def _cmd_info(plugins: Plugins) -> Handler:
         spec = plugins.get(args.kind, args.name)
         info = spec.to_json()
         info["parameters"] = {k: v for k, v in spec.parameters().items()}
+        types = spec.parameter_types()
+        if types:
+            info["parameter_types"] = types
         if args.json:
             _print_json(info)
             return 0
@@ -107,7 +110,7 @@ def _cmd_info(plugins: Plugins) -> Handler:
         if info["parameters"]:
             print("  parameters:")
             for k, v in info["parameters"].items():
-                print(f"    {k} = {v!r}")
+                print(f"    {k}{': ' + types[k] if k in types else ''} = {v!r}")
         return 0
 
     return run

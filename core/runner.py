@@ -165,7 +165,7 @@ class Runner:
     # -- validation -------------------------------------------------------------
     def validate(self) -> None:
         """Check every name, capability and parameter; report all problems at once."""
-        from polymodal.experiment import experiment_from_dict
+        from polymodal.experiment import experiment_from_dict, model_params
 
         problems: list[str] = []
         src = self.suite.source
@@ -199,18 +199,21 @@ class Runner:
                 attempt(where, lambda s=strategy_spec, e=exp: s.validate_params(
                     e.train.strategy_params, where, "train.strategy_params"))
             attempt(f"{where}: data.dataset", lambda e=exp: self.plugins.get("datasets", e.data.dataset))
-            if exp.model.name == "fusion-classifier" or exp.model.fusion != "concat":
+            # A model declares that it fuses fields with ``model.fusion`` by the spec tag ``fusion``.
+            if model_spec is not None and "fusion" in model_spec.tags:
                 attempt(f"{where}: model.fusion", lambda e=exp: self.plugins.get("fusions", e.model.fusion))
+            if model_spec is not None:
+                attempt(where, lambda s=model_spec, e=exp: model_params(s, e.model, where))
             for field, enc in exp.model.encoders.items():
                 spec = attempt(f"{where}: model.encoders.{field}.name", lambda n=enc.name: self.plugins.get("encoders", n))
                 if spec is not None:
-                    attempt(f"{where}: model.encoders.{field}.params",
-                            lambda s=spec, e=enc: _check_params(s, e.params))
+                    attempt(where, lambda s=spec, e=enc, f=field: s.validate_params(
+                        e.params, where, f"model.encoders.{f}.params"))
             if exp.model.fusion_params:
                 fusion_spec = attempt(f"{where}: model.fusion", lambda e=exp: self.plugins.get("fusions", e.model.fusion))
                 if fusion_spec is not None:
-                    attempt(f"{where}: model.fusion_params",
-                            lambda s=fusion_spec, e=exp: _check_params(s, e.model.fusion_params))
+                    attempt(where, lambda s=fusion_spec, e=exp: s.validate_params(
+                        {k: v for k, v in e.model.fusion_params.items()}, where, "model.fusion_params"))
             if model_spec is None:
                 continue
             seen_models[plan.id] = model_spec
@@ -431,18 +434,6 @@ class Runner:
     def _complete(self, run_id: str, axis: str) -> None:
         if self.is_writer:
             self.progress_store.append({"run": run_id, "axis": axis, "status": "complete"})
-
-
-def _check_params(spec: Any, params: dict[str, Any]) -> None:
-    """Unknown parameter names of a component, with a did-you-mean (its signature is the truth)."""
-    from polymodal.errors import did_you_mean
-
-    unknown = spec.unknown_parameters(params)
-    if unknown:
-        known = spec.parameters()
-        raise ConfigError(f"unknown parameter {unknown[0]!r} of {spec.kind[:-1]} {spec.name!r}"
-                          f"{did_you_mean(unknown[0], known)}; parameters: "
-                          f"{', '.join(k for k in known if k != 'input_dims')}")
 
 
 def _uses_fusion(model: Any) -> bool:
