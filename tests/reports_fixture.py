@@ -63,7 +63,8 @@ def heatmap_overlay(img: Image.Image, centre: tuple[float, float], spread: float
 
 
 #: Metrics that are means of per-sample 0/1 outcomes: the fixture keeps their per-sample scores.
-PER_SAMPLE_METRICS = {"accuracy", "robust_accuracy", "attack_success_rate", "accuracy_missing_modality"}
+PER_SAMPLE_METRICS = {"accuracy", "robust_accuracy", "attack_success_rate", "accuracy_missing_modality",
+                      "recall@1"}
 #: Samples behind every per-sample metric of the fixture.
 N_SAMPLES = 400
 
@@ -119,6 +120,8 @@ def write_results_folder(root: Path, *, fusions: tuple[str, ...] = FUSIONS, seed
         _row(store, run, "task", "accuracy", acc, base)
         _row(store, run, "task", "f1_macro", acc - 0.012, base)
         _row(store, run, "zero-shot", "accuracy", acc - 0.21 + rng.normal(0, 0.01), {**base, "split": "held-out"})
+        # the clean baseline, as the noise axis writes it: one point at severity 0, no modality
+        _row(store, run, "robustness.noise", "accuracy", acc, {**base, "corruption": "none", "severity": 0})
         for modality, corruptions in (("image", IMAGE_CORRUPTIONS), ("text", TEXT_CORRUPTIONS)):
             for corruption in corruptions:
                 hardness = 1.0 + 0.15 * corruptions.index(corruption) + (0.3 if modality == "image" else -0.2)
@@ -215,6 +218,14 @@ def write_results_folder(root: Path, *, fusions: tuple[str, ...] = FUSIONS, seed
                 _row(store, run, "retrieval", f"recall@{k}", min(1.0, value + shift + quality_shift),
                      {**base, "direction": direction, "pair": "image-text"})
         _row(store, run, "zero-shot", "accuracy", 0.71 + quality_shift, {**base, "split": "held-out"})
+        # embedding noise: two retrieval directions per corruption (two series in one panel)
+        for direction, shift in (("image->text", 0.0), ("text->image", -0.06)):
+            _row(store, run, "robustness.noise", "recall@1", 0.47 + shift,
+                 {**base, "corruption": "none", "severity": 0, "direction": direction})
+            for severity in SEVERITIES:
+                _row(store, run, "robustness.noise", "recall@1", (0.47 + shift) * (1 - 0.12 * severity),
+                     {**base, "modality": "image", "corruption": "gaussian_noise", "severity": severity,
+                      "direction": direction})
         query_img = "artifacts/retrieval_query_0.png"
         shape_image("circle", "blue", seed=31).resize((128, 128)).save(root / query_img)
         arts.append({"run": run, "axis": "retrieval", "kind": "retrieval_example",

@@ -60,13 +60,20 @@ class _Page:
         if body:
             self.sections.append((sid, title, body))
 
-    def chart(self, png: bytes | None, alt: str) -> str:
-        if png is None:
+    def chart(self, chart: bytes | charts.Chart | None, alt: str) -> str:
+        """A chart image; a :class:`~charts.Chart`'s spec is embedded beside it as JSON data."""
+        if chart is None:
             return ""
+        spec = ""
+        if isinstance(chart, charts.Chart):
+            data = json.dumps(chart.spec, ensure_ascii=True, allow_nan=False).replace("</", "<\\/")
+            spec = f'<script type="application/json" class="chart-spec">{data}</script>'
+            chart = chart.png
+        png = chart
         # Show every chart at the same scale (figure inches -> CSS pixels), shrinking only to fit.
         width = int(int.from_bytes(png[16:20], "big") * 96 / charts.DPI)
         return (f'<figure><img class="chart" alt="{esc(alt)}" width="{width}" '
-                f'src="{_data_uri(png)}"></figure>')
+                f'src="{_data_uri(png)}">{spec}</figure>')
 
     def image(self, relative: str | None, alt: str, cls: str = "artifact") -> str:
         """An artifact image embedded from the folder, or a visible note saying why it is not."""
