@@ -119,6 +119,8 @@ class HFWhisper(PolymodalModel):
         pieces: list[np.ndarray] = []
         owner: list[int] = []
         for i, w in enumerate(waves):
+            if len(w) == 0:  # a missing clip (masked out) is transcribed as nothing
+                continue
             for piece in split_windows(np.asarray(w, dtype=np.float32), window):
                 pieces.append(piece)
                 owner.append(i)
