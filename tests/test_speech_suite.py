@@ -85,7 +85,7 @@ modalities = {{ audio = {{ features = "waveform", sample_rate = 16000, max_secon
 epochs = 0
 
 [runs.whisper]
-axes = ["task", "noise"]
+axes = ["task", "noise", "importance"]
 model.name = "hf-whisper"
 model.params = {{ model = "{model}", max_new_tokens = 6 }}
 
@@ -96,6 +96,10 @@ examples = 10
 axis = "robustness.noise"
 severities = [1, 5]
 corruptions = {{ audio = ["gaussian_noise"] }}
+
+[axes.importance]
+axis = "interpretability.importance"
+time_segments = 4
 """
 
 
@@ -147,3 +151,15 @@ def test_noise_axis_reports_word_accuracy_under_audio_corruption(asr_results):
     clean = next(r["value"] for r in noise if r["conditions"]["severity"] == 0)
     assert abs(clean - (1 - task_wer)) < 1e-12  # the same transcripts, the same jiwer count
     assert any(r["metric"] == "corruption_error" for r in rows if r["axis"] == "robustness.noise")
+
+
+def test_importance_axis_occludes_time_segments(asr_results):
+    rows, _ = asr_results
+    imp = [r for r in rows if r["axis"] == "interpretability.importance"]
+    per_segment = sorted((r["conditions"]["segment"], r["value"]) for r in imp if r["metric"] == "segment_wer_increase")
+    assert [s for s, _ in per_segment] == [0, 1, 2, 3]
+    spread = next(r for r in imp if r["metric"] == "segment_importance_spread")
+    values = [v for _, v in per_segment]
+    assert abs(spread["value"] - (max(values) - min(values))) < 1e-12
+    task_wer = next(r["value"] for r in rows if r["axis"] == "task" and r["metric"] == "wer")
+    assert abs(spread["extra"]["clean_wer"] - task_wer) < 1e-12
