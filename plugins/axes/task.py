@@ -18,7 +18,7 @@
 
 The axis adapts to the model's capabilities (``requires_any``); the metric
 math lives in the metrics plugins (caption scores, fidelity) and
-torchmetrics (classification). Classification is sharded across ranks
+torchmetrics (classification). Classification and transcription are sharded across ranks
 (torchmetrics synchronises); captioning and generation, whose examples and
 per-image scores need one ordered corpus, are measured by rank 0 alone.
 """
@@ -49,7 +49,7 @@ class TaskAxis:
     """Task metrics per capability (see module docs)."""
 
     requires: ClassVar[frozenset[str]] = frozenset()
-    requires_any: ClassVar[frozenset[str]] = frozenset({"classify", "caption", "generate"})
+    requires_any: ClassVar[frozenset[str]] = frozenset({"classify", "caption", "generate", "transcribe"})
 
     split: str | None = None
     ks: list[int] = attrs.field(default=(5,), converter=as_list)
@@ -67,6 +67,9 @@ class TaskAxis:
     is_classifier: Any = None
     kid_subset_size: int = attrs.field(default=100, validator=attrs.validators.ge(2))
     is_splits: int = attrs.field(default=10, validator=attrs.validators.ge(1))
+    # transcription
+    #: Lower-case, drop punctuation and collapse whitespace before WER/CER (see metrics.error_rates).
+    normalize: bool = True
 
     def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow]:
         caps = set(getattr(model, "capabilities", ()))
@@ -80,6 +83,40 @@ class TaskAxis:
             yield from self._captioning(model, data, ctx, split)
         if "generate" in caps and ctx.rank == 0:
             yield from self._generation(model, data, ctx, split)
+        if "transcribe" in caps:
+            yield from self._transcription(model, data, ctx, split)
+
+    # -- speech recognition -----------------------------------------------------------------------
+    def _transcription(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
+        ref_field = self.references_field or getattr(model, "text_field", None) or "text"
+        wer = ctx.plugins.build("metrics", "wer", normalize=self.normalize)
+        cer = ctx.plugins.build("metrics", "cer", normalize=self.normalize)
+        shown = 0
+        with torch.no_grad():
+            for chunk in chunks(data, ctx, split, self.batch_size, what="task: transcription"):
+                hyps = model.transcribe(chunk.batch)
+                refs = []
+                for s in chunk.samples:
+                    value = s.get(ref_field)
+                    if not isinstance(value, str):
+                        raise ConfigError(f"axis task: sample {s.get('id')!r} has no reference transcript "
+                                          f"field {ref_field!r} (a string)")
+                    refs.append(value)
+                if len(hyps) != len(refs):
+                    raise ConfigError(f"axis task: model {type(model).__name__}.transcribe returned {len(hyps)} "
+                                      f"transcripts for {len(refs)} samples")
+                wer.update(hyps, refs)
+                cer.update(hyps, refs)
+                for s, h, r in zip(chunk.samples, hyps, refs):
+                    if shown < self.examples:
+                        ctx.artifact("transcript_example", {"id": str(s.get("id")), "reference": r, "transcript": h})
+                        shown += 1
+        # compute() synchronises across ranks: every rank reaches it, whatever its shard held.
+        w, c = float(wer.compute()), float(cer.compute())
+        extra = {"references_field": ref_field, "normalized": self.normalize, "higher_is_better": False,
+                 "definition": "corpus-level edit distance / reference length, equal to jiwer"}
+        yield ctx.row("wer", w, extra=extra, task="speech-recognition")
+        yield ctx.row("cer", c, extra=extra, task="speech-recognition")
 
     # -- classification / video understanding -------------------------------------------
     def _classification(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
