@@ -128,8 +128,8 @@ class Progress:
             sys.stderr.write(text + "\n")
         sys.stderr.flush()
 
-    def note(self, text: str) -> None:
-        if self.enabled:
+    def note(self, text: str, always: bool = False) -> None:
+        if self.enabled or always:
             sys.stderr.write(("\n" if self.tty else "") + text + "\n")
             sys.stderr.flush()
 
@@ -328,8 +328,8 @@ class Runner:
                 continue
             bar.unit(f"run {index + 1}/{len(self.suite.runs)} {plan.id}")
             try:
-                self._run_one(plan, complete, stored_keys, bar)
-                self._set_status(manifest, plan.id, "complete")
+                data = self._run_one(plan, complete, stored_keys, bar)
+                self._set_status(manifest, plan.id, "complete", **_data_facts(data))
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # noqa: BLE001 - one failing run must not stop the suite
@@ -341,7 +341,8 @@ class Runner:
                                                   extra={"error": f"{type(exc).__name__}: {exc}", "traceback": tb}
                                                   ).to_json())
                 self._set_status(manifest, plan.id, "failed", error=f"{type(exc).__name__}: {exc}")
-                bar.note(f"run {plan.id} failed: {type(exc).__name__}: {exc}")
+                # Printed even under --quiet: why a run failed must not live only in the files.
+                bar.note(f"run {plan.id} failed: {type(exc).__name__}: {exc}", always=True)
                 if self.options.fail_fast:
                     raise PolymodalError(f"run {plan.id} failed (--fail-fast): {type(exc).__name__}: {exc}") from exc
         if self.is_writer:
@@ -359,7 +360,8 @@ class Runner:
                        device=self.options.device, limit=self.options.limit)
 
     def _run_one(self, plan: RunPlan, complete: set[tuple[str, str]],
-                 stored: dict[tuple[str, str], set[str]], bar: Progress) -> None:
+                 stored: dict[tuple[str, str], set[str]], bar: Progress) -> Any:
+        """Train and evaluate one run; returns its data (for the facts the manifest records)."""
         import torch
 
         exp = self.experiments[plan.id]
@@ -415,6 +417,7 @@ class Runner:
                     self.artifacts.append(art)
             self._complete(plan.id, label)
             bar.finish_unit(time.perf_counter() - t1)
+        return trained.data
 
     def _store_row(self, row: ResultRow, keys: set[str]) -> None:
         key = condition_key(row.axis, row.metric, row.conditions)
@@ -439,6 +442,19 @@ def _check_params(spec: Any, params: dict[str, Any]) -> None:
         raise ConfigError(f"unknown parameter {unknown[0]!r} of {spec.kind[:-1]} {spec.name!r}"
                           f"{did_you_mean(unknown[0], known)}; parameters: "
                           f"{', '.join(k for k in known if k != 'input_dims')}")
+
+
+def _data_facts(data: Any) -> dict[str, Any]:
+    """What the run's data says about itself (``notes``, ``skipped`` samples) for the manifest and reports."""
+    facts: dict[str, Any] = {}
+    notes = list(getattr(data, "notes", []) or [])
+    skipped = dict(getattr(data, "skipped", {}) or {})
+    if notes:
+        facts["data_notes"] = notes
+    if skipped:
+        facts["skipped_samples"] = skipped
+        facts["skipped"] = sum(len(v) for v in skipped.values())
+    return facts
 
 
 def _uses_fusion(model: Any) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -36,6 +37,8 @@ class Record:
     id: Any
     values: dict[str, Any]
     targets: dict[str, Any] = attrs.field(factory=dict)
+    #: Where the record came from, for error messages (e.g. ``manifest.jsonl line 7``).
+    where: str | None = None
 
 
 def load_field(kind: str, value: Any, root: Path) -> Any:
@@ -92,6 +95,10 @@ class FileDataset:
         self.skipped = 0
         self.skipped_samples: list[tuple[Any, str]] = []
         self.class_names: dict[str, list[str]] = {}
+        #: Class count per class target, from the data (integer labels have counts but no names).
+        self.num_classes: dict[str, int] = {}
+        #: The split this object holds; None when the reader returned every sample (no split in the data).
+        self.split: str | None = None
 
     def _finalise(self) -> None:
         """Call at the end of a reader's constructor, once ``records`` is filled."""
@@ -118,7 +125,8 @@ class FileDataset:
             try:
                 item[field] = load_field(kind, value, self.root)
             except DataError as exc:
-                raise DataError(f"dataset {self.name!r}, sample {rec.id!r}, field {field!r}: {exc}") from None
+                where = f" ({rec.where})" if rec.where else ""
+                raise DataError(f"dataset {self.name!r}, sample {rec.id!r}{where}, field {field!r}: {exc}") from None
         item.update(rec.targets)
         return item
 
@@ -128,12 +136,16 @@ class FileDataset:
     def __getitem__(self, i: int) -> dict[str, Any]:
         return self._load(self.records[i])
 
-    def texts(self, field: str) -> list[str]:
-        """Inline texts of ``field`` (for fitting a vocabulary) without opening any file."""
+    def texts(self, field: str, indices: Sequence[int] | None = None) -> list[str]:
+        """Inline texts of ``field`` (for fitting a vocabulary) without opening any file.
+
+        ``indices`` restricts them to some samples (the training part of a split the runner made).
+        """
         if self.fields.get(field) != "text":
             raise DataError(f"dataset {self.name!r} has no text field {field!r}")
         out = []
-        for r in self.records:
+        records = self.records if indices is None else [self.records[i] for i in indices]
+        for r in records:
             value = r.values.get(field)
             if value is not None:
                 try:
@@ -141,6 +153,10 @@ class FileDataset:
                 except DataError:
                     continue  # reported when the sample itself is loaded
         return out
+
+    def target_values(self, name: str) -> list[Any]:
+        """Every sample's value of target ``name``, without loading any file (for stratified splits)."""
+        return [r.targets.get(name) for r in self.records]
 
     def describe(self) -> dict[str, Any]:
         return {"dataset": self.name, "root": str(self.root), "samples": len(self), "fields": self.fields,
