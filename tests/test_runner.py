@@ -91,6 +91,29 @@ def polymodal(args: list[str], site: Path, **kw) -> subprocess.Popen | subproces
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
+def result_lines(out: Path) -> int:
+    """How many rows a run in ``out`` has acknowledged so far."""
+    path = out / "results.jsonl"
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def kill_on_progress(p: subprocess.Popen, out: Path, lines: int, timeout: float = 300) -> None:
+    """SIGKILL ``p`` once ``out`` holds ``lines`` result rows (0: once training has started), and assert it died.
+
+    Triggering on progress, not on a clock, puts the kill where the test means
+    it on a fast machine and a loaded one alike.
+    """
+    deadline = time.monotonic() + timeout
+    while p.poll() is None and time.monotonic() < deadline:
+        if (result_lines(out) >= lines) if lines else (out / "runs").exists():
+            break
+        time.sleep(0.02)  # polling interval only; the trigger is the progress above
+    assert p.poll() is None, (f"the run ended (rc {p.returncode}) before reaching {lines} rows; "
+                              f"the kill would not interrupt anything: {p.stderr.read() if p.stderr else ''}")
+    os.kill(p.pid, signal.SIGKILL)
+    assert p.wait() == -signal.SIGKILL
+
+
 def rows(out: Path) -> list[tuple]:
     found = []
     for line in (out / "results.jsonl").read_text().splitlines():
@@ -194,15 +217,7 @@ def test_sigkill_then_resume_gives_exactly_the_uninterrupted_rows(site: Path, tm
     for wanted_lines in (0, 7, 12):
         p = polymodal(["run", str(suite), "--out", str(out), "--no-report", "-q",
                        *(["--resume"] if (out / "manifest.json").exists() else [])], site, background=True)
-        deadline = time.time() + 300
-        while time.time() < deadline and p.poll() is None:
-            have = len((out / "results.jsonl").read_text().splitlines()) if (out / "results.jsonl").exists() else 0
-            if (wanted_lines == 0 and (out / "runs").exists()) or (wanted_lines and have >= wanted_lines):
-                break
-            time.sleep(0.05)
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGKILL)
-        p.wait()
+        kill_on_progress(p, out, wanted_lines)
     proc = polymodal(["run", str(suite), "--out", str(out), "--resume", "--no-report", "-q"], site)
     assert proc.returncode == 0, proc.stderr
     got = rows(out)
