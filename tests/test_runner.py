@@ -144,6 +144,7 @@ def test_sweep_expansion_seeds_and_includes(tmp_path: Path) -> None:
         load_suite_dict(tmp_path / "loop.toml")
 
 
+@pytest.mark.e2e
 def test_suite_problems_are_reported_all_at_once(site: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(
@@ -171,6 +172,7 @@ def test_suite_problems_are_reported_all_at_once(site: Path, tmp_path: Path) -> 
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.e2e
 def test_run_writes_rows_manifest_reports_and_isolates_failures(site: Path, tmp_path: Path) -> None:
     suite = tmp_path / "s.toml"
     suite.write_text(SUITE.replace("levels = 3", "levels = 2\nexplode = true"))
@@ -195,6 +197,7 @@ def test_run_writes_rows_manifest_reports_and_isolates_failures(site: Path, tmp_
     assert proc.returncode == 2 and "--fail-fast" in proc.stderr
 
 
+@pytest.mark.e2e
 def test_unwritable_output_fails_before_any_work(site: Path, tmp_path: Path) -> None:
     suite = tmp_path / "s.toml"
     suite.write_text(SUITE)
@@ -205,6 +208,7 @@ def test_unwritable_output_fails_before_any_work(site: Path, tmp_path: Path) -> 
     assert "epoch" not in proc.stderr
 
 
+@pytest.mark.e2e
 def test_sigkill_then_resume_gives_exactly_the_uninterrupted_rows(site: Path, tmp_path: Path) -> None:
     suite = tmp_path / "s.toml"
     suite.write_text(SUITE.replace("levels = 3", "levels = 3\ndelay = 0.4"))

@@ -25,6 +25,7 @@ from test_runner import SUITE, kill_on_progress, polymodal, result_lines, rows, 
 KILL_SEED = 20240601
 
 
+@pytest.mark.e2e
 def test_random_sigkills_then_resume_equal_the_uninterrupted_run(site: Path, tmp_path: Path) -> None:  # noqa: F811
     """Kill at moments drawn from a seeded RNG, repeatedly on one folder; resume must lose and repeat nothing."""
     suite = tmp_path / "s.toml"
