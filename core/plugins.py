@@ -23,7 +23,7 @@ import pluggy
 
 from polymodal import hookspecs
 from polymodal.errors import PluginError, did_you_mean
-from polymodal.registry import KINDS, ComponentSpec, Register, Registry, conflict_message
+from polymodal.registry import KINDS, SINGULAR, ComponentSpec, Register, Registry, conflict_message
 
 ENTRY_POINT_GROUP = "polymodal"
 
@@ -127,7 +127,7 @@ class Plugins:
     def conflicts(self) -> list[str]:
         out = []
         for kind, reg in self.registries.items():
-            singular = "axis" if kind == "axes" else kind[:-1]
+            singular = SINGULAR[kind]
             out += [conflict_message(singular, n, specs) for n, specs in sorted(reg.conflicts.items())]
         return out
 

@@ -38,12 +38,20 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
+#: The singular of each kind, as users type it (``info modality image``) and messages print it.
+SINGULAR: dict[str, str] = {
+    "modalities": "modality",
+    "axes": "axis",
+    **{k: k[:-1] for k in KINDS if k not in ("modalities", "axes")},
+}
+
+
 def kind_of(word: str) -> str:
-    """Resolve a kind name, accepting the singular (``fusion`` -> ``fusions``)."""
+    """Resolve a kind name, accepting the singular (``fusion`` -> ``fusions``, ``modality`` -> ``modalities``)."""
     if word in KINDS:
         return word
-    for kind in KINDS:
-        if word in (kind[:-1], kind[:-2]) or (kind == "axes" and word == "axis"):
+    for kind, singular in SINGULAR.items():
+        if word == singular:
             return kind
     raise UnknownNameError(f"unknown component kind {word!r}{did_you_mean(word, KINDS)}; kinds are: {', '.join(KINDS)}")
 
@@ -82,7 +90,7 @@ class ComponentSpec:
                 obj = getattr(obj, part)
         except Exception as exc:  # noqa: BLE001 - reported with the plugin's name
             raise PluginError(
-                f"{self.kind[:-1] if self.kind != 'axes' else 'axis'} {self.name!r} from plugin "
+                f"{SINGULAR[self.kind]} {self.name!r} from plugin "
                 f"{self.plugin!r} ({self.distribution}): cannot import {self.factory!r}: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
@@ -186,7 +194,7 @@ class Registry:
         """The spec called ``name``; a helpful error when there is none."""
         if name in self.specs:
             return self.specs[name]
-        singular = "axis" if self.kind == "axes" else self.kind[:-1]
+        singular = SINGULAR[self.kind]
         if name in self.conflicts:
             raise ConflictError(conflict_message(singular, name, self.conflicts[name]))
         msg = f"unknown {singular} {name!r}{did_you_mean(name, self.specs)}"
@@ -214,12 +222,22 @@ def _related(name: str, plugin: str) -> bool:
 
 
 def conflict_message(singular: str, name: str, specs: Iterable[ComponentSpec]) -> str:
+    specs = list(specs)
     who = " and ".join(f"plugin {s.plugin!r} (distribution {s.distribution})" for s in specs)
-    return (
+    msg = (
         f"{singular} {name!r} is registered by {who}; disable one of them "
         f"(POLYMODAL_DISABLE_PLUGINS or [plugins] disable) or have one declare "
         f"replaces=<plugin name>"
     )
+    plugins = {s.plugin for s in specs}
+    for s in specs:
+        others = sorted(plugins - {s.plugin})
+        if s.replaces and s.replaces not in plugins and others:
+            what = "the component name" if s.replaces == name else "no plugin here"
+            msg += (f"; hint: plugin {s.plugin!r} declares replaces={s.replaces!r}, which is {what}: "
+                    f"replaces takes the name of the plugin to override ({' or '.join(map(repr, others))}), "
+                    f"as `polymodal plugins` shows it")
+    return msg
 
 
 class Register:
@@ -247,7 +265,7 @@ class Register:
         capabilities: Iterable[str] = (),
         tags: Iterable[str] = (),
     ) -> None:
-        where = f"plugin {self.plugin!r} registering {self.kind[:-1] if self.kind != 'axes' else 'axis'} {name!r}"
+        where = f"plugin {self.plugin!r} registering {SINGULAR[self.kind]} {name!r}"
         if not isinstance(name, str) or not _NAME.match(name):
             raise PluginError(
                 f"{where}: names must be lower case letters, digits, '.', '_' or '-', starting with a letter or digit"
