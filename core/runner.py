@@ -194,6 +194,10 @@ class Runner:
                 continue
             self.experiments[plan.id] = exp
             model_spec = attempt(f"{where}: model.name", lambda e=exp: self.plugins.get("models", e.model.name))
+            strategy_spec = attempt(f"{where}: train.strategy", lambda e=exp: self.plugins.get("strategies", e.train.strategy))
+            if strategy_spec is not None:
+                attempt(where, lambda s=strategy_spec, e=exp: s.validate_params(
+                    e.train.strategy_params, where, "train.strategy_params"))
             attempt(f"{where}: data.dataset", lambda e=exp: self.plugins.get("datasets", e.data.dataset))
             if exp.model.name == "fusion-classifier" or exp.model.fusion != "concat":
                 attempt(f"{where}: model.fusion", lambda e=exp: self.plugins.get("fusions", e.model.fusion))

@@ -194,8 +194,8 @@ class AdversarialAxis:
         import torch
 
         from polymodal.batch import Batch, ModalityBatch
-        from polymodal_plugins.attacks.budget import PerturbationSpace
-        from polymodal_plugins.training.adversarial import _mask_like, embedding_offsets
+        from polymodal.perturb import PerturbationSpace, embedding_offsets
+        from polymodal.perturb import mask_like as _mask_like
 
         spaces: dict[str, PerturbationSpace] = {}
         to_input: dict[str, Any] = {}
