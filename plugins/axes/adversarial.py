@@ -113,9 +113,9 @@ class AdversarialAxis:
         attacks = self._attacks(ctx)
         targets = self._targets(model)
         eps_of = {"linf": sorted(p.epsilons), "l2": sorted(p.l2_epsilons)}
+        # One unit of work per (target, attack, norm): both rows of every epsilon commit together.
         jobs = [(t, a, norm) for t in targets for (a, norm) in attacks
-                if not all(ctx.is_done("robust_accuracy", modality="+".join(t), attack=a, norm=norm, epsilon=e)
-                           for e in eps_of[norm])]
+                if not ctx.unit_done("attack", modality="+".join(t), attack=a, norm=norm)]
         counts: dict[Any, SumMetric] = {}
 
         def add(key: Any, value: Any) -> None:
@@ -169,20 +169,23 @@ class AdversarialAxis:
         if not total:
             return
         clean_correct = float(counts["clean"].compute())
-        yield ctx.row("robust_accuracy", clean_correct / total, attack="none", epsilon=0.0)
+        if not ctx.unit_done("clean"):
+            with ctx.unit("clean"):
+                yield ctx.row("robust_accuracy", clean_correct / total, attack="none", epsilon=0.0)
         for group, name, norm in jobs:
             label = "+".join(group)
-            for eps in eps_of[norm]:
-                key = (label, name, norm, eps)
-                extra = {"samples": int(total), "clean_correct": int(clean_correct),
-                         "max_perturbation": {f: worst.get(key + (f,), 0.0) for f in group},
-                         "scales": {f: self._scale(model, f) for f in group}}
-                robust = float(counts[("robust",) + key].compute())
-                flipped = float(counts[("flipped",) + key].compute())
-                conds = {"modality": label, "attack": name, "norm": norm, "epsilon": eps}
-                yield ctx.row("robust_accuracy", robust / total, extra=extra, **conds)
-                yield ctx.row("attack_success_rate", flipped / clean_correct if clean_correct else None,
-                              extra=extra, **conds)
+            with ctx.unit("attack", modality=label, attack=name, norm=norm):
+                for eps in eps_of[norm]:
+                    key = (label, name, norm, eps)
+                    extra = {"samples": int(total), "clean_correct": int(clean_correct),
+                             "max_perturbation": {f: worst.get(key + (f,), 0.0) for f in group},
+                             "scales": {f: self._scale(model, f) for f in group}}
+                    robust = float(counts[("robust",) + key].compute())
+                    flipped = float(counts[("flipped",) + key].compute())
+                    conds = {"modality": label, "attack": name, "norm": norm, "epsilon": eps}
+                    yield ctx.row("robust_accuracy", robust / total, extra=extra, **conds)
+                    yield ctx.row("attack_success_rate", flipped / clean_correct if clean_correct else None,
+                                  extra=extra, **conds)
 
     def _scale(self, model: Any, field: str) -> float:
         if field in self.params.scales:

@@ -137,15 +137,16 @@ class ImportanceAxis:
             return
         target = self.target or model.config.target
         fields = [f for f in model.input_fields if f in getattr(data.collate, "modalities", {})] or list(model.input_fields)
-        last = fields[-1]
-        done = (("shapley" not in self.methods or ctx.is_done("shapley", modality=last, method="shapley"))
-                and ("ablation" not in self.methods or ctx.is_done("ablation_drop", modality=last, method="ablation")))
-        if ("ablation" in self.methods or "shapley" in self.methods) and not done:
-            yield from self._modalities(model, data, ctx, split, target, fields)
+        # Two units of work: the modality block and the feature block, each committed with its artifacts
+        # (a resumed run re-measures a block only if it was not committed as a whole).
+        if ("ablation" in self.methods or "shapley" in self.methods) and not ctx.unit_done("modalities"):
+            with ctx.unit("modalities"):
+                yield from self._modalities(model, data, ctx, split, target, fields)
         continuous = [f for f in fields if field_modality(data, f) in CONTINUOUS]
         wanted = {"integrated_gradients", "occlusion", "deletion"} & set(self.methods)
-        if wanted and continuous and not ctx.is_done("ig_completeness_error", method="integrated_gradients"):
-            yield from self._features(model, data, ctx, split, target, continuous)
+        if wanted and continuous and not ctx.unit_done("features"):
+            with ctx.unit("features"):
+                yield from self._features(model, data, ctx, split, target, continuous)
 
     # -- transcribers: which part of the clip the transcript depends on -------------------------
     def _time_occlusion(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
