@@ -1,8 +1,9 @@
 """``task``: the task metrics of whatever the model does.
 
 * ``classify`` -> accuracy, top-K accuracy, F1 (macro) and balanced accuracy
-  on the model's target; a model reading a video field is reported as
-  ``task = "video"`` (video understanding), otherwise ``classification``.
+  on the model's target; a model reading a field whose modality declares a
+  ``task`` trait is reported under that task (frames: ``video``), otherwise
+  ``classification``.
 * ``caption`` -> coco-caption BLEU-1..4, ROUGE-L and CIDEr-D against the
   sample's reference caption(s), with caption examples (image, generated
   caption, references, per-image scores).
@@ -38,7 +39,7 @@ from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
 from polymodal_plugins.axes.params import as_list
-from polymodal_plugins.axes.samples import chunks, collate_field, field_modality, load_image
+from polymodal_plugins.axes.samples import chunks, collate_field, field_traits, load_image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -136,7 +137,8 @@ class TaskAxis:
                    "balanced_accuracy": float(out["balanced_accuracy"])}
         figures.update({f"top{k}_accuracy": float(out[f"accuracy_top{k}"]) for k in report.top_k if k > 1})
         fields = list(model.input_fields)
-        task = "video" if any(field_modality(data, f) == "video" for f in fields) else "classification"
+        # A modality may name the task that classifying it is (frames: video understanding).
+        task = next((t for t in (field_traits(data, f).task for f in fields) if t), "classification")
         extra = {"samples": int(report.total), "target": target, "fields": fields}
         for name, value in figures.items():
             yield ctx.row(name, value, extra=extra, task=task)
@@ -279,9 +281,9 @@ class TaskAxis:
 
     def _classify(self, classifier: Any, data: EvalData, images: torch.Tensor, ctx: AxisContext) -> torch.Tensor:
         """Class logits of generated images, preprocessed like the dataset's images."""
-        field = next((f for f in classifier.input_fields if field_modality(data, f) == "image"), None)
+        field = next((f for f in classifier.input_fields if field_traits(data, f).pictorial), None)
         if field is None:
-            raise ConfigError(f"axis task: is_classifier must read an image field of this dataset "
+            raise ConfigError(f"axis task: is_classifier must read a pictorial field (images) of this dataset "
                               f"(it reads: {', '.join(classifier.input_fields)})")
         uint8 = [(im.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8) for im in images]
         return classifier.predict(Batch({field: collate_field(data, field, uint8, ctx.device)}, {}, [])).float()
@@ -293,8 +295,8 @@ class TaskAxis:
             ei, et = clip.embed_images(images), clip.embed_texts(texts)
         else:
             fields = list(clip.embed_fields)
-            img_f = next((f for f in fields if field_modality(data, f) == "image"), None)
-            txt_f = next((f for f in fields if field_modality(data, f) == "text"), None)
+            img_f = next((f for f in fields if field_traits(data, f).pictorial), None)
+            txt_f = next((f for f in fields if field_traits(data, f).textual), None)
             if img_f is None or txt_f is None:
                 raise ConfigError(f"axis task: clip_model must embed an image and a text field of this dataset "
                                   f"(it embeds: {', '.join(fields)})")
