@@ -123,13 +123,26 @@ class TaskAxis:
     def _classification(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
         target = model.config.target
         report = None
+        top_k = tuple(sorted({1, *self.ks}))
+        hits: dict[int, list[float]] = {k: [] for k in top_k}  # per-sample top-k correctness, split order
+        ids: list[Any] = []
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="task: classification"):
                 logits = model.predict(chunk.batch).float().cpu()
                 if report is None:
                     report = ctx.plugins.build("metrics", "classification", num_classes=int(logits.shape[1]),
-                                               top_k=tuple(sorted({1, *self.ks})))
-                report.update(logits, chunk.batch.targets[target].long().cpu())
+                                               top_k=top_k)
+                y = chunk.batch.targets[target].long().cpu()
+                report.update(logits, y)
+                # The same selections torchmetrics makes (argmax; topk), so means equal its figures.
+                hits[1] += (logits.argmax(dim=1) == y).float().tolist()
+                for k in top_k[1:]:
+                    ranked = logits.topk(min(k, logits.shape[1]), dim=1).indices
+                    hits[k] += (ranked == y[:, None]).any(dim=1).float().tolist()
+                ids += list(chunk.indices)
+        # Collective on every rank, whatever its shard held (an empty shard still takes part).
+        hits = {k: ctx.gather_cat(v) for k, v in hits.items()}
+        ids = ctx.gather_cat(ids)
         if report is None:
             return
         out = report.compute()
@@ -140,8 +153,13 @@ class TaskAxis:
         # A modality may name the task that classifying it is (frames: video understanding).
         task = next((t for t in (field_traits(data, f).task for f in fields) if t), "classification")
         extra = {"samples": int(report.total), "target": target, "fields": fields}
+        per_sample = {"accuracy": hits[1], **{f"top{k}_accuracy": hits[k] for k in top_k if k > 1}}
         for name, value in figures.items():
-            yield ctx.row(name, value, extra=extra, task=task)
+            scores = per_sample.get(name)
+            if scores and abs(sum(scores) / len(scores) - value) > 1e-6:
+                scores = None  # a tie broken differently: no interval rather than one of another number
+            yield ctx.row(name, value, extra=extra, task=task, per_sample=scores or None,
+                          sample_ids=ids if scores else None)
 
     # -- captioning ---------------------------------------------------------------------------
     def _captioning(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
