@@ -62,17 +62,44 @@ def _non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None
         raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
+def _no_split(value: Any) -> Any:
+    """``val_split = false`` (TOML has no null), ``""`` or None: no such split, kept as ``""``.
+
+    ``""`` rather than None so that the choice survives :func:`to_dict`
+    (which drops None, and reloading would then bring back the default).
+    """
+    return "" if value is False or value is None else value
+
+
+def _split_table(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None:
+        from polymodal.splits import parse_split
+
+        try:
+            parse_split(value, "split")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+
 @attrs.frozen
 class DataConfig:
-    """``[data]``: the dataset plugin, its splits and how batches are made."""
+    """``[data]``: the dataset plugin, its splits and how batches are made.
+
+    ``val_split = false`` (or ``test_split = false``) runs without that split.
+    ``split = { train = 0.8, val = 0.1, test = 0.1, seed = 0 }`` reads the
+    dataset once and makes seeded splits stratified by the model's target
+    (see :mod:`polymodal.splits`); a split it does not name is not used.
+    """
 
     dataset: str
     params: dict[str, Any] = attrs.field(factory=dict)
     #: Folder the dataset reads from / generates into; ``None`` lets the dataset choose.
     root: str | None = None
     train_split: str = "train"
-    val_split: str | None = "val"
-    test_split: str | None = "test"
+    val_split: str | Literal[False] | None = attrs.field(default="val", converter=_no_split)
+    test_split: str | Literal[False] | None = attrs.field(default="test", converter=_no_split)
+    #: Make the splits here instead of asking the dataset for them: fractions per split and a seed.
+    split: dict[str, Any] | None = attrs.field(default=None, validator=_split_table)
     batch_size: int = attrs.field(default=32, validator=_positive)
     eval_batch_size: int | None = attrs.field(default=None, validator=_positive)
     workers: int = attrs.field(default=0, validator=_non_negative)

@@ -40,7 +40,7 @@ _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
 def kind_of(word: str) -> str:
-    """Resolve a kind name, accepting the singular (``fusion`` -> ``fusions``)."""
+    """Resolve a kind name, accepting the singular (``fusion`` -> ``fusions``, ``modality`` -> ``modalities``)."""
     if word in KINDS:
         return word
     for kind in KINDS:
@@ -294,12 +294,22 @@ def _related(name: str, plugin: str) -> bool:
 
 
 def conflict_message(singular: str, name: str, specs: Iterable[ComponentSpec]) -> str:
+    specs = list(specs)
     who = " and ".join(f"plugin {s.plugin!r} (distribution {s.distribution})" for s in specs)
-    return (
+    msg = (
         f"{singular} {name!r} is registered by {who}; disable one of them "
         f"(POLYMODAL_DISABLE_PLUGINS or [plugins] disable) or have one declare "
         f"replaces=<plugin name>"
     )
+    plugins = {s.plugin for s in specs}
+    for s in specs:
+        others = sorted(plugins - {s.plugin})
+        if s.replaces and s.replaces not in plugins and others:
+            what = "the component name" if s.replaces == name else "no plugin here"
+            msg += (f"; hint: plugin {s.plugin!r} declares replaces={s.replaces!r}, which is {what}: "
+                    f"replaces takes the name of the plugin to override ({' or '.join(map(repr, others))}), "
+                    f"as `polymodal plugins` shows it")
+    return msg
 
 
 class Register:

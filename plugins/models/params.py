@@ -114,3 +114,23 @@ class TextToImageParams:
     max_len: int | None = attrs.field(default=None, validator=_positive)
     #: ``mse`` or ``l1`` reconstruction loss.
     loss: str = "mse"
+
+
+@attrs.frozen
+class HFWhisperParams:
+    """A transformers Whisper from a hub id or a local folder, transcribing an audio field."""
+
+    #: Hub id or local folder.
+    model: str
+    audio_field: str = "audio"
+    text_field: str = "text"
+    language: str | None = None
+    #: ``transcribe`` or ``translate``; None: the checkpoint's default.
+    task: str | None = None
+    #: Window length of long audio (Whisper sees at most 30 s).
+    chunk_seconds: float = 30.0
+    max_new_tokens: int = 128
+    num_beams: int = 1
+    batch_size: int = 16
+    local_files_only: bool = True
+    revision: str | None = None

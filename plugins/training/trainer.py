@@ -24,7 +24,7 @@ import attrs
 import numpy as np
 import torch
 
-from polymodal.checkpoint import load_module_weights, load_train_state, read_meta, save_checkpoint
+from polymodal.checkpoint import load_module_weights, load_train_state, save_checkpoint, verify_checkpoint
 from polymodal.errors import ConfigError, PolymodalError
 from polymodal.experiment import ExperimentConfig, to_dict
 from polymodal.model_api import ModelContext, PolymodalModel, build_model
@@ -161,16 +161,15 @@ class Trainer:
         position = {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step}
         return save_checkpoint(self.checkpoint_dir, self.model, experiment=to_dict(self.config),
                                context=self.ctx.to_json(), position=position, train_state=train_state,
-                               plugins=self.plugins, extra=self._save_vocabularies())
+                               plugins=self.plugins, companions=self._save_vocabularies)
 
-    def _save_vocabularies(self) -> dict[str, Any]:
+    def _save_vocabularies(self, folder: Path) -> dict[str, Any]:
         """Fitted word vocabularies, saved next to the weights: token ids mean nothing without them."""
         files = {}
         for field, modality in self.modalities.items():
             if getattr(modality, "vocab", None) is not None and callable(getattr(modality, "save_vocab", None)):
                 name = f"vocab-{field}.json"
-                self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-                modality.save_vocab(self.checkpoint_dir / name)
+                modality.save_vocab(folder / name)
                 files[field] = name
         return {"vocabularies": files} if files else {}
 
@@ -178,7 +177,7 @@ class Trainer:
         """Continue from ``out/checkpoint``; False when there is none yet."""
         if not (self.checkpoint_dir / "checkpoint.json").is_file():
             return False
-        meta = read_meta(self.checkpoint_dir)
+        meta = verify_checkpoint(self.checkpoint_dir)  # weights, state and metadata of one save
         saved, now = meta.get("experiment", {}), to_dict(self.config)
         for section in ("model", "data"):
             if saved.get(section) != now.get(section):
