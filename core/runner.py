@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import platform
 import shutil
 import sys
 import time
@@ -41,6 +39,7 @@ from polymodal import __version__
 from polymodal.errors import ConfigError, PolymodalError
 from polymodal.evaluation import AxisContext, Unit, condition_key
 from polymodal.results import JsonlStore, ResultRow, atomic_write_bytes
+from polymodal.versions import versions
 from polymodal.suite import RunPlan, Suite
 
 MANIFEST = "manifest.json"
@@ -131,19 +130,6 @@ class Progress:
         if self.enabled or always:
             sys.stderr.write(("\n" if self.tty else "") + text + "\n")
             sys.stderr.flush()
-
-
-def _versions(plugins: Any) -> dict[str, Any]:
-    import torch
-
-    return {
-        "polymodal": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "plugins": {r.name: {"distribution": r.distribution, "version": r.version, "status": r.status}
-                    for r in plugins.records.values()},
-    }
 
 
 class Runner:
@@ -300,7 +286,7 @@ class Runner:
                           "axes": list(p.axes), "swept": p.swept, "status": "pending"} for p in self.suite.runs],
                 "seeds": sorted({p.seed for p in self.suite.runs}),
             }
-        manifest["versions"] = _versions(self.plugins)
+        manifest["versions"] = versions(self.plugins)
         manifest["device"] = self.options.device or "auto"
         manifest["limit"] = self.options.limit
         manifest["world_size"] = self.options.world_size
