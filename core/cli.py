@@ -60,6 +60,7 @@ def _cmd_plugins(plugins: Plugins) -> Handler:
             line = f"{r.name:<{width}}  {r.status:<8}  {r.distribution} {r.version}"
             if r.status == "loaded":
                 line += f"  [{what or 'nothing registered'}]" if made else "  [nothing registered]"
+                line += "".join(f"  DEPRECATED: {n}" for n in r.notes)
             else:
                 line += f"  {r.reason}"
             print(line)

@@ -320,10 +320,16 @@ def build_model(config: ModelConfig, ctx: ModelContext) -> PolymodalModel:
     if bad:
         raise PolymodalError(f"model {config.name!r} (plugin {spec.plugin!r}) declares malformed capabilities {bad}: "
                              "expected lower-case names such as 'classify' or 'transcribe'")
+    from polymodal.compat import BRIDGED_MAJORS
     from polymodal.experiment import model_params
 
     ctx = attrs.evolve(ctx, params=model_params(spec, config, ctx.source))
-    model = spec.build(config, ctx)
+    if spec.api is not None and spec.api.split(".")[0] in {str(m) for m in BRIDGED_MAJORS}:
+        from polymodal.compat import LegacyModelConfig
+
+        model = spec.build(LegacyModelConfig(config), ctx)  # an API 1 model reads config.embed_dim ...
+    else:
+        model = spec.build(config, ctx)
     if not isinstance(model, PolymodalModel):
         raise PolymodalError(
             f"model {config.name!r} (plugin {spec.plugin!r}) must return a polymodal.model_api.PolymodalModel, "

@@ -65,6 +65,8 @@ class ComponentSpec:
     replaces: str | None = None
     capabilities: frozenset[str] = frozenset()
     tags: frozenset[str] = frozenset()
+    #: The plugin API its plugin declares (``POLYMODAL_API``); None: the current one.
+    api: str | None = None
 
     @property
     def target(self) -> str:
@@ -319,8 +321,10 @@ class Register:
     distribution that made it.
     """
 
-    def __init__(self, kind: str, plugin: str, distribution: str, sink: Callable[[ComponentSpec], None]):
+    def __init__(self, kind: str, plugin: str, distribution: str, sink: Callable[[ComponentSpec], None],
+                 api: str | None = None):
         self.kind = kind
+        self.api = api
         self.plugin = plugin
         self.distribution = distribution
         self._sink = sink
@@ -371,6 +375,7 @@ class Register:
             replaces=replaces,
             capabilities=frozenset(capabilities),
             tags=frozenset(tags),
+            api=self.api,
         )
         self._sink(spec)
         self.registered.append(name)
