@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from polymodal import __version__
 from polymodal.errors import ConfigError, PolymodalError
 from polymodal.evaluation import AxisContext, Unit, condition_key
 from polymodal.results import JsonlStore, ResultRow, atomic_write_bytes
+from polymodal.progress import SuiteProgress as Progress
 from polymodal.versions import versions
 from polymodal.suite import RunPlan, Suite
 
@@ -76,60 +76,6 @@ class RunOptions:
 
 def _atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode("utf-8"))
-
-
-def _fmt(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"{seconds // 60:02d}:{seconds % 60:02d}"
-
-
-class Progress:
-    """One status line on stderr: run, axis, progress within it, elapsed and remaining."""
-
-    def __init__(self, total_units: int, enabled: bool = True):
-        self.total = total_units
-        self.done = 0
-        self.enabled = enabled
-        self.started = time.perf_counter()
-        self.unit_times: list[float] = []
-        self.prefix = ""
-        self._last = 0.0
-        self.tty = sys.stderr.isatty()
-
-    def unit(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.line("starting")
-
-    def finish_unit(self, seconds: float, skipped: bool = False) -> None:
-        self.done += 1
-        if not skipped:
-            self.unit_times.append(seconds)
-
-    def line(self, what: str, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if not force and not self.tty and now - self._last < 5:
-            return
-        self._last = now
-        elapsed = now - self.started
-        if self.unit_times:
-            left = (self.total - self.done) * sum(self.unit_times) / len(self.unit_times)
-            eta = f"~{_fmt(left)} left"
-        else:
-            eta = "estimating"
-        text = f"[{self.done}/{self.total}] {self.prefix}: {what} | {_fmt(elapsed)} elapsed, {eta}"
-        if self.tty:
-            sys.stderr.write("\r\x1b[2K" + text[: shutil.get_terminal_size().columns - 1])
-        else:
-            sys.stderr.write(text + "\n")
-        sys.stderr.flush()
-
-    def note(self, text: str, always: bool = False) -> None:
-        if self.enabled or always:
-            sys.stderr.write(("\n" if self.tty else "") + text + "\n")
-            sys.stderr.flush()
 
 
 class Runner:
