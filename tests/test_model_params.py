@@ -70,3 +70,15 @@ def test_building_checks_params_too(pm):
     cfg = kit.experiment({"name": "dual-encoder", "params": {"embed_dimm": 8}})
     with pytest.raises(ConfigError, match=r"test.toml: model.params.embed_dimm: unknown key \(did you mean 'embed_dim'\?\)"):
         build_model(cfg.model, kit.context(pm))
+
+
+def test_polymodal_info_prints_the_parameter_class(capsys):
+    import json
+
+    from polymodal.cli import main
+
+    assert main(["info", "model", "dual-encoder", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["parameters"]["embed_dim"] == 128 and info["parameter_types"]["pair"] == "list of str or nothing"
+    assert main(["info", "strategy", "adversarial"]) == 0
+    assert "    attack: str = 'pgd'" in capsys.readouterr().out
