@@ -288,6 +288,11 @@ def model_params(spec: Any, config: ModelConfig, source: str = "<model>") -> Any
     return values
 
 
+#: The option tables plugin API 1 had under ``[train]`` (one per built-in strategy); old
+#: checkpoints and resolved configs carry all of them, whichever strategy ran.
+API1_STRATEGY_TABLES: frozenset[str] = frozenset({"adversarial", "staged"})
+
+
 def _strategy_table(data: dict[str, Any], source: str) -> dict[str, Any]:
     """Plugin API 1 files: ``[train.<strategy>]`` becomes ``[train.strategy_params]``.
 
@@ -305,8 +310,16 @@ def _strategy_table(data: dict[str, Any], source: str) -> dict[str, Any]:
         return data
     chosen = train.get("strategy", "joint")
     train = dict(train)
-    for key in legacy:
+    for key in list(legacy):
         if key != chosen:
+            if key in API1_STRATEGY_TABLES:
+                # API 1 wrote every strategy's table into checkpoints and resolved configs; it applied
+                # only when that strategy was chosen, so it is dropped, as it was ignored then.
+                warnings.warn(f"{source}: [train.{key}] is ignored (it applied only with train.strategy = "
+                              f"{key!r}); remove it (polymodal plugin API 2: options go in "
+                              "[train.strategy_params])", DeprecationWarning, stacklevel=3)
+                del train[key]
+                continue
             if did_you_mean(key, known):
                 continue  # a typo of a real key: the usual unknown-key error, with its did-you-mean
             raise ConfigError(

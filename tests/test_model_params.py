@@ -82,3 +82,21 @@ def test_polymodal_info_prints_the_parameter_class(capsys):
     assert info["parameters"]["embed_dim"] == 128 and info["parameter_types"]["pair"] == "list of str or nothing"
     assert main(["info", "strategy", "adversarial"]) == 0
     assert "    attack: str = 'pgd'" in capsys.readouterr().out
+
+
+def test_a_checkpoint_written_by_plugin_api_1_still_loads(pm, tmp_path):
+    from polymodal.checkpoint import load_model, save_checkpoint
+    from polymodal.experiment import to_dict
+
+    cfg = kit.experiment({"name": "dual-encoder", "params": {"embed_dim": 8}})
+    ctx = kit.context(pm)
+    model = build_model(cfg.model, ctx)
+    old = to_dict(cfg)
+    # What API 1 wrote: the moved model fields at top level, every strategy's table under [train].
+    old["model"].pop("params")
+    old["model"].update({"embed_dim": 8, "temperature": 0.07, "learn_temperature": True, "lambda": 0.5})
+    old["train"].update({"adversarial": {"attack": "pgd", "epsilon": 0.0157}, "staged": {"freeze_epochs": 1}})
+    save_checkpoint(tmp_path / "ck", model, experiment=old, context=ctx.to_json())
+    with pytest.warns(DeprecationWarning):
+        loaded = load_model(tmp_path / "ck", pm)
+    assert loaded.proj["image"].out_features == 8
