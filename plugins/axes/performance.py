@@ -188,7 +188,9 @@ def meter_factory(model: Any, pair: list[str] | None = None) -> Any:
                               f"({', '.join(model.embed_fields)}), got {list(fields)}")
         return lambda: RecallMeter((fields[0], fields[1]))
     if "transcribe" in caps:
-        refs = getattr(model, "text_field", None) or "text"
+        from polymodal_plugins.axes.samples import transcript_field
+
+        refs = transcript_field(model)
         return lambda: WordAccuracyMeter(refs)
     raise ConfigError(f"model {type(model).__name__} can neither classify, embed nor transcribe; "
                       "robustness axes need one")

@@ -183,3 +183,18 @@ def topk_hits(logits: torch.Tensor, y: torch.Tensor, ks: Any) -> dict[int, list[
             ranked = logits.topk(min(k, logits.shape[1]), dim=1).indices
             out[k] = (ranked == y[:, None]).any(dim=1).float().tolist()
     return out
+
+
+def transcript_field(model: Any, override: str | None = None) -> str:
+    """The field holding a transcriber's reference transcripts: the axis's setting, else the model's fact.
+
+    A ``transcribe`` model declares ``text_field`` (the field its transcripts
+    are read from); axes never assume a field name.
+    """
+    field = override or getattr(model, "text_field", None)
+    if not isinstance(field, str) or not field:
+        from polymodal.errors import ConfigError
+
+        raise ConfigError(f"model {type(model).__name__} transcribes but declares no text_field (the field of its "
+                          "reference transcripts); set it in the model params or the axis's references_field")
+    return field

@@ -39,7 +39,7 @@ from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
 from polymodal_plugins.axes.params import as_list
-from polymodal_plugins.axes.samples import chunks, collate_field, field_traits, load_image, topk_hits
+from polymodal_plugins.axes.samples import chunks, collate_field, field_traits, load_image, topk_hits, transcript_field
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -89,7 +89,7 @@ class TaskAxis:
 
     # -- speech recognition -----------------------------------------------------------------------
     def _transcription(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
-        ref_field = self.references_field or getattr(model, "text_field", None) or "text"
+        ref_field = transcript_field(model, self.references_field)
         wer = ctx.plugins.build("metrics", "wer", normalize=self.normalize)
         cer = ctx.plugins.build("metrics", "cer", normalize=self.normalize)
         shown = 0
