@@ -16,3 +16,6 @@ manifest_plugin = component("datasets", "manifest", "polymodal_plugins.datasets.
                      description="JSONL/CSV manifest with one column per modality plus label columns.")
 clip_folder_plugin = component("datasets", "clip-folder", "polymodal_plugins.datasets.clip_folder:ClipFolder",
                         description="Folders of audio or video clips, optional class sub-folders and .txt captions.")
+hf_datasets_plugin = component("datasets", "hf-datasets", "polymodal_plugins.datasets.hf_datasets:HFDataset",
+                        description="Hugging Face datasets: a hub id or local parquet/arrow/imagefolder/audiofolder; "
+                                    "columns to fields by feature type, ClassLabel names.")
