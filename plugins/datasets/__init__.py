@@ -19,3 +19,5 @@ clip_folder_plugin = component("datasets", "clip-folder", "polymodal_plugins.dat
 hf_datasets_plugin = component("datasets", "hf-datasets", "polymodal_plugins.datasets.hf_datasets:HFDataset",
                         description="Hugging Face datasets: a hub id or local parquet/arrow/imagefolder/audiofolder; "
                                     "columns to fields by feature type, ClassLabel names.")
+speech_plugin = component("datasets", "speech", "polymodal_plugins.datasets.speech:SpeechDataset",
+                          description="Speech recognition corpora: audio + transcript manifest, or the LibriSpeech layout.")

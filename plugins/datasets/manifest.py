@@ -28,13 +28,19 @@ from polymodal.errors import DataError
 from polymodal.paths import resolve_inside
 from polymodal_plugins.datasets.files import FileDataset, Record
 
-KINDS = ("image", "text", "audio", "video")
 _ALIASES = {"caption": "text"}
 
 
-def _infer_kind(column: str) -> str | None:
+def _kinds() -> list[str]:
+    """Every registered modality (a third-party one included), from the registry."""
+    from polymodal import get_plugins
+
+    return get_plugins().registry("modalities").names()
+
+
+def _infer_kind(column: str, kinds: list[str]) -> str | None:
     low = column.lower()
-    for word, kind in [*((k, k) for k in KINDS), *_ALIASES.items()]:
+    for word, kind in [*((k, k) for k in kinds), *((a, k) for a, k in _ALIASES.items() if k in kinds)]:
         if low == word or low.startswith(word + "_") or low.startswith(word + "s"):
             return kind
     return None
@@ -59,14 +65,15 @@ class Manifest(FileDataset):
         file = resolve_inside(self.root, path, what=f"dataset {self.name!r}")
         rows = self._read(file)
         columns = list(dict.fromkeys(c for row in rows.values() for c in row))
+        kinds = _kinds()
         if fields is None:
-            fields = {c: k for c in columns if (k := _infer_kind(c)) is not None}
-        bad = {c: k for c, k in fields.items() if k not in KINDS}
+            fields = {c: k for c in columns if (k := _infer_kind(c, kinds)) is not None}
+        bad = {c: k for c, k in fields.items() if k not in kinds}
         if bad:
-            raise DataError(f"dataset {self.name!r}: {file}: unknown modality kinds {bad}; kinds are {', '.join(KINDS)}")
+            raise DataError(f"dataset {self.name!r}: {file}: unknown modality kinds {bad}; kinds are {', '.join(kinds)}")
         if not fields:
             raise DataError(f"dataset {self.name!r}: {file}: no modality columns (columns: {', '.join(columns)}); "
-                            f"name them image/text/caption/audio/video or pass fields=")
+                            f"name them after a modality ({', '.join(kinds)}) or pass fields=")
         self.fields = dict(fields)
         self.targets = list(targets) if targets is not None else [
             c for c in columns if c not in self.fields and c not in ("id", "split")

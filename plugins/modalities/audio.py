@@ -23,6 +23,7 @@ from polymodal.batch import ModalityBatch
 from polymodal.data import AudioClip
 from polymodal.errors import DataError
 from polymodal.paths import resolve_inside
+from polymodal.traits import ModalityTraits
 
 FEATURES = ("log-mel", "mfcc", "waveform")
 #: Highest sample rate accepted from a file header (studio audio tops out at 768 kHz).
@@ -76,6 +77,7 @@ class AudioModality:
     """Audio clips as feature frames; ``sample_rate`` is the rate features are computed at."""
 
     name = "audio"
+    traits = ModalityTraits(continuous=True, perturb_input=True, time_dims=(0,), raw_format="waveform")
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ from PIL import Image
 from polymodal.batch import ModalityBatch
 from polymodal.errors import DataError
 from polymodal.paths import resolve_inside
+from polymodal.traits import ModalityTraits
 
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 
@@ -62,6 +63,8 @@ class ImageModality:
     """Images as float tensors ``[3, H, W]``; a batch is ``[B, 3, H, W]`` with mask ``[B]``."""
 
     name = "image"
+    traits = ModalityTraits(continuous=True, perturb_input=True, value_range=(0.0, 1.0), normalised=True,
+                            channel_dim=0, space_dims=(1, 2), pictorial=True, raw_format="rgb")
 
     def __init__(
         self,
@@ -86,6 +89,10 @@ class ImageModality:
         self.max_pixels = int(max_pixels)
         self._mean_t = torch.tensor(self.mean).view(3, 1, 1)
         self._std_t = torch.tensor(self.std).view(3, 1, 1)
+
+    def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel ``(mean, std)`` that ``preprocess`` applied (the ``normalised`` trait)."""
+        return self.mean, self.std
 
     def configure(self, preprocess_config: Mapping[str, Any]) -> ImageModality:
         """Adopt an encoder's data config (timm or transformers image-processor keys); changes and returns ``self``."""

@@ -19,6 +19,7 @@ import torch
 from polymodal.batch import ModalityBatch
 from polymodal.errors import DataError
 from polymodal.paths import resolve_inside
+from polymodal.traits import ModalityTraits
 from polymodal_plugins.modalities.vocabulary import Vocabulary
 
 #: Longer captions are cut before tokenising so a hostile 10-million-token
@@ -30,6 +31,7 @@ class TextModality:
     """Token ids; ``collate`` pads to the longest sample (at most ``max_length``)."""
 
     name = "text"
+    traits = ModalityTraits(perturb_embedding=True, time_dims=(0,), textual=True, raw_format="text")
 
     def __init__(
         self,

@@ -22,6 +22,7 @@ from PIL import Image
 from polymodal.batch import ModalityBatch
 from polymodal.errors import DataError
 from polymodal.paths import resolve_inside
+from polymodal.traits import ModalityTraits
 from polymodal_plugins.modalities.image import ImageModality, open_image
 
 FRAME_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
@@ -32,6 +33,8 @@ class VideoModality:
     """Sampled, preprocessed frames; ``mask[b, k]`` marks real frames."""
 
     name = "video"
+    traits = ModalityTraits(continuous=True, perturb_input=True, value_range=(0.0, 1.0), normalised=True,
+                            channel_dim=1, space_dims=(2, 3), time_dims=(0,), raw_format="frames", task="video")
 
     def __init__(
         self,
@@ -53,6 +56,10 @@ class VideoModality:
         self.sampling = sampling
         self.max_source_frames = int(max_source_frames)
         self.image = ImageModality(size, mean, std, interpolation, crop_pct, max_pixels)
+
+    def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel ``(mean, std)`` of the frames (the ``normalised`` trait)."""
+        return self.image.normalisation()
 
     def configure(self, preprocess_config: Mapping[str, Any]) -> VideoModality:
         """Per-frame preprocessing from an image encoder's config; ``frames``/``sampling`` too."""
