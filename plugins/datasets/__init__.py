@@ -21,3 +21,6 @@ hf_datasets_plugin = component("datasets", "hf-datasets", "polymodal_plugins.dat
                                     "columns to fields by feature type, ClassLabel names.")
 speech_plugin = component("datasets", "speech", "polymodal_plugins.datasets.speech:SpeechDataset",
                           description="Speech recognition corpora: audio + transcript manifest, or the LibriSpeech layout.")
+webdataset_plugin = component("datasets", "webdataset", "polymodal_plugins.datasets.webdataset:WebDatasetShards",
+                              description="WebDataset-format sharded tars (key.jpg, key.txt, key.cls ...), indexed by "
+                                          "tar headers for millions of samples.")
