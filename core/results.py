@@ -24,6 +24,14 @@ from polymodal.faults import write_point
 SCHEMA_VERSION = 1
 
 
+class StorageError(PolymodalError):
+    """A write to the results folder failed (disk full, read-only, I/O error): the whole run stops.
+
+    Not a failure of one run of the suite: every later write would fail too,
+    and an error row could not be stored either.
+    """
+
+
 def _clean(value: Any) -> Any:
     """JSON-safe value: tensors and numpy scalars to Python, NaN/inf to strings."""
     if hasattr(value, "tolist"):
@@ -102,14 +110,14 @@ class JsonlStore:
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise PolymodalError(f"cannot write results to {self.path}: {exc.strerror}") from None
+            raise StorageError(f"cannot write results to {self.path}: {exc.strerror}") from None
         start = os.fstat(fd).st_size
         try:
             if data:
                 write_point(f"write {self.path.name}")
                 written = os.write(fd, data)
                 if written != len(data):
-                    raise PolymodalError(f"short write to {self.path} ({written} of {len(data)} bytes): disk full?")
+                    raise StorageError(f"short write to {self.path} ({written} of {len(data)} bytes): disk full?")
                 write_point(f"fsync {self.path.name}")
                 os.fsync(fd)
         except (OSError, PolymodalError) as exc:
@@ -120,7 +128,7 @@ class JsonlStore:
                 pass
             if isinstance(exc, PolymodalError):
                 raise
-            raise PolymodalError(f"cannot write results to {self.path}: {exc.strerror}") from None
+            raise StorageError(f"cannot write results to {self.path}: {exc.strerror}") from None
         finally:
             os.close(fd)
         return start + len(data)
