@@ -61,12 +61,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from polymodal.errors import PolymodalError
 from polymodal.results import ResultRow
 
 if TYPE_CHECKING:
@@ -147,14 +149,32 @@ class AxisContext:
     _implicit: Unit = attrs.field(factory=lambda: Unit(None, ""))
     _open: Unit | None = None
 
-    def row(self, metric: str, value: float | None, extra: Mapping[str, Any] | None = None,
+    def row(self, metric: str, value: float | None, extra: Mapping[str, Any] | None = None, *,
+            per_sample: Sequence[float] | None = None, sample_ids: Sequence[Any] | None = None,
             **conditions: Any) -> ResultRow:
         """A result row of this axis with the run's conditions plus ``conditions``.
 
         The row belongs to the open unit (or the axis's implicit one) from here on.
+
+        ``per_sample``: when ``value`` is a mean over samples (accuracy,
+        recall@K, attack success), the score of every sample, in split
+        order (``ctx.gather_cat`` joins the ranks' shards), with their
+        ``sample_ids``. They are stored compactly in ``extra["per_sample"]``
+        and give the leaderboard its bootstrap interval and paired tests.
+        Their mean must equal ``value``: the interval is of the number shown.
         """
+        extra = dict(extra or {})
+        if per_sample is not None and value is not None:
+            from polymodal.stats import PER_SAMPLE_KEY, encode_per_sample
+
+            scores = [float(v) for v in per_sample]
+            mean = math.fsum(scores) / len(scores) if scores else math.nan
+            if not scores or abs(mean - float(value)) > 1e-6 * max(1.0, abs(float(value))):
+                raise PolymodalError(f"axis {self.axis!r}, metric {metric!r}: per-sample scores average to {mean!r}, "
+                                     f"not the row value {float(value)!r}")
+            extra[PER_SAMPLE_KEY] = encode_per_sample(scores, sample_ids)
         row = ResultRow(axis=self.axis, metric=metric, value=None if value is None else float(value), run=self.run,
-                        conditions={**self.conditions, **conditions}, extra=dict(extra or {}))
+                        conditions={**self.conditions, **conditions}, extra=extra)
         (self._open or self._implicit).add(row)
         return row
 

@@ -129,8 +129,8 @@ class Progress:
             sys.stderr.write(text + "\n")
         sys.stderr.flush()
 
-    def note(self, text: str) -> None:
-        if self.enabled:
+    def note(self, text: str, always: bool = False) -> None:
+        if self.enabled or always:
             sys.stderr.write(("\n" if self.tty else "") + text + "\n")
             sys.stderr.flush()
 
@@ -195,6 +195,10 @@ class Runner:
                 continue
             self.experiments[plan.id] = exp
             model_spec = attempt(f"{where}: model.name", lambda e=exp: self.plugins.get("models", e.model.name))
+            strategy_spec = attempt(f"{where}: train.strategy", lambda e=exp: self.plugins.get("strategies", e.train.strategy))
+            if strategy_spec is not None:
+                attempt(where, lambda s=strategy_spec, e=exp: s.validate_params(
+                    e.train.strategy_params, where, "train.strategy_params"))
             attempt(f"{where}: data.dataset", lambda e=exp: self.plugins.get("datasets", e.data.dataset))
             if exp.model.name == "fusion-classifier" or exp.model.fusion != "concat":
                 attempt(f"{where}: model.fusion", lambda e=exp: self.plugins.get("fusions", e.model.fusion))
@@ -367,8 +371,8 @@ class Runner:
                 continue
             bar.unit(f"run {index + 1}/{len(self.suite.runs)} {plan.id}")
             try:
-                self._run_one(plan, complete, stored_keys, bar)
-                self._set_status(manifest, plan.id, "complete")
+                data = self._run_one(plan, complete, stored_keys, bar)
+                self._set_status(manifest, plan.id, "complete", **_data_facts(data))
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # noqa: BLE001 - one failing run must not stop the suite
@@ -382,7 +386,8 @@ class Runner:
                                       extra={"error": f"{type(exc).__name__}: {exc}", "traceback": tb})
                     self._commit(plan.id, "runner", Unit(None, "error", rows=[error]), set(), status="error")
                 self._set_status(manifest, plan.id, "failed", error=f"{type(exc).__name__}: {exc}")
-                bar.note(f"run {plan.id} failed: {type(exc).__name__}: {exc}")
+                # Printed even under --quiet: why a run failed must not live only in the files.
+                bar.note(f"run {plan.id} failed: {type(exc).__name__}: {exc}", always=True)
                 if self.options.fail_fast:
                     raise PolymodalError(f"run {plan.id} failed (--fail-fast): {type(exc).__name__}: {exc}") from exc
         if self.is_writer:
@@ -400,7 +405,8 @@ class Runner:
                        device=self.options.device, limit=self.options.limit)
 
     def _run_one(self, plan: RunPlan, complete: set[tuple[str, str]],
-                 stored: dict[tuple[str, str], set[str]], bar: Progress) -> None:
+                 stored: dict[tuple[str, str], set[str]], bar: Progress) -> Any:
+        """Train and evaluate one run; returns its data (for the facts the manifest records)."""
         import torch
 
         exp = self.experiments[plan.id]
@@ -457,6 +463,7 @@ class Runner:
                 run_id, label, unit, keys, status="complete")
             ctx.finish()
             bar.finish_unit(time.perf_counter() - t1)
+        return trained.data
 
     def _commit(self, run_id: str, axis: str, unit: Unit, keys: set[str], status: str = "committed") -> None:
         """Store a unit: its new rows (one append), its artifacts (one append), then its commit record.
@@ -507,6 +514,19 @@ def _check_params(spec: Any, params: dict[str, Any]) -> None:
         raise ConfigError(f"unknown parameter {unknown[0]!r} of {spec.kind[:-1]} {spec.name!r}"
                           f"{did_you_mean(unknown[0], known)}; parameters: "
                           f"{', '.join(k for k in known if k != 'input_dims')}")
+
+
+def _data_facts(data: Any) -> dict[str, Any]:
+    """What the run's data says about itself (``notes``, ``skipped`` samples) for the manifest and reports."""
+    facts: dict[str, Any] = {}
+    notes = list(getattr(data, "notes", []) or [])
+    skipped = dict(getattr(data, "skipped", {}) or {})
+    if notes:
+        facts["data_notes"] = notes
+    if skipped:
+        facts["skipped_samples"] = skipped
+        facts["skipped"] = sum(len(v) for v in skipped.values())
+    return facts
 
 
 def _uses_fusion(model: Any) -> bool:

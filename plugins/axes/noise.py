@@ -3,8 +3,8 @@
 For every input field the model reads, each corruption registered for the
 field's modality kind (see :mod:`.corruption`) plus ``missing`` is applied to
 the *raw* samples, at each severity, before preprocessing; the model's
-headline metric (:mod:`.performance`: accuracy, or recall@1 both ways for an
-embedding model) is measured per (modality, corruption, severity). Each
+headline metric (:mod:`.performance`: accuracy, recall@1 both ways for an
+embedding model, or word accuracy ``1 - WER`` for a transcriber) is measured per (modality, corruption, severity). Each
 corruption's curve is then summarised (:mod:`.robustness_summary`), and the
 summaries averaged per modality and over everything.
 
@@ -76,7 +76,7 @@ class NoiseAxis:
     """The ``robustness.noise`` axis (see the module docstring)."""
 
     requires: frozenset[str] = frozenset()
-    requires_any: frozenset[str] = frozenset({"classify", "embed"})
+    requires_any: frozenset[str] = frozenset({"classify", "embed", "transcribe"})
 
     def __init__(self, **params: Any):
         self.params = structure(NoiseParams, params, f"axes.{AXIS}")
@@ -144,7 +144,7 @@ class NoiseAxis:
         model.eval()
         for done, chunk in enumerate(chunks):
             samples = [dataset[i] for i in chunk]
-            clean_meter.update(model, collate(samples).to(ctx.device))
+            clean_meter.update(model, collate(samples).to(ctx.device), samples)
             for f in {cell.field for cell in cells}:
                 modality = modalities.get(f)
                 raws = [None if s.get(f) is None else (modality.load(s[f], root) if modality else s[f])
@@ -155,7 +155,7 @@ class NoiseAxis:
                         for i, (s, raw) in zip(chunk, zip(samples, raws, strict=True), strict=True)
                     ]
                     with torch.no_grad():
-                        meters[cell].update(model, collate(corrupted).to(ctx.device))
+                        meters[cell].update(model, collate(corrupted).to(ctx.device), corrupted)
             ctx.progress(done + 1, len(chunks), f"{AXIS} {split}")
 
         clean = clean_meter.compute() if measured else {}

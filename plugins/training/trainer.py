@@ -29,14 +29,12 @@ from polymodal.errors import ConfigError, PolymodalError
 from polymodal.experiment import ExperimentConfig, to_dict
 from polymodal.model_api import ModelContext, PolymodalModel, build_model
 from polymodal.results import JsonlStore, ResultRow
+from polymodal.strategy import StrategyContext
 from polymodal.writer_lock import writer_lock
-from polymodal_plugins.training.adversarial import AdversarialStrategy
 from polymodal_plugins.training.data_source import TrainingData
 from polymodal_plugins.training.evaluation import evaluate
-from polymodal_plugins.training.joint import JointStrategy
 from polymodal_plugins.training.progress import Progress
 from polymodal_plugins.training.schedule import build_optimizer, lr_factor, set_lr
-from polymodal_plugins.training.staged import StagedStrategy
 
 CHECKPOINT_DIR = "checkpoint"
 METRICS_FILE = "metrics.jsonl"
@@ -102,13 +100,15 @@ def autocast_for(amp: str, device: torch.device) -> tuple[Callable[[], Any] | No
     return (lambda: torch.autocast("cuda", dtype=torch.float16)), True
 
 
-def make_strategy(config: ExperimentConfig, model: PolymodalModel, ctx: ModelContext) -> Any:
-    strategy = config.train.strategy
-    if strategy == "staged":
-        return StagedStrategy(config.train.staged, model)
-    if strategy == "adversarial":
-        return AdversarialStrategy(config.train.adversarial, config.train.seed, ctx.fields)
-    return JointStrategy()
+def make_strategy(config: ExperimentConfig, model: PolymodalModel, ctx: ModelContext,
+                  plugins: Any | None = None, modalities: dict[str, Any] | None = None) -> Any:
+    """The registered strategy ``[train] strategy``, built with its validated ``strategy_params``."""
+    plugins = plugins if plugins is not None else ctx.plugins
+    spec = plugins.get("strategies", config.train.strategy)
+    params = spec.validate_params(config.train.strategy_params, config.name, "train.strategy_params")
+    sctx = StrategyContext(model=model, seed=config.train.seed, fields=dict(ctx.fields), plugins=plugins,
+                           config=config, modalities=dict(modalities or {}))
+    return spec.build(params, sctx)
 
 
 class Trainer:
@@ -134,7 +134,7 @@ class Trainer:
         self.autocast, needs_scaler = autocast_for(self.tc.amp, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if needs_scaler else None
         self.model.to(self.device)
-        self.strategy = make_strategy(config, model, ctx)
+        self.strategy = make_strategy(config, model, ctx, plugins, self.modalities)
         self.optimizer = build_optimizer(model.stage_groups(), self.tc.optimizer)
         self.steps_per_epoch = data.steps_per_epoch()
         planned = self.steps_per_epoch * self.tc.epochs
