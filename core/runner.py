@@ -42,7 +42,7 @@ from polymodal import __version__
 from polymodal.errors import ConfigError, PolymodalError
 from polymodal.evaluation import AxisContext, Unit, condition_key
 from polymodal.results import JsonlStore, ResultRow, StorageError, atomic_write_bytes
-from polymodal.suite import RunPlan, Suite
+from polymodal.suite import RunPlan, Suite, shown_problems
 from polymodal.writer_lock import writer_lock
 
 MANIFEST = "manifest.json"
@@ -231,7 +231,8 @@ class Runner:
         trainer = self.suite.data.get("trainer", "default")
         attempt(f"{src}: trainer", lambda: self.plugins.get("trainers", trainer))
         if problems:
-            raise ConfigError(f"suite {self.suite.name!r} has {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+            raise ConfigError(f"suite {self.suite.name!r} has {len(problems)} problem(s):\n  "
+                              + "\n  ".join(shown_problems(problems)))
 
     # -- the results folder -------------------------------------------------------
     def _prepare_out(self) -> dict[str, Any]:
