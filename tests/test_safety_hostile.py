@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -132,3 +134,42 @@ def test_fuzzed_result_rows_are_read_or_refused_with_a_named_error(tmp_path_fact
             ResultRow.from_json(record)
         except PolymodalError as exc:
             one_line(exc)
+
+
+def _peak_rss_kib(args: list[str]) -> tuple[int, subprocess.CompletedProcess]:
+    """Peak resident memory of ``polymodal ARGS`` run in its own process (measured by a parent that runs nothing else)."""
+    probe = ("import resource, subprocess, sys\n"
+             "p = subprocess.run([sys.executable, '-m', 'polymodal', *sys.argv[1:]], capture_output=True, text=True)\n"
+             "sys.stderr.write(p.stderr)\n"
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+             "sys.exit(p.returncode)\n")
+    proc = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=300)
+    return int(proc.stdout.strip().splitlines()[-1]), proc
+
+
+def test_a_ten_million_token_caption_in_score_captions_stays_under_100_mb(tmp_path: Path) -> None:
+    """docs/SECURITY.md: a 10-million-token caption costs < 100 MB (the issue measured 2.4 GB on this path)."""
+    (tmp_path / "refs.json").write_text(json.dumps({"annotations": [{"image_id": 1, "caption": "a red square"}]}))
+    (tmp_path / "small.json").write_text(json.dumps([{"image_id": 1, "caption": "a red square"}]))
+    (tmp_path / "huge.json").write_text(json.dumps([{"image_id": 1, "caption": "red " * 10_000_000}]))
+    base, ok = _peak_rss_kib(["score", "captions", "--references", str(tmp_path / "refs.json"),
+                              "--predictions", str(tmp_path / "small.json")])
+    assert ok.returncode == 0, ok.stderr
+    peak, proc = _peak_rss_kib(["score", "captions", "--references", str(tmp_path / "refs.json"),
+                                "--predictions", str(tmp_path / "huge.json")])
+    assert proc.returncode == 2 and "caption of 40000000 characters" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert (peak - base) / 1024 < 100, f"{(peak - base) / 1024:.0f} MB above a one-caption run"
+
+
+def test_a_lone_surrogate_and_a_huge_image_id_in_score_captions(tmp_path: Path) -> None:
+    from polymodal_plugins.metrics.score_inputs import read_caption_files
+
+    (tmp_path / "refs.json").write_text(json.dumps({"annotations": [{"image_id": 1, "caption": "a red square"}]}))
+    (tmp_path / "preds.json").write_text(json.dumps([{"image_id": 1, "caption": "a \ud800 square"}]))
+    _ids, cands, _refs = read_caption_files(tmp_path / "refs.json", tmp_path / "preds.json")
+    assert cands == ["a ? square"]
+    (tmp_path / "preds.json").write_text('[{"image_id": ' + "9" * 5000 + ', "caption": "x"}]')
+    with pytest.raises(DataError) as err:
+        read_caption_files(tmp_path / "refs.json", tmp_path / "preds.json")
+    assert "preds.json: invalid JSON: an integer of 5000 digits" in one_line(err.value)
