@@ -34,7 +34,12 @@ def build_feature_extractor(extractor: str) -> Callable[[torch.Tensor], torch.Te
 
             state = load_file(str(path))
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as exc:  # noqa: BLE001 - UnpicklingError, RuntimeError (not a zip): refuse either way
+                first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+                raise DataError(f"{path}: not a weights file torch loads safely (weights_only=True refused it: "
+                                f"{first}); use a .safetensors file") from None
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing:
             raise DataError(f"{path}: not InceptionV3 weights (missing {len(missing)} tensors, e.g. {missing[0]!r})")
