@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from needs import need
 from reports_cdp import find_browser, open_page
 from reports_fixture import PER_SAMPLE_METRICS, write_results_folder
 
@@ -101,8 +102,9 @@ def test_html_has_every_section_and_chart(report: tuple[Path, Path]) -> None:
     assert tbody.count("<tr>") == len(runs)
 
 
-@pytest.mark.skipif(find_browser() is None, reason="no Chromium binary on PATH (CI installs Debian's 'chromium')")
+@pytest.mark.e2e
 def test_html_renders_in_headless_chromium(report: tuple[Path, Path]) -> None:
+    need(find_browser(), "no Chromium binary on PATH (CI installs Debian's 'chromium')")
     root, path = report
     with open_page(path) as page:
         assert page.errors() == []
@@ -147,3 +149,13 @@ def test_html_renders_in_headless_chromium(report: tuple[Path, Path]) -> None:
         assert page.errors() == []
         # The instrument works (it saw the page load itself), so "no foreign request" is not vacuous.
         assert any(u.startswith("file:") for u in page.requests())
+
+
+def test_a_missing_browser_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        need(None, "no Chromium")
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception):
+        need(None, "no Chromium")
+    need("/usr/bin/chromium", "no Chromium")  # available: returns quietly

@@ -19,6 +19,16 @@ Feature attribution (fields whose modality is ``continuous`` and ``perturb_input
     bias-free layer make ``f(a * x)`` constant in ``a``, so the whole
     attribution would collapse onto the last step before zero).
 
+Time occlusion (``transcribe`` models)
+    a transcriber has no class logit, so its attribution is occlusion over
+    time: each clip of the first continuous field is cut into
+    ``time_segments`` equal parts, each part in turn is replaced by the
+    baseline, and the rise of the corpus WER (equal to jiwer, normalised) is
+    that part's importance. Rows ``segment_wer_increase`` per ``segment``
+    (its position, 0 = start of the clip) and ``segment_importance_spread``
+    (max minus min over positions). Modality ablation needs several input
+    fields and is not run for a model that reads one.
+
 Faithfulness
     the *deletion curve*: features are set to the baseline in order of
     attribution (most important first) and, as a control, in random order;
@@ -47,7 +57,8 @@ from polymodal.results import ResultRow
 from polymodal.traits import ModalityTraits, not_applicable
 from polymodal_plugins.axes import heatmaps
 from polymodal_plugins.axes.params import as_list
-from polymodal_plugins.axes.samples import chunks, field_object, field_traits, load_image, without
+from polymodal_plugins.axes.samples import (chunks, field_object, field_traits, load_image, transcript_field,
+                                            without)
 
 METHODS = ("ablation", "shapley", "integrated_gradients", "occlusion", "deletion")
 
@@ -91,7 +102,8 @@ def deletion_auc(curve: np.ndarray) -> float:
 class ImportanceAxis:
     """Modality importance, feature attribution and the deletion faithfulness check (module docs)."""
 
-    requires: ClassVar[frozenset[str]] = frozenset({"classify"})
+    requires: ClassVar[frozenset[str]] = frozenset()
+    requires_any: ClassVar[frozenset[str]] = frozenset({"classify", "transcribe"})
 
     split: str | None = None
     #: ``accuracy`` or ``true_prob`` (mean probability of the true class): the coalition value.
@@ -110,29 +122,82 @@ class ImportanceAxis:
     deletion_field: str | None = None
     examples: int = attrs.field(default=3, validator=attrs.validators.ge(0))
     batch_size: int = attrs.field(default=32, validator=attrs.validators.ge(1))
+    #: Transcribers: how many equal time segments each clip is cut into for occlusion.
+    time_segments: int = attrs.field(default=8, validator=attrs.validators.ge(2))
 
     def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow]:
         if ctx.rank != 0:  # coalition values need every sample; rank 0 measures the whole split
             return
         split = self.split or ctx.split
+        caps = set(getattr(model, "capabilities", ()))
+        if "classify" not in caps:
+            if "transcribe" not in caps:
+                raise ConfigError(f"axis interpretability.importance: model {type(model).__name__} can neither "
+                                  "classify nor transcribe")
+            yield from self._time_occlusion(model, data, ctx, split)
+            return
         target = self.target or model.config.target
         fields = [f for f in model.input_fields if f in getattr(data.collate, "modalities", {})] or list(model.input_fields)
-        last = fields[-1]
-        done = (("shapley" not in self.methods or ctx.is_done("shapley", modality=last, method="shapley"))
-                and ("ablation" not in self.methods or ctx.is_done("ablation_drop", modality=last, method="ablation")))
-        if ("ablation" in self.methods or "shapley" in self.methods) and not done:
-            yield from self._modalities(model, data, ctx, split, target, fields)
+        # Two units of work: the modality block and the feature block, each committed with its artifacts
+        # (a resumed run re-measures a block only if it was not committed as a whole).
+        if ("ablation" in self.methods or "shapley" in self.methods) and not ctx.unit_done("modalities"):
+            with ctx.unit("modalities"):
+                yield from self._modalities(model, data, ctx, split, target, fields)
         continuous = [f for f in fields if _attributable(field_traits(data, f))]
         skipped = [f for f in fields if f not in continuous]
         if skipped and {"integrated_gradients", "occlusion", "deletion"} & set(self.methods) \
-                and not ctx.is_done("attribution_share", modality=skipped[0], method="integrated_gradients"):
-            for f in skipped:
-                yield ctx.row("attribution_share", None, modality=f, method="integrated_gradients",
-                              extra={"reason": not_applicable("feature attribution", f, field_object(data, f),
-                                                              "the continuous and perturb_input traits")})
+                and not ctx.unit_done("not-applicable"):
+            with ctx.unit("not-applicable"):
+                for f in skipped:
+                    yield ctx.row("attribution_share", None, modality=f, method="integrated_gradients",
+                                  extra={"reason": not_applicable("feature attribution", f, field_object(data, f),
+                                                                  "the continuous and perturb_input traits")})
         wanted = {"integrated_gradients", "occlusion", "deletion"} & set(self.methods)
-        if wanted and continuous and not ctx.is_done("ig_completeness_error", method="integrated_gradients"):
-            yield from self._features(model, data, ctx, split, target, continuous)
+        if wanted and continuous and not ctx.unit_done("features"):
+            with ctx.unit("features"):
+                yield from self._features(model, data, ctx, split, target, continuous)
+
+    # -- transcribers: which part of the clip the transcript depends on -------------------------
+    def _time_occlusion(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
+        from polymodal_plugins.metrics.error_rates import Normalization, count_errors
+
+        field = next((f for f in model.input_fields if _attributable(field_traits(data, f))), None)
+        ref_field = transcript_field(model)
+        if field is None:
+            raise ConfigError("axis interpretability.importance: the transcriber reads no continuous field")
+        norm, k = Normalization.standard(), self.time_segments
+        clean_errors, ref_words = 0, 0
+        occluded_errors = [0] * k
+        with torch.no_grad():
+            for chunk in chunks(data, ctx, split, self.batch_size, what="importance: time occlusion",
+                                limit=self.attribution_samples, sharded=False):
+                refs = [s.get(ref_field) for s in chunk.samples]
+                if not all(isinstance(r, str) for r in refs):
+                    raise ConfigError(f"axis interpretability.importance: samples need a reference transcript "
+                                      f"field {ref_field!r}")
+                clean = count_errors(refs, model.transcribe(chunk.batch), "wer", norm)
+                clean_errors += clean.errors
+                ref_words += clean.reference_length
+                mb = chunk.batch.inputs[field]
+                x0 = baseline_of(mb.data, self.baseline)
+                lengths = mb.mask.reshape(mb.mask.shape[0], -1).sum(1) if mb.mask.dim() > 1 else mb.mask.long()
+                positions = torch.arange(mb.data.shape[1], device=mb.data.device)
+                for j in range(k):
+                    start = (lengths * j) // k
+                    stop = (lengths * (j + 1)) // k
+                    inside = (positions[None, :] >= start[:, None]) & (positions[None, :] < stop[:, None])
+                    inside = inside.reshape(*inside.shape, *([1] * (mb.data.dim() - 2)))
+                    hyps = model.transcribe(_replace(chunk.batch, field, torch.where(inside, x0, mb.data)))
+                    occluded_errors[j] += count_errors(refs, hyps, "wer", norm).errors
+        if ref_words == 0:
+            return
+        rises = [(e - clean_errors) / ref_words for e in occluded_errors]
+        extra = {"field": field, "segments": k, "clean_wer": clean_errors / ref_words, "baseline": self.baseline,
+                 "higher_is_better": True}
+        for j, rise in enumerate(rises):
+            yield ctx.row("segment_wer_increase", rise, extra=extra, method="time_occlusion", segment=j)
+        yield ctx.row("segment_importance_spread", max(rises) - min(rises), extra={**extra, "values": rises},
+                      method="time_occlusion")
 
     # -- modality importance ------------------------------------------------------------------
     def _modalities(self, model: Any, data: EvalData, ctx: AxisContext, split: str, target: str,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -36,6 +37,8 @@ class Record:
     id: Any
     values: dict[str, Any]
     targets: dict[str, Any] = attrs.field(factory=dict)
+    #: Where the record came from, for error messages (e.g. ``manifest.jsonl line 7``).
+    where: str | None = None
 
 
 def load_field(kind: str, value: Any, root: Path, modality: Any = None) -> Any:
@@ -80,6 +83,10 @@ class FileDataset:
         self.skipped = 0
         self.skipped_samples: list[tuple[Any, str]] = []
         self.class_names: dict[str, list[str]] = {}
+        #: Class count per class target, from the data (integer labels have counts but no names).
+        self.num_classes: dict[str, int] = {}
+        # A reader sets ``self.split``: the split it holds, or None when it returned every sample because the
+        # data has no splits (then the runner warns that evaluation data is training data). Unset: unknown.
         self._loaders: dict[str, Any] = {}
 
     def _loader(self, kind: str) -> Any:
@@ -112,7 +119,8 @@ class FileDataset:
             try:
                 item[field] = load_field(kind, value, self.root, self._loader(kind))
             except DataError as exc:
-                raise DataError(f"dataset {self.name!r}, sample {rec.id!r}, field {field!r}: {exc}") from None
+                where = f" ({rec.where})" if rec.where else ""
+                raise DataError(f"dataset {self.name!r}, sample {rec.id!r}{where}, field {field!r}: {exc}") from None
         item.update(rec.targets)
         return item
 
@@ -122,13 +130,17 @@ class FileDataset:
     def __getitem__(self, i: int) -> dict[str, Any]:
         return self._load(self.records[i])
 
-    def texts(self, field: str) -> list[str]:
-        """Inline texts of ``field`` (for fitting a vocabulary) without opening any file."""
+    def texts(self, field: str, indices: Sequence[int] | None = None) -> list[str]:
+        """Inline texts of ``field`` (for fitting a vocabulary) without opening any file.
+
+        ``indices`` restricts them to some samples (the training part of a split the runner made).
+        """
         kind = self.fields.get(field)
         if kind is None or not traits_of(self._loader(kind)).textual:
             raise DataError(f"dataset {self.name!r} has no text field {field!r} (a field whose modality is textual)")
         out = []
-        for r in self.records:
+        records = self.records if indices is None else [self.records[i] for i in indices]
+        for r in records:
             value = r.values.get(field)
             if value is not None:
                 try:
@@ -136,6 +148,10 @@ class FileDataset:
                 except DataError:
                     continue  # reported when the sample itself is loaded
         return out
+
+    def target_values(self, name: str) -> list[Any]:
+        """Every sample's value of target ``name``, without loading any file (for stratified splits)."""
+        return [r.targets.get(name) for r in self.records]
 
     def describe(self) -> dict[str, Any]:
         return {"dataset": self.name, "root": str(self.root), "samples": len(self), "fields": self.fields,

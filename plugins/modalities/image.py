@@ -95,7 +95,7 @@ class ImageModality:
         return self.mean, self.std
 
     def configure(self, preprocess_config: Mapping[str, Any]) -> ImageModality:
-        """Adopt an encoder's data config (timm or transformers image-processor keys)."""
+        """Adopt an encoder's data config (timm or transformers image-processor keys); changes and returns ``self``."""
         cfg = dict(preprocess_config)
         if "image" in cfg and isinstance(cfg["image"], Mapping):
             cfg = dict(cfg["image"])
@@ -117,7 +117,7 @@ class ImageModality:
             interpolation = {0: "nearest", 2: "bilinear", 3: "bicubic"}.get(interpolation, "bilinear")
         if interpolation not in _INTERPOLATIONS:
             interpolation = "bicubic" if "cubic" in str(interpolation) else "bilinear"
-        return ImageModality(
+        out = ImageModality(
             size=size,
             mean=cfg.get("mean", cfg.get("image_mean", self.mean)),
             std=cfg.get("std", cfg.get("image_std", self.std)),
@@ -125,6 +125,9 @@ class ImageModality:
             crop_pct=min(float(crop_pct), 1.0),
             max_pixels=self.max_pixels,
         )
+        # In place: a caller that ignores the return value must not keep the old preprocessing (issue 18).
+        self.__dict__.update(out.__dict__)
+        return self
 
     def load(self, value: Any, root: str | os.PathLike[str] | None = None) -> Image.Image | np.ndarray | torch.Tensor:
         """A path (inside ``root``) is opened with Pillow; arrays and images pass through."""

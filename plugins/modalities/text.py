@@ -103,7 +103,7 @@ class TextModality:
         return self.vocab.save(path)
 
     def configure(self, preprocess_config: Mapping[str, Any]) -> TextModality:
-        """Use the encoder's tokenizer (``{"tokenizer": ..., "max_length": ...}``) when it names one."""
+        """Use the encoder's tokenizer (``{"tokenizer": ..., "max_length": ...}``) when it names one; changes and returns ``self``."""
         tok = preprocess_config.get("tokenizer")
         max_length = int(preprocess_config.get("max_length", self.max_length))
         if tok is None:
@@ -111,8 +111,11 @@ class TextModality:
                 return self
             out = TextModality(max_length, vocab=self.vocab, lowercase=self.lowercase, min_freq=self.min_freq,
                                max_vocab=self.max_vocab)
-            return out
-        return TextModality(max_length, tokenizer=tok, trust_remote_code=self.trust_remote_code)
+        else:
+            out = TextModality(max_length, tokenizer=tok, trust_remote_code=self.trust_remote_code)
+        # In place: a caller that ignores the return value must not keep the old preprocessing (issue 18).
+        self.__dict__.update(out.__dict__)
+        return self
 
     def load(self, value: Any, root: str | os.PathLike[str] | None = None) -> str:
         """A caption string, or a ``.txt`` file path given as ``{"path": ...}``."""

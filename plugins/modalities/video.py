@@ -64,11 +64,14 @@ class VideoModality:
     def configure(self, preprocess_config: Mapping[str, Any]) -> VideoModality:
         """Per-frame preprocessing from an image encoder's config; ``frames``/``sampling`` too."""
         cfg = dict(preprocess_config)
-        image = self.image.configure(cfg.get("frame", cfg))
+        image = ImageModality(self.image.size, self.image.mean, self.image.std, self.image.interpolation,
+                              self.image.crop_pct, self.image.max_pixels).configure(cfg.get("frame", cfg))
         out = VideoModality(int(cfg.get("frames", self.frames)), str(cfg.get("sampling", self.sampling)),
                             image.size, image.mean, image.std, image.interpolation, image.crop_pct,
                             self.max_source_frames, image.max_pixels)
-        return out
+        # In place: a caller that ignores the return value must not keep the old preprocessing (issue 18).
+        self.__dict__.update(out.__dict__)
+        return self
 
     def _read_path(self, path: Path) -> list[Image.Image] | np.ndarray:
         if path.is_dir():
