@@ -160,13 +160,11 @@ class TaskAxis:
 
     # -- captioning ---------------------------------------------------------------------------
     def _captioning(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
-        from polymodal_plugins.metrics.caption import CaptionScores
-
         ref_field = self.references_field or getattr(model, "caption_field", None)
         image_field = getattr(model, "image_field", None)
         if ref_field is None:
             raise ConfigError("axis task: references_field: the captioning model names no caption field; set it")
-        scores = CaptionScores()
+        scores = ctx.plugins.build("metrics", "caption-scores")  # by name: a plugin's replacement is used
         shown: list[tuple[Any, str, list[str]]] = []
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="task: captioning", sharded=False):
@@ -207,8 +205,6 @@ class TaskAxis:
         return encoder.to(ctx.device).eval(), name
 
     def _generation(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
-        from polymodal_plugins.metrics.fidelity import FID, KID, InceptionScore
-
         extractor, ext_name = self._extractor(ctx)
         mean = torch.tensor(IMAGENET_MEAN, device=ctx.device)[:, None, None]
         std = torch.tensor(IMAGENET_STD, device=ctx.device)[:, None, None]
@@ -220,7 +216,10 @@ class TaskAxis:
 
         image_field = getattr(model, "image_field", None)
         text_field = getattr(model, "text_field", None)
-        fid, kid, inception = FID(), KID(subset_size=self.kid_subset_size), InceptionScore(splits=self.is_splits)
+        # Built by name through the registry, so a metric another plugin ``replaces`` is the one used.
+        fid = ctx.plugins.build("metrics", "fid")
+        kid = ctx.plugins.build("metrics", "kid", subset_size=self.kid_subset_size)
+        inception = ctx.plugins.build("metrics", "inception-score", splits=self.is_splits)
         clip = self._load(ctx, self.clip_model, "clip_model", "embed")
         classifier = self._load(ctx, self.is_classifier, "is_classifier", "classify")
         clip_metric = ctx.plugins.build("metrics", "clipscore") if clip is not None else None
