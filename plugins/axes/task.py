@@ -76,31 +76,38 @@ class TaskAxis:
         split = self.split or ctx.split
         if "classify" in caps:
             yield from self._classification(model, data, ctx, split)
+        # Corpus scores and their examples: rank 0 measures the whole split alone; ``local`` keeps the
+        # metrics' syncs (FID's feature states) on this rank instead of waiting for ranks that left.
         if "caption" in caps and ctx.rank == 0:
-            yield from self._captioning(model, data, ctx, split)
+            with ctx.local():
+                yield from self._captioning(model, data, ctx, split)
         if "generate" in caps and ctx.rank == 0:
-            yield from self._generation(model, data, ctx, split)
+            with ctx.local():
+                yield from self._generation(model, data, ctx, split)
 
     # -- classification / video understanding -------------------------------------------
     def _classification(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
         target = model.config.target
-        report = None
+        outputs = []
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="task: classification"):
-                logits = model.predict(chunk.batch).float().cpu()
-                if report is None:
-                    report = ctx.plugins.build("metrics", "classification", num_classes=int(logits.shape[1]),
-                                               top_k=tuple(sorted({1, *self.ks})))
-                report.update(logits, chunk.batch.targets[target].long().cpu())
-        if report is None:
+                outputs.append((model.predict(chunk.batch).float().cpu(), chunk.batch.targets[target].long().cpu()))
+        # A rank with an empty shard (fewer samples than ranks) learns the class count from the others
+        # and still takes part in the metric's sync; when no rank has a sample, all return together.
+        num_classes = int(ctx.all_reduce_max(float(outputs[0][0].shape[1]) if outputs else 0.0))
+        if not num_classes:
             return
+        report = ctx.plugins.build("metrics", "classification", num_classes=num_classes,
+                                   top_k=tuple(sorted({1, *self.ks})))
+        for logits, y in outputs:
+            report.update(logits, y)
         out = report.compute()
         figures = {"accuracy": float(out["accuracy"]), "f1_macro": float(out["macro_f1"]),
                    "balanced_accuracy": float(out["balanced_accuracy"])}
         figures.update({f"top{k}_accuracy": float(out[f"accuracy_top{k}"]) for k in report.top_k if k > 1})
         fields = list(model.input_fields)
         task = "video" if any(field_modality(data, f) == "video" for f in fields) else "classification"
-        extra = {"samples": int(report.total), "target": target, "fields": fields}
+        extra = {"samples": int(out["confusion_matrix"].sum()), "target": target, "fields": fields}
         for name, value in figures.items():
             yield ctx.row(name, value, extra=extra, task=task)
 
