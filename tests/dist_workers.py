@@ -8,7 +8,8 @@ as ``polymodal run`` under torchrun does. Each rank reports the manifest's
 failed-run count and the run errors per case in ``<out>/rank<r>.json``.
 
 Also here: ``divergent-probe``, an axis that deliberately takes a different
-path on rank 1 (an extra gather), to prove the guard turns it into an error.
+path on rank 1 (an extra gather), to prove the guard turns it into an error,
+and ``stall-probe``, whose rank 1 stalls past the collective timeout.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from polymodal import component
+from polymodal.manifest import components
 
 
 class DivergentProbe:
@@ -38,8 +39,39 @@ class DivergentProbe:
         yield ctx.row("ranks", total[0])
 
 
-divergent_probe = component("axes", "divergent-probe", "dist_workers:DivergentProbe",
-                            description="Test axis: an extra gather on one rank (must fail fast, never hang).")
+class StallProbe:
+    """Rank 1 works alone for ``seconds`` before a reduction: longer than the timeout, it must time out."""
+
+    requires = frozenset()
+
+    def __init__(self, seconds: float = 6.0) -> None:
+        self.seconds = seconds
+
+    def run(self, model: Any, data: Any, ctx: Any) -> Any:
+        import time
+
+        if ctx.rank == 1:
+            time.sleep(self.seconds)
+        yield ctx.row("ranks", ctx.all_reduce_sum(1.0))
+
+
+divergent_probe = components(
+    ("axes", "divergent-probe", "dist_workers:DivergentProbe",
+     {"description": "Test axis: an extra gather on one rank (must fail fast, never hang)."}),
+    ("axes", "stall-probe", "dist_workers:StallProbe",
+     {"description": "Test axis: one rank stalls past the collective timeout."}),
+)
+
+
+def result_rows(out: Path) -> dict[str, Any]:
+    """(run, axis, metric, conditions) -> value of a results folder; a duplicate row fails the test."""
+    found: dict[str, Any] = {}
+    for line in (out / "results.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        key = json.dumps([r["run"], r["axis"], r["metric"], r["conditions"]], sort_keys=True)
+        assert key not in found, f"{out}: duplicate row {key}"
+        found[key] = r["value"]
+    return found
 
 
 def free_port() -> int:
@@ -65,6 +97,7 @@ def _worker(rank: int, world: int, port: int, cases: list[dict[str, Any]], timeo
         with registered_plugin(divergent_probe, name="dist-workers") as plugins:
             for case in cases:
                 collective.reset()
+                os.environ[collective.TIMEOUT_ENV] = str(case.get("timeout_s", timeout_s))
                 out = Path(case["out"])
                 options = RunOptions(out=out, resume=case.get("resume", False), limit=case["limit"],
                                      progress=False, rank=rank, world_size=world)
@@ -72,6 +105,8 @@ def _worker(rank: int, world: int, port: int, cases: list[dict[str, Any]], timeo
                 report = {"failed_runs": manifest.get("failed_runs", 0),
                           "errors": {r["id"]: r.get("error") for r in manifest.get("runs", []) if r.get("error")}}
                 (out / f"rank{rank}.json").write_text(json.dumps(report))
+                if collective.broken():  # a timed-out group is out of step: it must be the last case
+                    break
                 collective.barrier("case done")
     finally:
         dist.destroy_process_group()

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from dist_workers import divergent_probe, spawn_suite_runs
+from dist_workers import divergent_probe, result_rows, spawn_suite_runs
 
 SUITE = """
 name = "dist-equality"
@@ -112,16 +112,7 @@ axis = "divergent-probe"
 [axes.task]
 """
 
-
-def rows(out: Path) -> dict[str, Any]:
-    """(run, axis, metric, conditions) -> value; a failed run's error row counts as its value None."""
-    found: dict[str, Any] = {}
-    for line in (out / "results.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        key = json.dumps([r["run"], r["axis"], r["metric"], r["conditions"]], sort_keys=True)
-        assert key not in found, f"{out}: duplicate row {key}"
-        found[key] = r["value"]
-    return found
+STALL = DIVERGENT.replace('axis = "divergent-probe"', 'axis = "stall-probe"').replace("dist-divergent", "dist-stall")
 
 
 def single_process(suite: Path, out: Path, limit: int) -> None:
@@ -149,7 +140,7 @@ def prepare(counts: list[int], worlds: list[int], tmp: Path) -> dict[int, list[d
 def check_equal(cases: list[dict[str, Any]], world: int) -> None:
     for case in cases:
         one, many, n = Path(case["one"]), Path(case["out"]), case["limit"]
-        a, b = rows(one), rows(many)
+        a, b = result_rows(one), result_rows(many)
         assert a, f"n={n}: the single-process run wrote no rows"
         missing, extra = sorted(set(a) - set(b)), sorted(set(b) - set(a))
         assert not missing and not extra, f"{world} procs, n={n}: missing {missing[:3]}, extra {extra[:3]}"
@@ -162,27 +153,45 @@ def check_equal(cases: list[dict[str, Any]], world: int) -> None:
             assert sorted(report["errors"]) == failed, (world, n, rank, report)
 
 
-def divergent_case(tmp: Path) -> dict[str, Any]:
-    suite = tmp / "divergent.toml"
-    suite.write_text(DIVERGENT)
-    single_process(suite, tmp / "divergent-trained", 4)  # train here; the ranks only evaluate
-    shutil.copytree(tmp / "divergent-trained" / "runs", tmp / "divergent" / "runs")
-    return {"suite": str(suite), "out": str(tmp / "divergent"), "limit": 4}
+def interrupted_copy(one: Path, out: Path) -> None:
+    """``one`` as a run killed part-way leaves it: two units complete, a few rows of the third, no more."""
+    shutil.copytree(one, out)
+    progress = (one / "progress.jsonl").read_text().splitlines()[:2]
+    done = {(json.loads(p)["run"], json.loads(p)["axis"]) for p in progress}
+    lines = (one / "results.jsonl").read_text().splitlines()
+    kept = [ln for ln in lines if (json.loads(ln)["run"], json.loads(ln)["axis"]) in done]
+    partial = [ln for ln in lines if ln not in kept][:3]
+    assert len(done) == 2 and kept and partial, "the suite changed: pick other units to interrupt"
+    (out / "progress.jsonl").write_text("\n".join(progress) + "\n")
+    (out / "results.jsonl").write_text("\n".join(kept + partial) + "\n")
+
+
+def probe_case(tmp: Path, name: str, text: str, **extra: Any) -> dict[str, Any]:
+    suite = tmp / f"{name}.toml"
+    suite.write_text(text)
+    single_process(suite, tmp / f"{name}-trained", 4)  # train here; the ranks only evaluate
+    shutil.copytree(tmp / f"{name}-trained" / "runs", tmp / name / "runs")
+    return {"suite": str(suite), "out": str(tmp / name), "limit": 4, **extra}
 
 
 @pytest.fixture(scope="module")
-def default_grid(tmp_path_factory: pytest.TempPathFactory) -> dict[int, list[dict[str, Any]]]:
+def default_grid(tmp_path_factory: pytest.TempPathFactory) -> dict[Any, list[dict[str, Any]]]:
     """One process group per world size runs every case: the divergent suite first, then 1 and 5 samples.
 
     1: some ranks get nothing; 5: a prime, one batch of 4 then a batch of 1. The divergent suite going
-    first also proves the group stays usable after a mismatch.
+    first also proves the group stays usable after a mismatch; the stalling suite goes last.
     """
     tmp = tmp_path_factory.mktemp("dist-equality")
     cases = prepare([1, 5], [2, 3], tmp)
     # A mismatch must be reported as one, not as this timeout (which only stops a regression hanging CI).
-    spawn_suite_runs(2, [divergent_case(tmp), *cases[2]], timeout_s=120)
-    spawn_suite_runs(3, cases[3], timeout_s=120)
-    return cases
+    # The stall case goes last: after a timeout the group is out of step for good.
+    spawn_suite_runs(2, [probe_case(tmp, "divergent", DIVERGENT), *cases[2],
+                         probe_case(tmp, "stall", STALL, timeout_s=2)], timeout_s=120)
+    # Resume with another process count: a 1-process run cut short, finished by 3 ranks.
+    resumed = {**cases[3][-1], "out": str(tmp / "resumed-3"), "resume": True}
+    interrupted_copy(Path(resumed["one"]), Path(resumed["out"]))
+    spawn_suite_runs(3, [*cases[3], resumed], timeout_s=120)
+    return {**cases, "resumed": [resumed]}
 
 
 @pytest.mark.parametrize("world", [2, 3])
@@ -199,6 +208,10 @@ def test_every_axis_equals_one_process_full_grid(tmp_path: Path) -> None:
         check_equal(cases[world], world)
 
 
+def test_resume_with_another_process_count_gives_the_same_rows(default_grid: dict[str, Any]) -> None:
+    check_equal(default_grid["resumed"], 3)
+
+
 def test_a_divergent_axis_fails_fast_with_every_ranks_position(default_grid: Any) -> None:
     out = Path(default_grid[2][0]["out"]).parent / "divergent"
     manifest = json.loads((out / "manifest.json").read_text())
@@ -211,3 +224,16 @@ def test_a_divergent_axis_fails_fast_with_every_ranks_position(default_grid: Any
     assert manifest["failed_runs"] == 1
     for rank in (0, 1):
         assert json.loads((out / f"rank{rank}.json").read_text())["failed_runs"] == 1
+
+
+def test_a_stalled_rank_times_out_and_the_rest_of_the_suite_is_not_run(default_grid: Any) -> None:
+    out = Path(default_grid[2][0]["out"]).parent / "stall"
+    manifest = json.loads((out / "manifest.json").read_text())
+    status = {r["label"]: r for r in manifest["runs"]}
+    assert status["first"]["status"] == "failed", status["first"]
+    assert "did not answer within 2 s" in status["first"]["error"], status["first"]["error"]
+    assert "run first/seed=0 / axis probe, all_reduce_sum #1" in status["first"]["error"]
+    assert status["second"]["status"] == "failed"
+    assert status["second"]["error"].startswith("not run: collective all_reduce_sum"), status["second"]["error"]
+    for rank in (0, 1):
+        assert json.loads((out / f"rank{rank}.json").read_text())["failed_runs"] == 2
