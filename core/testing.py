@@ -15,6 +15,9 @@ Fixtures:
 Contract checkers, one per kind (see :mod:`polymodal.contract_checks`):
 ``check_fusion``, ``check_encoder``, ``check_modality``, ``check_metric`` and
 ``check_axis_rows``. Each raises :class:`ContractError` naming the broken promise.
+
+``run_suite_with(suite, *plugin_objects, out=..., limit=8)`` runs a suite in-process
+with your plugin objects added, as ``polymodal run --limit 8`` would once installed.
 """
 
 from __future__ import annotations
@@ -66,3 +69,28 @@ def make_plugins() -> Callable[..., Plugins]:
 @pytest.fixture
 def polymodal_plugin() -> Callable[..., contextlib.AbstractContextManager[Plugins]]:
     return registered_plugin
+
+
+def run_suite_with(suite: str | Any, *objects: Any, out: str | Any, limit: int | None = 8,
+                   names: list[str] | None = None) -> list[dict[str, Any]]:
+    """Run a suite in-process with the installed plugins plus ``objects``; returns the result rows.
+
+    What ``polymodal run SUITE --out OUT --limit LIMIT`` does once your
+    package is installed, for a test that has not installed it: the runner
+    validates the suite, trains each run and evaluates every axis.
+    """
+    import json
+    from pathlib import Path
+
+    from polymodal.runner import RunOptions, run_suite
+
+    names = names or [f"test-plugin{i}" for i in range(len(objects))]
+    plugins = build_plugin_manager(PluginSettings.from_env(), extra_plugins=dict(zip(names, objects, strict=True)))
+    previous = _plugins._default
+    _plugins.set_plugins(plugins)
+    try:
+        run_suite(str(suite), plugins=plugins, options=RunOptions(out=Path(out), limit=limit, progress=False))
+    finally:
+        _plugins.set_plugins(previous)
+    lines = (Path(out) / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
