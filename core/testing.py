@@ -26,6 +26,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import attrs
 import pytest
 
 from polymodal import plugins as _plugins
@@ -42,11 +43,36 @@ from polymodal.plugins import PluginSettings, Plugins, build_plugin_manager
 
 def make_plugin_manager(*objects: Any, entry_points: bool = False, names: list[str] | None = None,
                         **settings: Any) -> Plugins:
-    """Build a manager with exactly ``objects`` (plus entry points when asked)."""
+    """Build a manager with exactly ``objects`` (plus entry points when asked).
+
+    With ``entry_points=True``, an installed entry point that loads one of
+    ``objects`` is left out, so a package's tests pass the same way before and
+    after ``pip install`` (instead of registering every component twice).
+    """
     names = names or [getattr(o, "__name__", None) or f"plugin{i}" for i, o in enumerate(objects)]
+    plugin_settings = PluginSettings(**settings)
+    if entry_points and objects:
+        same = _entry_points_loading(objects)
+        if same:
+            plugin_settings = attrs.evolve(plugin_settings, disable=(*plugin_settings.disable, *same))
     return build_plugin_manager(
-        PluginSettings(**settings), entry_points=entry_points, extra_plugins=dict(zip(names, objects, strict=True))
+        plugin_settings, entry_points=entry_points, extra_plugins=dict(zip(names, objects, strict=True))
     )
+
+
+def _entry_points_loading(objects: tuple[Any, ...]) -> list[str]:
+    """Names of installed ``polymodal`` entry points whose object is one of ``objects``."""
+    from importlib import metadata
+
+    found = []
+    for ep in metadata.entry_points(group=_plugins.ENTRY_POINT_GROUP):  # light modules, loaded anyway
+        try:
+            obj = _plugins._unshadow(ep, ep.load())
+        except Exception:  # noqa: BLE001 - a broken entry point is reported by the manager itself
+            continue
+        if any(obj is o for o in objects):
+            found.append(ep.name)
+    return found
 
 
 @contextlib.contextmanager
@@ -85,7 +111,8 @@ def run_suite_with(suite: str | Any, *objects: Any, out: str | Any, limit: int |
     from polymodal.runner import RunOptions, run_suite
 
     names = names or [f"test-plugin{i}" for i in range(len(objects))]
-    plugins = build_plugin_manager(PluginSettings.from_env(), extra_plugins=dict(zip(names, objects, strict=True)))
+    env = PluginSettings.from_env()
+    plugins = make_plugin_manager(*objects, entry_points=True, names=names, load=env.load, disable=env.disable)
     previous = _plugins._default
     _plugins.set_plugins(plugins)
     try:
