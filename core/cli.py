@@ -19,7 +19,7 @@ from typing import Any
 from polymodal import __version__
 from polymodal.errors import PolymodalError
 from polymodal.plugins import PLUGIN_API_VERSION, PluginSettings, Plugins, build_plugin_manager, set_plugins
-from polymodal.registry import KINDS, SINGULAR, kind_of
+from polymodal.registry import KINDS, kind_of, singular
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -114,7 +114,7 @@ def _cmd_info(plugins: Plugins) -> Handler:
         if args.json:
             _print_json(info)
             return 0
-        print(f"{SINGULAR[spec.kind]} {spec.name}: {spec.description}")
+        print(f"{singular(spec.kind)} {spec.name}: {spec.description}")
         print(f"  provided by plugin {spec.plugin!r} ({spec.distribution}), {spec.target}")
         if spec.capabilities:
             print(f"  capabilities: {', '.join(sorted(spec.capabilities))}")
