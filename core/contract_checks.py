@@ -161,7 +161,8 @@ def check_encoder(factory: Callable[..., Any], batch: Any, **params: Any) -> Any
 def check_modality(modality: Any, raw_values: Sequence[Any]) -> Any:
     """Check a modality object on already loaded raw values; returns the collated batch.
 
-    Checks: ``preprocess`` gives a tensor per value; ``collate`` of the
+    Checks: declared ``traits`` (:class:`polymodal.traits.ModalityTraits`);
+    ``preprocess`` gives a tensor per value; ``collate`` of the
     tensors plus a ``None`` (a missing value) gives a
     :class:`~polymodal.batch.ModalityBatch` with one row per value, a boolean
     mask of shape ``[B]`` or ``[B, T]``, and an all-false row for the missing one.
@@ -172,6 +173,10 @@ def check_modality(modality: Any, raw_values: Sequence[Any]) -> Any:
 
     who = f"modality {getattr(modality, 'name', _name(type(modality)))}"
     _require(isinstance(getattr(modality, "name", None), str), who, "name", "a str attribute `name`")
+    from polymodal.traits import ModalityTraits
+
+    _require(isinstance(getattr(modality, "traits", None), ModalityTraits), who, "traits",
+             "a `traits` attribute holding polymodal.traits.ModalityTraits (what axes read instead of the name)")
     _require(len(raw_values) >= 2, who, "inputs", "give at least two raw values")
     tensors = [modality.preprocess(v) for v in raw_values]
     _require(all(isinstance(t, torch.Tensor) for t in tensors), who, "preprocess", "a torch.Tensor per raw value")

@@ -83,7 +83,7 @@ def test_partial_registrations_of_a_failing_plugin_are_discarded(make_plugins) -
         (("ok", "not a target"), {}, "module:attribute"),
         (("ok", 42), {}, "factory must be callable"),
         (("ok", "json:dumps"), {"capabilities": "embed"}, "lists of strings"),
-        (("ok", "json:dumps"), {"params": ["x"]}, "params must be a dict"),
+        (("ok", "json:dumps"), {"params": ["x"]}, "params must be an attrs class"),
     ],
 )
 def test_register_validates_immediately(make_plugins, args, kwargs, message) -> None:

@@ -50,10 +50,10 @@ PAGES = sorted(DOCS.rglob("*.md"))
 
 def test_docs_exist_for_every_kind_and_topic() -> None:
     names = {p.relative_to(DOCS).as_posix() for p in PAGES}
-    from polymodal.registry import SINGULAR
+    from polymodal.registry import KINDS, singular
 
-    for kind in SINGULAR.values():
-        if kind != "trainer":
+    for kind in map(singular, KINDS):
+        if kind != "trainer":  # the runner's seam for a whole other training loop: documented in its hookspec
             assert f"kinds/{kind}.md" in names, f"docs/kinds/{kind}.md is missing"
     for page in ("index.md", "suite-file.md", "datasets.md", "own-data.md", "write-an-axis.md", "public-api.md"):
         assert page in names, f"docs/{page} is missing"

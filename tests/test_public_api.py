@@ -18,6 +18,8 @@ PUBLIC = frozenset({
     "polymodal.testing", "polymodal.model_api", "polymodal.experiment", "polymodal.checkpoint",
     "polymodal.weights", "polymodal.evaluation", "polymodal.config", "polymodal.data", "polymodal.collective",
     "polymodal.report", "polymodal.leaderboard", "polymodal.runner", "polymodal.distributed", "polymodal.registry",
+    "polymodal.traits", "polymodal.perturb", "polymodal.strategy", "polymodal.stats", "polymodal.splits",
+    "polymodal.suite",
 })
 
 
