@@ -13,8 +13,8 @@ Fixtures:
     ``obj`` on top of the installed plugins, restoring it afterwards.
 
 Contract checkers, one per kind (see :mod:`polymodal.contract_checks`):
-``check_fusion``, ``check_encoder``, ``check_modality``, ``check_metric`` and
-``check_axis_rows``. Each raises :class:`ContractError` naming the broken promise.
+``check_fusion``, ``check_encoder``, ``check_modality``, ``check_metric``,
+``check_model``, ``check_dataset``, ``check_attack`` and ``check_axis_rows``. Each raises :class:`ContractError` naming the broken promise.
 
 ``run_suite_with(suite, *plugin_objects, out=..., limit=8)`` runs a suite in-process
 with your plugin objects added, as ``polymodal run --limit 8`` would once installed.
@@ -32,11 +32,14 @@ import pytest
 from polymodal import plugins as _plugins
 from polymodal.contract_checks import (  # noqa: F401 - re-exported for plugin authors
     ContractError,
+    check_attack,
     check_axis_rows,
+    check_dataset,
     check_encoder,
     check_fusion,
     check_metric,
     check_modality,
+    check_model,
 )
 from polymodal.plugins import PluginSettings, Plugins, build_plugin_manager
 
