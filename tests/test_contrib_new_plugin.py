@@ -141,6 +141,7 @@ def test_multi_kind_package_has_one_entry_point_and_test_file_per_kind():
 def test_axis_and_model_scaffolds_follow_the_real_contracts():
     axis = render("x", "axis")["src/polymodal_x/axis.py"]
     assert "data.splits[ctx.split]" in axis and "data.collate(" in axis and "ctx.row(" in axis
+    assert "with ctx.unit(" in axis and "ctx.unit_done(" in axis
     assert "for batch in data" not in axis
     model = render("x", "model")["src/polymodal_x/model.py"]
     assert "class X(PolymodalModel)" in model and "def __init__(self, config, ctx)" in model
