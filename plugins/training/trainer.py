@@ -350,7 +350,7 @@ def train_experiment(path: str | Path, *, overrides: tuple[str, ...] | list[str]
                      resume: bool = False, plugins: Any | None = None, progress: bool = True) -> TrainOutcome:
     """Load an experiment file and train it: what ``polymodal train`` runs."""
     from polymodal.experiment import load_experiment
-    from polymodal.plugins import build_plugin_manager
+    from polymodal import build_plugin_manager
 
     config = load_experiment(path, overrides)
     if plugins is None:
