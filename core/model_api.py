@@ -128,7 +128,12 @@ class ModelContext:
         if config.num_classes is not None:
             return config.num_classes
         info = self.targets.get(config.target)
-        if info is None or info.num_classes is None:
+        if info is not None and info.num_classes is None:
+            raise ConfigError(
+                f"{self.source}: model.target: target {config.target!r} has no class count (its values are not "
+                f"class labels: numbers or references); set model.num_classes or choose a class target"
+            )
+        if info is None:
             raise ConfigError(
                 f"{self.source}: model.target: the dataset has no class target {config.target!r} "
                 f"(targets: {', '.join(sorted(self.targets)) or 'none'}); set model.target or model.num_classes"

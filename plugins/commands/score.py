@@ -1,7 +1,11 @@
 """``polymodal score``: score files another tool produced, with no model involved.
 
 Light at import (argparse only): the CLI builds every command's parser on
-start-up, so numpy and torch are imported inside the handlers.
+start-up, so numpy is imported inside the handlers. Scoring files never
+imports torch or torchmetrics (only ``--real-dir``/``--generated-dir``, which
+run an image encoder, do): the handlers call the numpy kernels that the
+in-run torchmetrics wrappers also call, so both give the same numbers, and
+a whole ``polymodal score`` process costs little more than the arithmetic.
 
 Sub-commands and their JSON keys:
 
@@ -102,14 +106,14 @@ def _handle(args: argparse.Namespace) -> int:
 
 
 def _captions(args: argparse.Namespace) -> dict[str, Any]:
-    from polymodal_plugins.metrics.caption import CaptionScores
+    from polymodal_plugins.metrics.caption_scores import caption_scores
+    from polymodal_plugins.metrics.ptb_tokenize import tokenize_caption
     from polymodal_plugins.metrics.score_inputs import read_caption_files
 
     ids, cands, refs = read_caption_files(args.references, args.predictions)
     print(f"scoring {len(ids)} images ...", file=sys.stderr)
-    metric = CaptionScores()
-    metric.update(cands, refs)
-    summary, per_image = metric.compute_per_image()
+    summary, per_image = caption_scores([tokenize_caption(c) for c in cands],
+                                        [[tokenize_caption(r) for r in rs] for rs in refs])
     out: dict[str, Any] = {"num_images": len(ids), **summary}
     if args.per_image:
         out["per_image"] = [{"image_id": i, **s} for i, s in zip(ids, per_image)]
@@ -117,9 +121,7 @@ def _captions(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _retrieval(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-
-    from polymodal_plugins.metrics.retrieval import retrieval_metrics
+    from polymodal_plugins.metrics.retrieval_scores import retrieval_metrics
     from polymodal_plugins.metrics.score_inputs import read_array
 
     img = read_array(args.image_embeddings, "image embeddings [N, D]", 2)
@@ -136,7 +138,7 @@ def _retrieval(args: argparse.Namespace) -> dict[str, Any]:
         raise DataError(f"{args.text_to_image}: entry [{j}] = {int(t2i[j])} is not an image row (0..{img.shape[0] - 1})")
     if any(k < 1 for k in args.k) or args.chunk_size < 1:
         raise ConfigError("--k values and --chunk-size must be positive")
-    return retrieval_metrics(torch.from_numpy(img).float(), torch.from_numpy(txt).float(), torch.from_numpy(t2i),
+    return retrieval_metrics(img.astype("float32", copy=False), txt.astype("float32", copy=False), t2i,
                              ks=args.k, chunk_size=args.chunk_size, normalize=not args.no_normalize, progress=True)
 
 
@@ -156,7 +158,7 @@ def _features(args: argparse.Namespace, which: str):
 
 
 def _fid_kid(args: argparse.Namespace) -> dict[str, Any]:
-    from polymodal_plugins.metrics.fidelity import frechet_distance, kernel_inception_distance
+    from polymodal_plugins.metrics.fidelity_scores import frechet_distance, kernel_inception_distance
 
     real, gen = _features(args, "real"), _features(args, "generated")
     if real.shape[1] != gen.shape[1]:
@@ -171,7 +173,7 @@ def _fid_kid(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _inception(args: argparse.Namespace) -> dict[str, Any]:
-    from polymodal_plugins.metrics.fidelity import inception_score
+    from polymodal_plugins.metrics.fidelity_scores import inception_score
     from polymodal_plugins.metrics.score_inputs import read_array
 
     logits = read_array(args.logits, "logits [N, C]", 2)
