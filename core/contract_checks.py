@@ -62,7 +62,7 @@ def check_fusion(factory: Callable[..., Any], input_dims: Mapping[str, int] | No
     from polymodal.batch import Features
 
     who = f"fusion {_name(factory)}"
-    dims = dict(input_dims or {"image": 12, "text": 8})
+    dims = dict(input_dims or {"first": 12, "second": 8})  # any field names: a fusion must not care
     fusion = factory(dict(dims), **params)
     _require(isinstance(fusion, nn.Module), who, "type", "the factory must return a torch.nn.Module")
     out_dim = getattr(fusion, "output_dim", None)

@@ -162,7 +162,8 @@ class NoiseAxis:
         if not ctx.unit_done("clean"):
             with ctx.unit("clean"):
                 for (metric, direction), value in clean.items():
-                    yield ctx.row(metric, value, corruption="none", severity=0, **_dir(direction))
+                    yield ctx.row(metric, value, corruption="none", severity=0, **_dir(direction),
+                                  per_sample=clean_meter.samples.get((metric, direction)))
         values = {cell: meters[cell].compute() for cell in cells}
         for f, c in groups:
             with ctx.unit("corruption", modality=f, corruption=c):
@@ -170,7 +171,8 @@ class NoiseAxis:
                     metric, direction = key
                     curve = [values[Cell(f, c, s)][key] for s in p.severities]
                     for s, v in zip(p.severities, curve, strict=True):
-                        yield ctx.row(metric, v, modality=f, corruption=c, severity=s, **_dir(direction))
+                        yield ctx.row(metric, v, modality=f, corruption=c, severity=s, **_dir(direction),
+                                      per_sample=meters[Cell(f, c, s)].samples.get(key))
                     summary = summarise(clean[key], p.severities, curve)
                     extra = {"metric": metric, "severities": list(p.severities), "values": curve,
                              "clean": clean[key], "kind": kinds[f]}

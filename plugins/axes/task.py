@@ -43,7 +43,7 @@ from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
 from polymodal_plugins.axes.params import as_list
-from polymodal_plugins.axes.samples import chunks, collate_field, field_traits, load_image
+from polymodal_plugins.axes.samples import chunks, collate_field, field_traits, load_image, topk_hits, transcript_field
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -93,7 +93,7 @@ class TaskAxis:
 
     # -- speech recognition -----------------------------------------------------------------------
     def _transcription(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
-        ref_field = self.references_field or getattr(model, "text_field", None) or "text"
+        ref_field = transcript_field(model, self.references_field)
         wer = ctx.plugins.build("metrics", "wer", normalize=self.normalize)
         cer = ctx.plugins.build("metrics", "cer", normalize=self.normalize)
         shown = 0
@@ -138,11 +138,8 @@ class TaskAxis:
                                                top_k=top_k)
                 y = chunk.batch.targets[target].long().cpu()
                 report.update(logits, y)
-                # The same selections torchmetrics makes (argmax; topk), so means equal its figures.
-                hits[1] += (logits.argmax(dim=1) == y).float().tolist()
-                for k in top_k[1:]:
-                    ranked = logits.topk(min(k, logits.shape[1]), dim=1).indices
-                    hits[k] += (ranked == y[:, None]).any(dim=1).float().tolist()
+                for k, v in topk_hits(logits, y, top_k).items():
+                    hits[k] += v
                 ids += list(chunk.indices)
         # Collective on every rank, whatever its shard held (an empty shard still takes part).
         hits = {k: ctx.gather_cat(v) for k, v in hits.items()}

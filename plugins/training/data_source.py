@@ -9,6 +9,7 @@ builds one from the ``[data]`` table through the dataset and modality plugins
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -114,8 +115,9 @@ def from_experiment(config: ExperimentConfig, plugins: Any, source: str) -> tupl
     data = TrainingData(splits, collate, cfg, config.train.seed)
     data.notes = data_notes(cfg, splits)
     data.skipped = skipped_samples(cfg, splits)
-    for note in data.notes:
-        print(f"polymodal: warning: {note}", file=sys.stderr, flush=True)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, once rather than once per rank
+        for note in data.notes:
+            print(f"polymodal: warning: {note}", file=sys.stderr, flush=True)
     return data, fields, targets, modalities
 
 
@@ -202,13 +204,13 @@ def skipped_samples(cfg: DataConfig, splits: dict[str, Any]) -> dict[str, list[d
 
 
 def model_fields(config: ExperimentConfig) -> list[str]:
-    """Fields the model config names: encoder tables, ``pair`` and ``params.*_field``.
+    """Fields the model config names: encoder tables and ``params.*_field``.
 
     Loading only these keeps a captioner from decoding audio and video it
     never reads. Empty when the config names none (then every field loads).
     """
     m = config.model
-    names = list(m.encoders) + list(m.pair or [])
+    names = list(m.encoders)
     for key, value in m.params.items():
         if key.endswith("_field") and isinstance(value, str):
             names.append(value)
