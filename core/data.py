@@ -53,7 +53,12 @@ class Modality(Protocol):
         """Pad a batch; ``None`` entries become all-false mask rows."""
 
     def configure(self, preprocess_config: Mapping[str, Any]) -> Modality:
-        """Adopt an encoder's ``preprocess_config()`` (input size, mean/std, tokenizer)."""
+        """Adopt an encoder's ``preprocess_config()`` (input size, mean/std, tokenizer), in place.
+
+        Changes this object and returns it, so ``m.configure(cfg)`` and
+        ``m = m.configure(cfg)`` mean the same: a caller that drops the
+        return value can never keep feeding the old preprocessing.
+        """
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able description of the preprocessing in effect."""

@@ -132,6 +132,21 @@ def register_trainers(register: Register) -> None:
 
 
 @hookspec
+def register_strategies(register: Register) -> None:
+    """Register training strategies, chosen by ``[train] strategy = "<name>"``.
+
+    Pass ``params=`` an ``attrs`` class (or its lazy ``"module:Class"``
+    string): the experiment's ``[train.strategy_params]`` table is checked
+    against it when the suite is validated, before anything trains. The
+    factory is called as ``factory(params, ctx)`` with an instance of that
+    class and a :class:`polymodal.strategy.StrategyContext`, and returns an
+    object with ``begin_epoch(model, epoch, optimizer) -> phase``,
+    ``loss(model, batch) -> (loss, logs)``, ``state() -> dict`` and
+    ``load_state(state)`` (see :class:`polymodal.strategy.Strategy`).
+    """
+
+
+@hookspec
 def register_reporters(register: Register) -> None:
     """Register reporters.
 

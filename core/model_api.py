@@ -35,6 +35,8 @@ and, as its capabilities require:
                greedy when ``beam_size == 1``, beam search otherwise.
 ``generate`` -> ``generate(batch) -> Tensor [B, C, H, W]`` with values in
                [0, 1], conditioned on the text field(s) of ``batch``.
+``transcribe`` -> ``transcribe(batch) -> list[str]``: one transcript per
+               sample of the model's audio field (its ``input_fields``).
 
 Optional hooks that strategies and axes use when present:
 
@@ -70,7 +72,7 @@ if TYPE_CHECKING:
     from polymodal.plugins import Plugins
 
 #: The capabilities the built-in axes know; not a closed set (see the module docs).
-CAPABILITIES: frozenset[str] = frozenset({"classify", "embed", "caption", "generate"})
+CAPABILITIES: frozenset[str] = frozenset({"classify", "embed", "caption", "generate", "transcribe"})
 _CAPABILITY = re.compile(r"^[a-z][a-z0-9_.-]*$")
 
 LossOutput = tuple[torch.Tensor, dict[str, float]]
@@ -126,7 +128,12 @@ class ModelContext:
         if config.num_classes is not None:
             return config.num_classes
         info = self.targets.get(config.target)
-        if info is None or info.num_classes is None:
+        if info is not None and info.num_classes is None:
+            raise ConfigError(
+                f"{self.source}: model.target: target {config.target!r} has no class count (its values are not "
+                f"class labels: numbers or references); set model.num_classes or choose a class target"
+            )
+        if info is None:
             raise ConfigError(
                 f"{self.source}: model.target: the dataset has no class target {config.target!r} "
                 f"(targets: {', '.join(sorted(self.targets)) or 'none'}); set model.target or model.num_classes"

@@ -23,7 +23,7 @@ import pluggy
 
 from polymodal import hookspecs
 from polymodal.errors import PluginError, did_you_mean
-from polymodal.registry import KINDS, ComponentSpec, Register, Registry, conflict_message
+from polymodal.registry import KINDS, ComponentSpec, Register, Registry, conflict_message, singular
 
 ENTRY_POINT_GROUP = "polymodal"
 
@@ -127,8 +127,7 @@ class Plugins:
     def conflicts(self) -> list[str]:
         out = []
         for kind, reg in self.registries.items():
-            singular = "axis" if kind == "axes" else kind[:-1]
-            out += [conflict_message(singular, n, specs) for n, specs in sorted(reg.conflicts.items())]
+            out += [conflict_message(singular(kind), n, specs) for n, specs in sorted(reg.conflicts.items())]
         return out
 
 

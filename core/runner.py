@@ -6,14 +6,18 @@ Layout of the results folder::
     results.jsonl      one ResultRow per line, appended and fsynced as produced
     artifacts.jsonl    examples, heatmaps, generated images for the reporters
     artifacts/         their PNG files
-    progress.jsonl     one line per finished (run, axis) unit
+    progress.jsonl     commit records: one per unit of work of an axis, one per finished (run, axis)
     runs/<run>/train/  the trainer's checkpoint and per-epoch metrics
 
-Killing the process at any moment loses nothing already written: rows are
-whole lines, a unit is marked complete only after all its rows are stored,
-and ``--resume`` skips complete units, continues training from its
-checkpoint, and drops any row it already has, so a resumed run ends with
-exactly the rows of an uninterrupted one.
+Killing the process at any moment loses nothing already committed. A unit of
+work (see :mod:`polymodal.evaluation`) is written as its rows (one append to
+results.jsonl), its artifact records (one append to artifacts.jsonl), then a
+commit record in progress.jsonl holding the sizes both files had after them.
+``--resume`` cuts both files back to the sizes in the last commit record --
+the rows and artifacts of a unit that was killed half-way -- skips committed
+units and finished axes, continues training from its checkpoint, and drops
+any row it already has, so a resumed run ends with exactly the bytes of an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ import attrs
 
 from polymodal import __version__
 from polymodal.errors import ConfigError, PolymodalError
-from polymodal.evaluation import AxisContext, condition_key
-from polymodal.results import JsonlStore, ResultRow
+from polymodal.evaluation import AxisContext, Unit, condition_key
+from polymodal.results import JsonlStore, ResultRow, atomic_write_bytes
 from polymodal.suite import RunPlan, Suite
 
 MANIFEST = "manifest.json"
@@ -72,12 +76,7 @@ class RunOptions:
 
 
 def _atomic_write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=True, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode("utf-8"))
 
 
 def _fmt(seconds: float) -> str:
@@ -128,8 +127,8 @@ class Progress:
             sys.stderr.write(text + "\n")
         sys.stderr.flush()
 
-    def note(self, text: str) -> None:
-        if self.enabled:
+    def note(self, text: str, always: bool = False) -> None:
+        if self.enabled or always:
             sys.stderr.write(("\n" if self.tty else "") + text + "\n")
             sys.stderr.flush()
 
@@ -194,6 +193,10 @@ class Runner:
                 continue
             self.experiments[plan.id] = exp
             model_spec = attempt(f"{where}: model.name", lambda e=exp: self.plugins.get("models", e.model.name))
+            strategy_spec = attempt(f"{where}: train.strategy", lambda e=exp: self.plugins.get("strategies", e.train.strategy))
+            if strategy_spec is not None:
+                attempt(where, lambda s=strategy_spec, e=exp: s.validate_params(
+                    e.train.strategy_params, where, "train.strategy_params"))
             attempt(f"{where}: data.dataset", lambda e=exp: self.plugins.get("datasets", e.data.dataset))
             if exp.model.name == "fusion-classifier" or exp.model.fusion != "concat":
                 attempt(f"{where}: model.fusion", lambda e=exp: self.plugins.get("fusions", e.model.fusion))
@@ -278,6 +281,7 @@ class Runner:
                                      "options); resume with the same ones or choose another --out")
             for store in (self.results, self.artifacts, self.progress_store):
                 store.repair()
+            self._drop_uncommitted()
             manifest["resumed"] = manifest.get("resumed", 0) + 1
         else:
             manifest = {
@@ -300,6 +304,25 @@ class Runner:
         _atomic_write_json(manifest_path, manifest)
         return manifest
 
+    def _drop_uncommitted(self) -> None:
+        """Cut results and artifacts back to what the last commit record covers (a torn unit's tail)."""
+        last = None
+        for record in self.progress_store.read():
+            if "results_bytes" in record:
+                last = record
+        if last is None:  # nothing committed yet, or a folder from before commit records
+            if not any(True for _ in self.progress_store.read()):
+                self.results.truncate_to(0)
+                self.artifacts.truncate_to(0)
+            return
+        for store, key in ((self.results, "results_bytes"), (self.artifacts, "artifacts_bytes")):
+            size = store.size()
+            if size < last[key]:
+                raise PolymodalError(f"--resume: {store.path} has {size} bytes but its last commit record in "
+                                     f"{self.progress_store.path} covers {last[key]}; the folder was changed by "
+                                     "something else; use another --out")
+            store.truncate_to(last[key])
+
     def _set_status(self, manifest: dict[str, Any], run_id: str, status: str, **extra: Any) -> None:
         if not self.is_writer:
             return
@@ -313,14 +336,21 @@ class Runner:
     def run(self) -> dict[str, Any]:
         self.validate()
         manifest = self._prepare_out()
-        complete = {(r["run"], r["axis"]) for r in self.progress_store.read()} if self.options.resume else set()
+        records = list(self.progress_store.read()) if self.options.resume else []
+        complete = {(r["run"], r["axis"]) for r in records if r.get("status", "complete") == "complete"}
+        units: dict[tuple[str, str], set[str]] = {}
+        for r in records:
+            if r.get("status") == "committed":
+                units.setdefault((r["run"], r["axis"]), set()).add(r["unit"])
         stored_keys: dict[tuple[str, str], set[str]] = {}
+        stored_rows: dict[tuple[str, str], list[ResultRow]] = {}
         if self.options.resume:
             for row in self.results.read():
                 stored_keys.setdefault((row["run"], row["axis"]), set()).add(
                     condition_key(row["axis"], row["metric"], row.get("conditions", {})))
-        units = sum(len(p.axes) + 1 for p in self.suite.runs)
-        bar = Progress(units, enabled=self.options.progress and self.is_writer)
+                stored_rows.setdefault((row["run"], row["axis"]), []).append(ResultRow.from_json(row))
+        self._units, self._stored_rows = units, stored_rows
+        bar = Progress(sum(len(p.axes) + 1 for p in self.suite.runs), enabled=self.options.progress and self.is_writer)
         failures = 0
         for index, plan in enumerate(self.suite.runs):
             if all((plan.id, a) in complete for a in ("train", *plan.axes)):
@@ -328,20 +358,21 @@ class Runner:
                 continue
             bar.unit(f"run {index + 1}/{len(self.suite.runs)} {plan.id}")
             try:
-                self._run_one(plan, complete, stored_keys, bar)
-                self._set_status(manifest, plan.id, "complete")
+                data = self._run_one(plan, complete, stored_keys, bar)
+                self._set_status(manifest, plan.id, "complete", **_data_facts(data))
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # noqa: BLE001 - one failing run must not stop the suite
                 failures += 1
                 tb = traceback.format_exc()
                 if self.is_writer:
-                    self.results.append(ResultRow("runner", "error", None, run=plan.id,
-                                                  conditions={"model": plan.experiment.get("model", {}).get("name")},
-                                                  extra={"error": f"{type(exc).__name__}: {exc}", "traceback": tb}
-                                                  ).to_json())
+                    error = ResultRow("runner", "error", None, run=plan.id,
+                                      conditions={"model": plan.experiment.get("model", {}).get("name")},
+                                      extra={"error": f"{type(exc).__name__}: {exc}", "traceback": tb})
+                    self._commit(plan.id, "runner", Unit(None, "error", rows=[error]), set(), status="error")
                 self._set_status(manifest, plan.id, "failed", error=f"{type(exc).__name__}: {exc}")
-                bar.note(f"run {plan.id} failed: {type(exc).__name__}: {exc}")
+                # Printed even under --quiet: why a run failed must not live only in the files.
+                bar.note(f"run {plan.id} failed: {type(exc).__name__}: {exc}", always=True)
                 if self.options.fail_fast:
                     raise PolymodalError(f"run {plan.id} failed (--fail-fast): {type(exc).__name__}: {exc}") from exc
         if self.is_writer:
@@ -359,7 +390,8 @@ class Runner:
                        device=self.options.device, limit=self.options.limit)
 
     def _run_one(self, plan: RunPlan, complete: set[tuple[str, str]],
-                 stored: dict[tuple[str, str], set[str]], bar: Progress) -> None:
+                 stored: dict[tuple[str, str], set[str]], bar: Progress) -> Any:
+        """Train and evaluate one run; returns its data (for the facts the manifest records)."""
         import torch
 
         exp = self.experiments[plan.id]
@@ -372,11 +404,9 @@ class Runner:
         base = {k: v for k, v in base.items() if v is not None}
         if (plan.id, "train") not in complete:
             keys = stored.setdefault((plan.id, "train"), set())
-            for split, figures in sorted(trained.figures.items()):
-                for metric, value in sorted(figures.items()):
-                    row = ResultRow("train", metric, float(value), run=plan.id, conditions={**base, "split": split})
-                    self._store_row(row, keys)
-            self._complete(plan.id, "train")
+            rows = [ResultRow("train", metric, float(value), run=plan.id, conditions={**base, "split": split})
+                    for split, figures in sorted(trained.figures.items()) for metric, value in sorted(figures.items())]
+            self._commit(plan.id, "train", Unit(None, "train", rows=rows), keys, status="complete")
         bar.finish_unit(time.perf_counter() - t0)
         model = trained.model
         model.eval()
@@ -403,30 +433,44 @@ class Runner:
                 split=self.suite.eval_split, rank=self.options.rank, world_size=self.options.world_size,
                 done=frozenset(keys),
                 progress=lambda done, total, what: bar.line(f"{what} {done}/{total if total else '?'}"),
+                committed_units=set(self._units.get((plan.id, label), set())),
+                committed_rows=list(self._stored_rows.get((plan.id, entry.name), [])),
+                commit=lambda unit, run_id=plan.id, label=label, keys=keys: self._commit(run_id, label, unit, keys),
             )
             torch.manual_seed(plan.seed)
             with torch.no_grad() if getattr(axis, "no_grad", False) else contextlib.nullcontext():
                 for row in axis.run(model, trained.data, ctx):
                     if not isinstance(row, ResultRow):
                         raise PolymodalError(f"axis {entry.name!r} yielded {type(row).__name__}, expected a ResultRow")
-                    self._store_row(row, keys)
-            if self.is_writer:
-                for art in ctx.take_artifacts():
-                    self.artifacts.append(art)
-            self._complete(plan.id, label)
+                    ctx.accept(row)
+            # The implicit unit (rows and artifacts outside any unit) commits with the axis's "complete" record.
+            ctx.commit = lambda unit, run_id=plan.id, label=label, keys=keys: self._commit(
+                run_id, label, unit, keys, status="complete")
+            ctx.finish()
             bar.finish_unit(time.perf_counter() - t1)
+        return trained.data
 
-    def _store_row(self, row: ResultRow, keys: set[str]) -> None:
-        key = condition_key(row.axis, row.metric, row.conditions)
-        if key in keys:
+    def _commit(self, run_id: str, axis: str, unit: Unit, keys: set[str], status: str = "committed") -> None:
+        """Store a unit: its new rows (one append), its artifacts (one append), then its commit record.
+
+        The record holds the sizes of both files after the unit, so ``--resume``
+        can cut off what a kill left of a unit that never got its record.
+        """
+        rows = []
+        for row in unit.rows:
+            key = condition_key(row.axis, row.metric, row.conditions)
+            if key not in keys:
+                keys.add(key)
+                rows.append(row.to_json())
+        if not self.is_writer:
             return
-        keys.add(key)
-        if self.is_writer:
-            self.results.append(row.to_json())
-
-    def _complete(self, run_id: str, axis: str) -> None:
-        if self.is_writer:
-            self.progress_store.append({"run": run_id, "axis": axis, "status": "complete"})
+        results_bytes = self.results.append_many(rows) if rows else self.results.size()
+        artifacts_bytes = self.artifacts.append_many(unit.artifacts) if unit.artifacts else self.artifacts.size()
+        record: dict[str, Any] = {"run": run_id, "axis": axis, "status": status, "results_bytes": results_bytes,
+                                  "artifacts_bytes": artifacts_bytes}
+        if unit.key is not None:
+            record["unit"] = unit.key
+        self.progress_store.append(record)
 
 
 def _check_params(spec: Any, params: dict[str, Any]) -> None:
@@ -439,6 +483,19 @@ def _check_params(spec: Any, params: dict[str, Any]) -> None:
         raise ConfigError(f"unknown parameter {unknown[0]!r} of {spec.kind[:-1]} {spec.name!r}"
                           f"{did_you_mean(unknown[0], known)}; parameters: "
                           f"{', '.join(k for k in known if k != 'input_dims')}")
+
+
+def _data_facts(data: Any) -> dict[str, Any]:
+    """What the run's data says about itself (``notes``, ``skipped`` samples) for the manifest and reports."""
+    facts: dict[str, Any] = {}
+    notes = list(getattr(data, "notes", []) or [])
+    skipped = dict(getattr(data, "skipped", {}) or {})
+    if notes:
+        facts["data_notes"] = notes
+    if skipped:
+        facts["skipped_samples"] = skipped
+        facts["skipped"] = sum(len(v) for v in skipped.values())
+    return facts
 
 
 def _uses_fusion(model: Any) -> bool:

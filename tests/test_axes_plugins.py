@@ -9,7 +9,7 @@ import polymodal
 from polymodal.evaluation import condition_key
 
 AXES = {"task": frozenset(), "zero-shot": frozenset({"embed"}), "retrieval": frozenset({"embed"}),
-        "interpretability.attention": frozenset(), "interpretability.importance": frozenset({"classify"})}
+        "interpretability.attention": frozenset(), "interpretability.importance": frozenset()}  # classify or transcribe: requires_any
 
 
 def test_entry_points_build_with_parameters():
@@ -19,7 +19,8 @@ def test_entry_points_build_with_parameters():
         axis = plugins.build("axes", name)
         assert axis.requires == requires and callable(axis.run)
     assert plugins.build("axes", "zero-shot", target="color", templates=["a {}"]).target == "color"
-    assert plugins.build("axes", "task").requires_any == frozenset({"classify", "caption", "generate"})
+    assert plugins.build("axes", "task").requires_any == frozenset({"classify", "caption", "generate", "transcribe"})
+    assert plugins.build("axes", "interpretability.importance").requires_any == frozenset({"classify", "transcribe"})
     with pytest.raises(TypeError):
         plugins.build("axes", "retrieval", top_k=3)
 

@@ -161,8 +161,11 @@ def test_config_errors_name_the_key(pm):
         build(pm, encoders={"audio": {"name": "tiny-image"}})
     with pytest.raises(ConfigError, match=r"fusoin.*did you mean 'fusion'"):
         experiment_from_dict({"data": {"dataset": "x"}, "model": {"name": "m", "fusoin": "concat"}}, "e.toml")
-    with pytest.raises(ConfigError, match=r"train.strategy.*did you mean 'staged'"):
-        experiment_from_dict({"data": {"dataset": "x"}, "model": {"name": "m"}, "train": {"strategy": "stagd"}}, "e.toml")
+    from polymodal.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match=r"unknown strategy 'stagd'.*did you mean 'staged'"):
+        pm.get("strategies", experiment_from_dict({"data": {"dataset": "x"}, "model": {"name": "m"},
+                                                   "train": {"strategy": "stagd"}}, "e.toml").train.strategy)
     with pytest.raises(ConfigError, match=r"e.toml: data: batch_size must be > 0"):
         experiment_from_dict({"data": {"dataset": "x", "batch_size": 0}, "model": {"name": "m"}}, "e.toml")
     from polymodal.errors import UnknownNameError

@@ -1,9 +1,12 @@
-"""What the robustness axes measure on a model: accuracy or retrieval recall@1.
+"""What the robustness axes measure on a model: accuracy, retrieval recall@1, word accuracy.
 
 A robustness axis compares one number between clean and damaged inputs, so
 it needs a single headline metric per model kind: top-1 accuracy for a
 ``classify`` model, recall@1 in both directions of its embedding pair for an
-``embed`` model. The metric math is torchmetrics' (``MulticlassAccuracy``,
+``embed`` model, word accuracy (``1 - WER``, corpus-level, equal to jiwer
+after the documented normalisation) for a ``transcribe`` model. All are
+higher-is-better, so the curve summaries read the same for every kind and a
+transcriber's ``corruption_error`` is its mean WER. The metric math is torchmetrics' (``MulticlassAccuracy``,
 ``RetrievalRecall``), which also synchronises across ``torchrun`` ranks.
 """
 
@@ -24,7 +27,8 @@ class PerformanceMeter:
         """The ``(metric, direction)`` keys :meth:`compute` returns."""
         raise NotImplementedError
 
-    def update(self, model: Any, batch: Batch) -> None:
+    def update(self, model: Any, batch: Batch, samples: list[dict[str, Any]] | None = None) -> None:
+        """One batch; ``samples`` are the raw samples it was collated from (references live there)."""
         raise NotImplementedError
 
     def compute(self) -> dict[tuple[str, str | None], float]:
@@ -43,7 +47,7 @@ class AccuracyMeter(PerformanceMeter):
     def keys(self) -> list[tuple[str, str | None]]:
         return [("accuracy", None)]
 
-    def update(self, model: Any, batch: Batch) -> None:
+    def update(self, model: Any, batch: Batch, samples: list[dict[str, Any]] | None = None) -> None:
         with torch.no_grad():
             logits = model.predict(batch)
         target = model.target(batch).to(logits.device)
@@ -72,7 +76,7 @@ class RecallMeter(PerformanceMeter):
         a, b = self.pair
         return [("recall@1", f"{a}->{b}"), ("recall@1", f"{b}->{a}")]
 
-    def update(self, model: Any, batch: Batch) -> None:
+    def update(self, model: Any, batch: Batch, samples: list[dict[str, Any]] | None = None) -> None:
         with torch.no_grad():
             for f in self.pair:
                 self.embeddings[f].append(model.embed(batch, f).float().cpu())
@@ -109,6 +113,32 @@ class RecallMeter(PerformanceMeter):
         return out
 
 
+class WordAccuracyMeter(PerformanceMeter):
+    """``1 - WER`` of ``model.transcribe`` against each raw sample's reference transcript."""
+
+    def __init__(self, references_field: str):
+        from polymodal_plugins.metrics.asr import WordErrorRate
+
+        self.references_field = references_field
+        self.wer = WordErrorRate(normalize=True)
+
+    def keys(self) -> list[tuple[str, str | None]]:
+        return [("word_accuracy", None)]
+
+    def update(self, model: Any, batch: Batch, samples: list[dict[str, Any]] | None = None) -> None:
+        if samples is None:
+            raise ConfigError("word accuracy needs the raw samples (their reference transcripts)")
+        refs = [s.get(self.references_field) for s in samples]
+        bad = next((s.get("id") for s, r in zip(samples, refs) if not isinstance(r, str)), None)
+        if bad is not None or len(refs) != len(samples):
+            raise ConfigError(f"sample {bad!r} has no reference transcript field {self.references_field!r}")
+        with torch.no_grad():
+            self.wer.update(model.transcribe(batch), refs)
+
+    def compute(self) -> dict[tuple[str, str | None], float]:
+        return {("word_accuracy", None): 1.0 - float(self.wer.compute())}
+
+
 def meter_factory(model: Any, pair: list[str] | None = None) -> Any:
     """A zero-argument constructor of the right meter for ``model``'s capabilities."""
     caps = getattr(model, "capabilities", frozenset())
@@ -120,4 +150,8 @@ def meter_factory(model: Any, pair: list[str] | None = None) -> Any:
             raise ConfigError(f"pair: expected two of the model's embedding fields "
                               f"({', '.join(model.embed_fields)}), got {list(fields)}")
         return lambda: RecallMeter((fields[0], fields[1]))
-    raise ConfigError(f"model {type(model).__name__} can neither classify nor embed; robustness axes need one")
+    if "transcribe" in caps:
+        refs = getattr(model, "text_field", None) or "text"
+        return lambda: WordAccuracyMeter(refs)
+    raise ConfigError(f"model {type(model).__name__} can neither classify, embed nor transcribe; "
+                      "robustness axes need one")

@@ -28,7 +28,7 @@ from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
 from polymodal_plugins.axes.params import as_list
-from polymodal_plugins.axes.samples import chunks, field_modality, load_image
+from polymodal_plugins.axes.samples import chunks, field_modality, field_traits, load_image
 from polymodal_plugins.metrics.retrieval import retrieval_metrics
 
 
@@ -124,13 +124,13 @@ class RetrievalAxis:
     def _group_side(self, data: EvalData, a: str, b: str) -> str:
         """The side whose identical items merge into one candidate (a text field, ``b`` first)."""
         for f in (b, a):
-            if self.positives == "identical" and field_modality(data, f) == "text":
+            if self.positives == "identical" and field_traits(data, f).textual:
                 return f
         return b
 
     def _groups(self, data: EvalData, raw: dict[str, list[Any]], side: str, keep: list[int]) -> list[int]:
         """Group of each kept sample: identical texts share one (``identical``), else one per sample."""
-        if self.positives != "identical" or field_modality(data, side) != "text":
+        if self.positives != "identical" or not field_traits(data, side).textual:
             return list(range(len(keep)))
         codes: dict[str, int] = {}
         return [codes.setdefault(str(raw[side][i]), len(codes)) for i in keep]
@@ -142,13 +142,13 @@ class RetrievalAxis:
             items = []
             for j in order:
                 item: dict[str, Any] = {"id": str(ids[j]), "score": float(sims[i, j]), "hit": bool(rel[i, j])}
-                if field_modality(data, c) == "text":
+                if field_traits(data, c).textual:
                     item["text"] = str(raw[c][keep[j]])
                 items.append(item)
             record: dict[str, Any] = {"direction": direction, "query_id": str(ids[i]), "items": items}
             image = None
-            if field_modality(data, q) == "text":
+            if field_traits(data, q).textual:
                 record["query"] = str(raw[q][keep[i]])
-            elif field_modality(data, q) == "image":
+            elif field_traits(data, q).pictorial:
                 image = load_image(data, q, raw[q][keep[i]])
             ctx.artifact("retrieval_example", record, image=image, name=f"retrieval-{direction}")

@@ -18,6 +18,7 @@ import torch
 from polymodal.batch import Batch, ModalityBatch
 from polymodal.errors import ConfigError, DataError
 from polymodal.evaluation import AxisContext, EvalData
+from polymodal.traits import ModalityTraits, traits_of
 
 
 @attrs.frozen
@@ -93,6 +94,16 @@ def field_modality(data: EvalData, field: str) -> str:
     """The modality kind (``image``, ``text``, ...) of an input field, from the collate function."""
     modality = getattr(data.collate, "modalities", {}).get(field)
     return str(getattr(modality, "name", "")) if modality is not None else ""
+
+
+def field_traits(data: EvalData, field: str) -> ModalityTraits:
+    """The declared traits of an input field's modality (axes decide from these, never from names)."""
+    return traits_of(getattr(data.collate, "modalities", {}).get(field))
+
+
+def field_object(data: EvalData, field: str) -> Any:
+    """The modality object configured for ``field`` (None when the field has none)."""
+    return getattr(data.collate, "modalities", {}).get(field)
 
 
 def collate_field(data: EvalData, field: str, values: Sequence[Any], device: torch.device) -> ModalityBatch:

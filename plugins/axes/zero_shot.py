@@ -35,7 +35,7 @@ from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
 from polymodal_plugins.axes.params import as_list
-from polymodal_plugins.axes.samples import base_dataset, chunks, field_batch, field_modality, split_dataset
+from polymodal_plugins.axes.samples import base_dataset, chunks, field_batch, field_modality, field_traits, split_dataset
 
 DEFAULT_TEMPLATES = ("a picture of a {}", "a {}", "there is a {}", "the {}")
 
@@ -115,7 +115,7 @@ class ZeroShotAxis:
 
     def _fields(self, model: Any, data: EvalData) -> tuple[str, str]:
         fields = list(model.embed_fields)
-        texts = [f for f in fields if field_modality(data, f) == "text"]
+        texts = [f for f in fields if field_traits(data, f).textual]
         others = [f for f in fields if f not in texts]
         text_field = self.text_field or (texts[0] if texts else None)
         field = self.field or (others[0] if others else None)

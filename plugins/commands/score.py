@@ -15,6 +15,9 @@ Sub-commands and their JSON keys:
 * ``fid --real A.npy --generated B.npy`` (or ``--real-dir/--generated-dir --extractor``): ``fid``
 * ``kid`` (same inputs, ``--subsets``, ``--subset-size``): ``kid_mean``, ``kid_std``
 * ``is --logits L.npy [--splits 10]``: ``is_mean``, ``is_std``
+* ``wer|cer --references R.jsonl --predictions P.jsonl [--normalize]``: ``wer`` / ``cer``,
+  ``errors``, ``reference_length``, ``num_utterances`` (JSONL of ``{"id", "text"}``, ids in
+  any order; equal to jiwer; never imports torch or numpy)
 """
 
 from __future__ import annotations
@@ -71,6 +74,14 @@ def add_score_command(parser: argparse.ArgumentParser) -> Callable[[argparse.Nam
     p.add_argument("--seed", type=int, default=2020)
     common(p)
 
+    for name, unit in (("wer", "word"), ("cer", "character")):
+        p = sub.add_parser(name, help=f"corpus {unit} error rate of transcripts (equal to jiwer)")
+        p.add_argument("--references", required=True, type=Path, help='JSONL of {"id": ..., "text": ...}')
+        p.add_argument("--predictions", required=True, type=Path, help='JSONL of {"id": ..., "text": ...}')
+        p.add_argument("--normalize", action="store_true",
+                       help="lower-case, remove Unicode punctuation, collapse whitespace before counting")
+        common(p)
+
     return _handle
 
 
@@ -81,6 +92,8 @@ def _handle(args: argparse.Namespace) -> int:
         "fid": _fid_kid,
         "kid": _fid_kid,
         "is": _inception,
+        "wer": _error_rate,
+        "cer": _error_rate,
     }[args.score_kind](args)
     text = json.dumps(result, indent=2, ensure_ascii=False)
     print(text)
@@ -169,3 +182,17 @@ def _inception(args: argparse.Namespace) -> dict[str, Any]:
     except ValueError as exc:
         raise DataError(f"{args.logits}: {exc}") from None
     return {"is_mean": r.mean, "is_std": r.std, "num_samples": len(logits)}
+
+
+def _error_rate(args: argparse.Namespace) -> dict[str, Any]:
+    from polymodal_plugins.metrics.error_rates import Normalization, count_errors
+    from polymodal_plugins.metrics.transcripts import read_transcript_pairs
+
+    ids, refs, preds = read_transcript_pairs(args.references, args.predictions)
+    norm = Normalization.standard() if args.normalize else Normalization()
+    counts = count_errors(refs, preds, args.score_kind, norm)
+    if counts.reference_length == 0:
+        raise DataError(f"{args.references}: every reference is empty{' after normalisation' * args.normalize}; "
+                        f"the {args.score_kind.upper()} is undefined")
+    return {args.score_kind: counts.rate, "errors": counts.errors, "reference_length": counts.reference_length,
+            "num_utterances": len(ids), "normalized": bool(args.normalize)}

@@ -16,3 +16,5 @@ manifest_plugin = component("datasets", "manifest", "polymodal_plugins.datasets.
                      description="JSONL/CSV manifest with one column per modality plus label columns.")
 clip_folder_plugin = component("datasets", "clip-folder", "polymodal_plugins.datasets.clip_folder:ClipFolder",
                         description="Folders of audio or video clips, optional class sub-folders and .txt captions.")
+speech_plugin = component("datasets", "speech", "polymodal_plugins.datasets.speech:SpeechDataset",
+                          description="Speech recognition corpora: audio + transcript manifest, or the LibriSpeech layout.")

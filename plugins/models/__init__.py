@@ -45,3 +45,8 @@ text_to_image_model = component(
     description="Text encoder -> pixel-shuffle upsampling decoder trained with an L1/MSE reconstruction loss.",
     capabilities=["generate"],
 )
+hf_whisper_model = component(
+    "models", "hf-whisper", "polymodal_plugins.models.hf_whisper:HFWhisper",
+    description="A transformers Whisper (hub id or local folder) transcribing the audio field; long audio windowed.",
+    capabilities=["transcribe"],
+)
