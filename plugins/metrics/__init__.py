@@ -63,4 +63,6 @@ asr_plugin = components(
 vqa_plugin = components(
     _metric("vqa-accuracy", "vqa:VQAAccuracy",
             "VQA accuracy exactly as the official VQAv2 evaluation (normalisation, leave-one-out min(n/3, 1))."),
+    _metric("choice-accuracy", "vqa:ChoiceAccuracy",
+            "Multiple-choice accuracy from free-text replies (letter/option extraction; failures counted)."),
 )
