@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import platform
 import shutil
-import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -41,6 +38,8 @@ from polymodal import __version__
 from polymodal.errors import ConfigError, PolymodalError
 from polymodal.evaluation import AxisContext, Unit, condition_key
 from polymodal.results import JsonlStore, ResultRow, atomic_write_bytes
+from polymodal.progress import SuiteProgress as Progress
+from polymodal.versions import versions
 from polymodal.suite import RunPlan, Suite
 
 MANIFEST = "manifest.json"
@@ -79,73 +78,6 @@ def _atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode("utf-8"))
 
 
-def _fmt(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"{seconds // 60:02d}:{seconds % 60:02d}"
-
-
-class Progress:
-    """One status line on stderr: run, axis, progress within it, elapsed and remaining."""
-
-    def __init__(self, total_units: int, enabled: bool = True):
-        self.total = total_units
-        self.done = 0
-        self.enabled = enabled
-        self.started = time.perf_counter()
-        self.unit_times: list[float] = []
-        self.prefix = ""
-        self._last = 0.0
-        self.tty = sys.stderr.isatty()
-
-    def unit(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.line("starting")
-
-    def finish_unit(self, seconds: float, skipped: bool = False) -> None:
-        self.done += 1
-        if not skipped:
-            self.unit_times.append(seconds)
-
-    def line(self, what: str, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if not force and not self.tty and now - self._last < 5:
-            return
-        self._last = now
-        elapsed = now - self.started
-        if self.unit_times:
-            left = (self.total - self.done) * sum(self.unit_times) / len(self.unit_times)
-            eta = f"~{_fmt(left)} left"
-        else:
-            eta = "estimating"
-        text = f"[{self.done}/{self.total}] {self.prefix}: {what} | {_fmt(elapsed)} elapsed, {eta}"
-        if self.tty:
-            sys.stderr.write("\r\x1b[2K" + text[: shutil.get_terminal_size().columns - 1])
-        else:
-            sys.stderr.write(text + "\n")
-        sys.stderr.flush()
-
-    def note(self, text: str, always: bool = False) -> None:
-        if self.enabled or always:
-            sys.stderr.write(("\n" if self.tty else "") + text + "\n")
-            sys.stderr.flush()
-
-
-def _versions(plugins: Any) -> dict[str, Any]:
-    import torch
-
-    return {
-        "polymodal": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "plugins": {r.name: {"distribution": r.distribution, "version": r.version, "status": r.status}
-                    for r in plugins.records.values()},
-    }
-
-
 class Runner:
     """Validates a suite, then trains and evaluates every run into ``options.out``."""
 
@@ -164,7 +96,7 @@ class Runner:
     # -- validation -------------------------------------------------------------
     def validate(self) -> None:
         """Check every name, capability and parameter; report all problems at once."""
-        from polymodal.experiment import experiment_from_dict
+        from polymodal.experiment import experiment_from_dict, model_params
 
         problems: list[str] = []
         src = self.suite.source
@@ -198,18 +130,21 @@ class Runner:
                 attempt(where, lambda s=strategy_spec, e=exp: s.validate_params(
                     e.train.strategy_params, where, "train.strategy_params"))
             attempt(f"{where}: data.dataset", lambda e=exp: self.plugins.get("datasets", e.data.dataset))
-            if exp.model.name == "fusion-classifier" or exp.model.fusion != "concat":
+            # A model declares that it fuses fields with ``model.fusion`` by the spec tag ``fusion``.
+            if model_spec is not None and "fusion" in model_spec.tags:
                 attempt(f"{where}: model.fusion", lambda e=exp: self.plugins.get("fusions", e.model.fusion))
+            if model_spec is not None:
+                attempt(where, lambda s=model_spec, e=exp: model_params(s, e.model, where))
             for field, enc in exp.model.encoders.items():
                 spec = attempt(f"{where}: model.encoders.{field}.name", lambda n=enc.name: self.plugins.get("encoders", n))
                 if spec is not None:
-                    attempt(f"{where}: model.encoders.{field}.params",
-                            lambda s=spec, e=enc: _check_params(s, e.params))
+                    attempt(where, lambda s=spec, e=enc, f=field: s.validate_params(
+                        e.params, where, f"model.encoders.{f}.params"))
             if exp.model.fusion_params:
                 fusion_spec = attempt(f"{where}: model.fusion", lambda e=exp: self.plugins.get("fusions", e.model.fusion))
                 if fusion_spec is not None:
-                    attempt(f"{where}: model.fusion_params",
-                            lambda s=fusion_spec, e=exp: _check_params(s, e.model.fusion_params))
+                    attempt(where, lambda s=fusion_spec, e=exp: s.validate_params(
+                        e.model.fusion_params, where, "model.fusion_params"))
             if model_spec is None:
                 continue
             seen_models[plan.id] = model_spec
@@ -297,7 +232,7 @@ class Runner:
                           "axes": list(p.axes), "swept": p.swept, "status": "pending"} for p in self.suite.runs],
                 "seeds": sorted({p.seed for p in self.suite.runs}),
             }
-        manifest["versions"] = _versions(self.plugins)
+        manifest["versions"] = versions(self.plugins)
         manifest["device"] = self.options.device or "auto"
         manifest["limit"] = self.options.limit
         manifest["world_size"] = self.options.world_size
@@ -471,18 +406,6 @@ class Runner:
         if unit.key is not None:
             record["unit"] = unit.key
         self.progress_store.append(record)
-
-
-def _check_params(spec: Any, params: dict[str, Any]) -> None:
-    """Unknown parameter names of a component, with a did-you-mean (its signature is the truth)."""
-    from polymodal.errors import did_you_mean
-
-    unknown = spec.unknown_parameters(params)
-    if unknown:
-        known = spec.parameters()
-        raise ConfigError(f"unknown parameter {unknown[0]!r} of {spec.kind[:-1]} {spec.name!r}"
-                          f"{did_you_mean(unknown[0], known)}; parameters: "
-                          f"{', '.join(k for k in known if k != 'input_dims')}")
 
 
 def _data_facts(data: Any) -> dict[str, Any]:

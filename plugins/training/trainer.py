@@ -32,7 +32,7 @@ from polymodal.results import JsonlStore, ResultRow
 from polymodal.strategy import StrategyContext
 from polymodal_plugins.training.data_source import TrainingData
 from polymodal_plugins.training.evaluation import evaluate
-from polymodal_plugins.training.progress import Progress
+from polymodal.progress import Progress
 from polymodal_plugins.training.schedule import build_optimizer, lr_factor, set_lr
 
 CHECKPOINT_DIR = "checkpoint"
