@@ -18,6 +18,9 @@ BRIDGED_MAJORS: dict[int, int] = {1: 0}
 
 #: Per kind: what an API 1 plugin registering it should change (kinds absent here did not change).
 CHANGES: dict[str, str] = {
+    "axes": ("the leaderboard no longer guesses a metric's direction from its name: state it on every row with "
+             "ctx.row(..., higher_is_better=...) (declared_direction(metric) for a metric built from the registry); "
+             "rows without it show direction unknown, with no best marked"),
     "models": ("model options embed_dim, temperature, learn_temperature, pair and lambda are no longer "
                "ModelConfig fields: declare a params= attrs class on the spec and read ctx.params"),
 }

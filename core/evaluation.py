@@ -128,6 +128,16 @@ class Unit:
 Committer = Callable[[Unit], None]
 
 
+def declared_direction(metric: Any) -> bool | None:
+    """The ``higher_is_better`` a metric (torchmetrics contract) declares; None when it declares none.
+
+    A metric computing several figures with different senses declares None; the axis then states each
+    figure's direction itself.
+    """
+    value = getattr(metric, "higher_is_better", None)
+    return value if isinstance(value, bool) else None
+
+
 @attrs.define
 class AxisContext:
     """Everything about the current run that an axis may use (see module docs)."""
@@ -161,8 +171,15 @@ class AxisContext:
 
     def row(self, metric: str, value: float | None, extra: Mapping[str, Any] | None = None, *,
             per_sample: Sequence[float] | None = None, sample_ids: Sequence[Any] | None = None,
-            **conditions: Any) -> ResultRow:
+            higher_is_better: bool | None = None, **conditions: Any) -> ResultRow:
         """A result row of this axis with the run's conditions plus ``conditions``.
+
+        ``higher_is_better``: the direction of ``metric``, recorded as
+        ``extra["higher_is_better"]`` for the leaderboard, which never guesses
+        it from the name. Pass the fact of the metric that produced the value
+        (``declared_direction(ctx.plugins.build("metrics", name))``), or state
+        it for a figure the axis computes itself (``mce``: False). Without it
+        the column's direction is shown as unknown.
 
         The row belongs to the open unit (or the axis's implicit one) from here on.
 
@@ -174,6 +191,11 @@ class AxisContext:
         Their mean must equal ``value``: the interval is of the number shown.
         """
         extra = dict(extra or {})
+        if higher_is_better is not None:
+            if not isinstance(higher_is_better, bool):
+                raise PolymodalError(f"axis {self.axis!r}, metric {metric!r}: higher_is_better must be True, False "
+                                     f"or None, got {higher_is_better!r}")
+            extra["higher_is_better"] = higher_is_better
         if per_sample is not None and value is not None:
             from polymodal.stats import PER_SAMPLE_KEY, encode_per_sample
 

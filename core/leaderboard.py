@@ -24,8 +24,11 @@ with the per-seed mean, standard deviation, count and t-interval.
 
 Explanations (``interpretability.*``) and training curves (``train``) are
 not scores and stay out of the leaderboard; reporters show them as charts.
-Whether higher is better comes from a row's ``extra.higher_is_better`` when
-the producer set it, otherwise from the metric name.
+Whether higher is better comes only from a row's ``extra.higher_is_better``,
+which the axis records from the metric that produced the row (torchmetrics'
+``higher_is_better``) or states for a figure it computes itself. A column
+with no such fact has direction "unknown": no arrow and no best or tied
+marking. The direction is never guessed from the metric's name.
 """
 
 from __future__ import annotations
@@ -50,18 +53,14 @@ EXCLUDED_AXIS_PREFIXES: tuple[str, ...] = ("interpretability", "train")
 #: Condition keys that identify a run rather than vary within it.
 RUN_KEYS = frozenset({"model", "fusion", "dataset", "seed", "encoder", "encoders"})
 
-_LOWER_IS_BETTER_WORDS = ("loss", "error", "fid", "kid", "attack_success", "success_rate", "ece",
-                          "perplexity", "wer", "cer", "seconds", "time", "latency", "gap", "rank", "distance")
 
+def column_direction(facts: Iterable[Any]) -> bool | None:
+    """A column's direction from its rows' ``extra.higher_is_better`` facts; None (unknown) without one.
 
-def higher_is_better(metric: str, hint: Any = None) -> bool:
-    """Direction of a metric: an explicit producer hint wins, then the name."""
-    if isinstance(hint, bool):
-        return hint
-    name = metric.lower()
-    if name.startswith(("recall", "accuracy", "robust_accuracy", "f1", "bleu", "cider", "rouge", "auc")):
-        return True
-    return not any(word in name for word in _LOWER_IS_BETTER_WORDS)
+    Rows that disagree leave the direction unknown rather than pick one.
+    """
+    declared = {f for f in facts if isinstance(f, bool)}
+    return declared.pop() if len(declared) == 1 else None
 
 
 def axis_order(axes: Iterable[str]) -> dict[str, int]:
@@ -81,7 +80,8 @@ class Column:
 
     axis: str
     metric: str
-    higher_is_better: bool
+    #: Declared by the rows' producer; None: unknown (no arrow, no best marked).
+    higher_is_better: bool | None
     #: Condition keys whose values were averaged over (e.g. ``("epsilon", "attack")``).
     averaged_over: tuple[str, ...] = ()
 
@@ -90,9 +90,15 @@ class Column:
         return f"{self.axis}/{self.metric}"
 
     @property
+    def arrow(self) -> str:
+        """``↑`` / ``↓`` for a declared direction, empty when unknown."""
+        return {True: "↑", False: "↓", None: ""}[self.higher_is_better]
+
+    @property
     def note(self) -> str:
         """A one-line explanation of the cell values, for tooltips and footnotes."""
-        arrow = "higher is better" if self.higher_is_better else "lower is better"
+        arrow = {True: "higher is better", False: "lower is better", None: "direction unknown"}[
+            self.higher_is_better]
         if self.averaged_over:
             return f"{arrow}; mean over {', '.join(self.averaged_over)}"
         return arrow
@@ -245,7 +251,7 @@ def build_leaderboard(rows: Iterable[ResultRow], runs: Sequence[str] | None = No
 
     cells: dict[tuple[str, str], Cell] = {}
     varying: dict[tuple[str, str], set[str]] = {}
-    hints: dict[tuple[str, str], Any] = {}
+    hints: dict[tuple[str, str], list[Any]] = {}
     for (run, axis, metric), group in groups.items():
         group = _final_epoch_only(group)
         values = [r.value for r in group if r.value is not None]
@@ -254,15 +260,14 @@ def build_leaderboard(rows: Iterable[ResultRow], runs: Sequence[str] | None = No
             k for k in keys if len({repr(r.conditions.get(k)) for r in group}) > 1
         )
         for r in group:
-            if "higher_is_better" in r.extra:
-                hints[(axis, metric)] = r.extra["higher_is_better"]
+            hints.setdefault((axis, metric), []).append(r.extra.get("higher_is_better"))
         mean = math.fsum(values) / len(values) if values else None
         samples, ids = _cell_samples(group) if mean is not None and math.isfinite(mean) else (None, None)
         interval = bootstrap_interval(samples, resamples=resamples, seed=seed) if samples is not None else None
         cells[(run, f"{axis}/{metric}")] = Cell(mean, len(values), interval, samples, ids)
 
     columns = tuple(
-        Column(axis=axis, metric=metric, higher_is_better=higher_is_better(metric, hints.get((axis, metric))),
+        Column(axis=axis, metric=metric, higher_is_better=column_direction(hints.get((axis, metric), ())),
                averaged_over=tuple(sorted(varying.get((axis, metric), ()))))
         for axis, metric in sorted(column_order, key=lambda am: (axes_first[am[0]], column_order[am]))
     )
@@ -284,6 +289,8 @@ def _mark_best(col: Column, scored: list[tuple[str, Cell]], *, resamples: int, s
     finite = [(run, c) for run, c in scored if c.value is not None and math.isfinite(c.value)]
     if len(finite) < 2:
         return frozenset(), frozenset(), "a single run: nothing to compare"
+    if col.higher_is_better is None:
+        return frozenset(), frozenset(), "direction unknown (no row declares higher_is_better): no best marked"
     sign = 1.0 if col.higher_is_better else -1.0
     leader_run, leader = max(finite, key=lambda rc: sign * rc[1].value)
     if leader.samples is None:
@@ -391,7 +398,7 @@ def ablations(board: Leaderboard, *, resamples: int = DEFAULT_RESAMPLES, seed: i
         for col in board.columns:
             cells = [(r, board.cells[(r, col.key)]) for r in runs if (r, col.key) in board.cells]
             cells = [(r, c) for r, c in cells if c.samples is not None and c.value is not None]
-            if len(cells) < 2 or len({c.sample_ids for _, c in cells}) != 1:
+            if len(cells) < 2 or len({c.sample_ids for _, c in cells}) != 1 or col.higher_is_better is None:
                 continue
             sign = 1.0 if col.higher_is_better else -1.0
             leader, lead = max(cells, key=lambda rc: sign * rc[1].value)

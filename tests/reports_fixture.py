@@ -79,9 +79,13 @@ def per_sample_bits(value: float, n: int = N_SAMPLES) -> dict[str, Any]:
     return encode_per_sample([1.0] * hits + [0.0] * (n - hits))
 
 
+#: The fixture plays the axes' part: each row states its metric's direction, as real producers do.
+LOWER_IS_BETTER = frozenset({"attack_success_rate", "loss", "deletion_auc", "fid", "kid"})
+
+
 def _row(store: JsonlStore, run: str, axis: str, metric: str, value: float, conditions: dict[str, Any],
          extra: dict[str, Any] | None = None) -> None:
-    extra = dict(extra or {})
+    extra = {"higher_is_better": metric not in LOWER_IS_BETTER, **(extra or {})}
     if metric in PER_SAMPLE_METRICS and axis != "train":
         extra[PER_SAMPLE_KEY] = per_sample_bits(value)
         value = round(value * N_SAMPLES) / N_SAMPLES

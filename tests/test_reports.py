@@ -7,12 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 from reports_fixture import write_results_folder
 
 from polymodal.cli import main
 from polymodal.errors import DataError, UnknownNameError
-from polymodal.leaderboard import build_leaderboard, higher_is_better
+from polymodal.leaderboard import build_leaderboard
 from polymodal.report import load_results, render, write_reports
 from polymodal.results import JsonlStore, ResultRow
 from polymodal.stats import PER_SAMPLE_KEY, encode_per_sample
@@ -113,6 +114,8 @@ def test_leaderboard_aggregation_rule() -> None:
         ResultRow("train", "loss", 0.1, run="a", conditions={"epoch": 2}),
         ResultRow("task", "error", None, run="c", extra={"traceback": "boom"}),
     ]
+    # the producers' facts, as the axes record them
+    rows = [attrs.evolve(r, extra={**r.extra, "higher_is_better": r.metric != "attack_success_rate"}) for r in rows]
     board = build_leaderboard(rows, ["a", "b", "c"])
     assert [c.key for c in board.columns] == ["task/accuracy", "robustness.adversarial/robust_accuracy",
                                               "robustness.adversarial/attack_success_rate"]
@@ -127,16 +130,17 @@ def test_leaderboard_aggregation_rule() -> None:
     assert board.value("c", "task/accuracy") is None
 
 
-def _bits(ones: int, n: int = 60, offset: int = 0) -> dict:
-    return {PER_SAMPLE_KEY: encode_per_sample([1.0 if offset <= i < offset + ones else 0.0 for i in range(n)])}
+def _bits(ones: int, n: int = 60, offset: int = 0, higher_is_better: bool = True) -> dict:
+    scores = [1.0 if offset <= i < offset + ones else 0.0 for i in range(n)]
+    return {"higher_is_better": higher_is_better, PER_SAMPLE_KEY: encode_per_sample(scores)}
 
 
 def test_best_only_when_significant_else_tied() -> None:
     rows = [ResultRow("task", "accuracy", 50 / 60, run="a", extra=_bits(50)),
             ResultRow("task", "accuracy", 20 / 60, run="b", extra=_bits(20)),
             # a clear winner on a lower-is-better metric
-            ResultRow("task", "error_rate", 10 / 60, run="a", extra=_bits(10)),
-            ResultRow("task", "error_rate", 40 / 60, run="b", extra=_bits(40)),
+            ResultRow("task", "error_rate", 10 / 60, run="a", extra=_bits(10, higher_is_better=False)),
+            ResultRow("task", "error_rate", 40 / 60, run="b", extra=_bits(40, higher_is_better=False)),
             # 3 samples apart: not distinguishable (exact-enough sign-flip p = 0.25)
             ResultRow("zero-shot", "accuracy", 30 / 60, run="a", extra=_bits(30)),
             ResultRow("zero-shot", "accuracy", 33 / 60, run="b", extra=_bits(33))]
@@ -175,12 +179,28 @@ def test_seed_groups_summarise_runs_over_seeds() -> None:
     assert s.interval.low < 0.85 < s.interval.high
 
 
-def test_direction_hint_from_producer_wins_over_name() -> None:
-    assert higher_is_better("fid") is False and higher_is_better("cider") is True
-    assert higher_is_better("recall@5") is True and higher_is_better("attack_success_rate") is False
+def test_direction_comes_only_from_the_rows_fact_never_the_name() -> None:
     rows = [ResultRow("task", "fid", 10.0, run="a", extra={"higher_is_better": True}),
             ResultRow("task", "fid", 20.0, run="b", extra={"higher_is_better": True})]
     assert build_leaderboard(rows).column("task/fid").higher_is_better is True
+    # No fact: direction unknown (no arrow, no best), even for a name that "sounds" lower-is-better.
+    rows = [ResultRow("task", "error_rate", v, run=r) for r, v in (("a", 0.1), ("b", 0.9))]
+    col = build_leaderboard(rows).column("task/error_rate")
+    assert col.higher_is_better is None and col.arrow == "" and "unknown" in col.note
+    # Rows that disagree leave it unknown too.
+    rows = [ResultRow("task", "m", 1.0, run="a", extra={"higher_is_better": True}),
+            ResultRow("task", "m", 2.0, run="b", extra={"higher_is_better": False})]
+    assert build_leaderboard(rows).column("task/m").higher_is_better is None
+
+
+def test_unknown_direction_marks_no_best_even_with_per_sample_scores() -> None:
+    ids = list(range(40))
+    rows = [ResultRow("task", "score", sum(s) / len(s), run=r, extra={PER_SAMPLE_KEY: encode_per_sample(s, ids)})
+            for r, s in (("a", [1.0] * 40), ("b", [0.0] * 40))]
+    board = build_leaderboard(rows)
+    assert board.best["task/score"] == frozenset() and "direction unknown" in board.best_notes["task/score"]
+    rows = [attrs.evolve(r, extra={**r.extra, "higher_is_better": True}) for r in rows]
+    assert build_leaderboard(rows).best["task/score"] == frozenset({"a"})
 
 
 def test_single_run_columns_have_no_best_and_ties_share_it() -> None:

@@ -42,6 +42,9 @@ from polymodal_plugins.axes.samples import field_object, field_traits
 
 AXIS = "robustness.adversarial"
 
+#: The direction of each figure this axis computes itself (the leaderboard reads it from the rows).
+HIGHER_IS_BETTER = {"robust_accuracy": True, "attack_success_rate": False}
+
 
 @attrs.define
 class AdversarialParams:
@@ -199,10 +202,10 @@ class AdversarialAxis:
         if not ctx.unit_done("clean"):
             with ctx.unit("clean"):
                 yield ctx.row("robust_accuracy", clean_correct / total, attack="none", epsilon=0.0,
-                              per_sample=per["clean"])
+                              per_sample=per["clean"], higher_is_better=HIGHER_IS_BETTER["robust_accuracy"])
                 for f, reason in skipped.items():
                     yield ctx.row("robust_accuracy", None, extra={"reason": reason}, modality=f,
-                                  attack="not_applicable")
+                                  attack="not_applicable", higher_is_better=HIGHER_IS_BETTER["robust_accuracy"])
         for group, name, norm in jobs:
             label = "+".join(group)
             with ctx.unit("attack", modality=label, attack=name, norm=norm):
@@ -215,10 +218,12 @@ class AdversarialAxis:
                     flipped = float(counts[("flipped",) + key].compute())
                     conds = {"modality": label, "attack": name, "norm": norm, "epsilon": eps}
                     yield ctx.row("robust_accuracy", robust / total, extra=extra, **conds,
-                                  per_sample=per[("robust",) + key])
+                                  per_sample=per[("robust",) + key],
+                                  higher_is_better=HIGHER_IS_BETTER["robust_accuracy"])
                     yield ctx.row("attack_success_rate", flipped / clean_correct if clean_correct else None,
                                   extra=extra, **conds, per_sample=per[("flipped",) + key] or None,
-                                  sample_ids=per_ids[("flipped",) + key] or None)
+                                  sample_ids=per_ids[("flipped",) + key] or None,
+                                  higher_is_better=HIGHER_IS_BETTER["attack_success_rate"])
 
     def _scale(self, model: Any, field: str) -> float:
         if field in self.params.scales:

@@ -32,7 +32,7 @@ import attrs
 
 from polymodal.config import structure
 from polymodal.errors import ConfigError
-from polymodal.evaluation import AxisContext, EvalData
+from polymodal.evaluation import AxisContext, EvalData, declared_direction
 from polymodal.results import ResultRow
 from polymodal_plugins.axes.corruption import (
     MISSING,
@@ -49,6 +49,9 @@ from polymodal_plugins.axes.samples import field_traits
 
 AXIS = "robustness.noise"
 SUMMARY_METRICS = ("auc_relative", "corruption_error", "relative_corruption_error", "ce_ratio")
+#: The direction of each summary this axis computes itself (the leaderboard reads it from the rows).
+HIGHER_IS_BETTER = {"auc_relative": True, "corruption_error": False, "relative_corruption_error": False,
+                    "ce_ratio": False, "mean_auc_relative": True, "mce": False}
 
 
 def _check_severities(_inst: Any, _attr: Any, value: list[int]) -> None:
@@ -177,7 +180,8 @@ class NoiseAxis:
             with ctx.unit("clean"):
                 for (metric, direction), value in clean.items():
                     yield ctx.row(metric, value, corruption="none", severity=0, **_dir(direction),
-                                  per_sample=clean_meter.samples.get((metric, direction)))
+                                  per_sample=clean_meter.samples.get((metric, direction)),
+                                  higher_is_better=declared_direction(clean_meter))
         values = {cell: meters[cell].compute() for cell in cells}
         for f, c in groups:
             with ctx.unit("corruption", modality=f, corruption=c):
@@ -186,13 +190,14 @@ class NoiseAxis:
                     curve = [values[Cell(f, c, s)][key] for s in p.severities]
                     for s, v in zip(p.severities, curve, strict=True):
                         yield ctx.row(metric, v, modality=f, corruption=c, severity=s, **_dir(direction),
-                                      per_sample=meters[Cell(f, c, s)].samples.get(key))
+                                      per_sample=meters[Cell(f, c, s)].samples.get(key),
+                                      higher_is_better=declared_direction(meters[Cell(f, c, s)]))
                     summary = summarise(clean[key], p.severities, curve)
                     extra = {"metric": metric, "severities": list(p.severities), "values": curve,
                              "clean": clean[key], "kind": kinds[f]}
                     for name in SUMMARY_METRICS:
                         yield ctx.row(name, getattr(summary, name), extra=extra, modality=f, corruption=c,
-                                      **_dir(direction))
+                                      **_dir(direction), higher_is_better=HIGHER_IS_BETTER[name])
         if not ctx.unit_done("means"):
             with ctx.unit("means"):
                 yield from self._means(ctx, plan, keys)
@@ -234,10 +239,11 @@ class NoiseAxis:
             errors = [e for _c, _a, e in items]
             extra = {"metric": metric, "corruptions": [c for c, _a, _e in items]}
             yield ctx.row("mean_auc_relative", sum(aucs) / len(aucs) if aucs else None, extra=extra,
-                          modality=f, corruption="all", **_dir(direction))
+                          modality=f, corruption="all", **_dir(direction),
+                          higher_is_better=HIGHER_IS_BETTER["mean_auc_relative"])
             yield ctx.row("mce", None if None in errors else sum(errors) / len(errors),  # type: ignore[arg-type]
-                          extra={**extra, "higher_is_better": False},
-                          modality=f, corruption="all", **_dir(direction))
+                          extra=extra, modality=f, corruption="all", **_dir(direction),
+                          higher_is_better=HIGHER_IS_BETTER["mce"])
 
 
 def _dir(direction: str | None) -> dict[str, str]:

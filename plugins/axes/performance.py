@@ -43,6 +43,8 @@ class PerformanceMeter:
     """
 
     samples: dict[tuple[str, str | None], list[float]]
+    #: Every meter reports a headline score (accuracy, recall, word accuracy): higher is better.
+    higher_is_better: bool = True
 
     def keys(self) -> list[tuple[str, str | None]]:
         """The ``(metric, direction)`` keys :meth:`compute` returns."""

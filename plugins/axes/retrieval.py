@@ -117,6 +117,7 @@ class RetrievalAxis:
                     query_ids = ([ids[keep[first[g]]] for g in range(len(first))] if q == group_side
                                  else [ids[i] for i in keep])
                     yield ctx.row(metric, value, extra=extra, **conditions,
+                                  higher_is_better=not metric.endswith("_rank"),  # ranks: lower is better
                                   per_sample=scores if scores is not None and scores.size else None,
                                   sample_ids=query_ids if scores is not None and scores.size == len(query_ids)
                                   else None)

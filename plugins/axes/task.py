@@ -40,7 +40,7 @@ import torch.nn.functional as F
 
 from polymodal.batch import Batch, ModalityBatch
 from polymodal.errors import ConfigError
-from polymodal.evaluation import AxisContext, EvalData
+from polymodal.evaluation import AxisContext, EvalData, declared_direction
 from polymodal.results import ResultRow
 from polymodal_plugins.axes.params import as_list
 from polymodal_plugins.axes.samples import chunks, collate_field, field_traits, load_image, topk_hits, transcript_field
@@ -122,10 +122,10 @@ class TaskAxis:
                         shown += 1
         # compute() synchronises across ranks: every rank reaches it, whatever its shard held.
         w, c = float(wer.compute()), float(cer.compute())
-        extra = {"references_field": ref_field, "normalized": self.normalize, "higher_is_better": False,
+        extra = {"references_field": ref_field, "normalized": self.normalize,
                  "definition": "corpus-level edit distance / reference length, equal to jiwer"}
-        yield ctx.row("wer", w, extra=extra, task="speech-recognition")
-        yield ctx.row("cer", c, extra=extra, task="speech-recognition")
+        yield ctx.row("wer", w, extra=extra, task="speech-recognition", higher_is_better=declared_direction(wer))
+        yield ctx.row("cer", c, extra=extra, task="speech-recognition", higher_is_better=declared_direction(cer))
 
     # -- classification / video understanding -------------------------------------------
     def _classification(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
@@ -164,7 +164,7 @@ class TaskAxis:
             if scores and abs(sum(scores) / len(scores) - value) > 1e-6:
                 scores = None  # a tie broken differently: no interval rather than one of another number
             yield ctx.row(name, value, extra=extra, task=task, per_sample=scores or None,
-                          sample_ids=ids if scores else None)
+                          sample_ids=ids if scores else None, higher_is_better=declared_direction(report))
 
     # -- captioning ---------------------------------------------------------------------------
     def _captioning(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
@@ -193,7 +193,7 @@ class TaskAxis:
         summary, per_image = scores.compute_per_image()
         extra = {"samples": len(per_image), "beam_size": self.beam_size, "references_field": ref_field}
         for name, value in summary.items():
-            yield ctx.row(name, value, extra=extra, task="captioning")
+            yield ctx.row(name, value, extra=extra, task="captioning", higher_is_better=declared_direction(scores))
         for i, (raw, gen, refs) in enumerate(shown):
             image = load_image(data, image_field, raw) if image_field else None
             ctx.artifact("caption_example", {"generated": gen, "references": refs, "scores": per_image[i]},
@@ -289,20 +289,23 @@ class TaskAxis:
         # FID's covariance has rank < feature dim below that many samples: the figure is then unstable.
         extra = {"samples": n, "feature_extractor": ext_name, "comparable_with_published": comparable,
                  "feature_dim": dim, "reliable": n > dim}
-        yield ctx.row("fid", float(fid.compute()), extra=extra, task="text-to-image")
+        yield ctx.row("fid", float(fid.compute()), extra=extra, task="text-to-image",
+                      higher_is_better=declared_direction(fid))
         k = kid.compute()
-        yield ctx.row("kid", float(k["kid_mean"]), extra={**extra, "kid_std": float(k["kid_std"])}, task="text-to-image")
+        yield ctx.row("kid", float(k["kid_mean"]), extra={**extra, "kid_std": float(k["kid_std"])}, task="text-to-image",
+                      higher_is_better=declared_direction(kid))
         if classifier is not None:
             s = inception.compute()
             yield ctx.row("inception_score", float(s["is_mean"]), extra={**extra, "is_std": float(s["is_std"])},
-                          task="text-to-image")
+                          task="text-to-image", higher_is_better=declared_direction(inception))
         else:
             yield ctx.row("inception_score", None, extra={**extra, "reason": "no is_classifier given: the Inception "
-                          "Score needs a classifier's class probabilities"}, task="text-to-image")
+                          "Score needs a classifier's class probabilities"}, task="text-to-image",
+                          higher_is_better=declared_direction(inception))
         if clip_metric is not None:
             yield ctx.row("clip_score", float(clip_metric.compute()),
                           extra={"samples": n, "definition": "2.5 * max(cos(image, text), 0) (Hessel et al.)"},
-                          task="text-to-image")
+                          task="text-to-image", higher_is_better=declared_direction(clip_metric))
 
     def _load(self, ctx: AxisContext, spec: Any, key: str, capability: str) -> Any:
         """A helper model given as a checkpoint folder or an object, checked for ``capability``."""

@@ -174,4 +174,5 @@ class ZeroShotAxis:
                 if scores and abs(sum(scores) / len(scores) - value) > 1e-9:
                     scores = None  # a tie broken differently: no interval rather than one of another number
                 yield ctx.row(metric, value, extra=extra, target=self.target, candidates=cand,
-                              modality=field_modality(data, field), split=self.split, per_sample=scores or None)
+                              modality=field_modality(data, field), split=self.split, per_sample=scores or None,
+                              higher_is_better=True)  # accuracies and per-class recall

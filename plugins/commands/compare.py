@@ -52,6 +52,8 @@ def compare_folders(a: Any, b: Any, *, resamples: int = 1000, seed: int = 0, cor
                 verdict = "only in A" if vb is None else "only in B" if va is None else "n/a"
             elif abs(delta) <= 1e-9 * max(1.0, abs(va)):
                 verdict = "same"
+            elif col.higher_is_better is None:
+                verdict = "changed (direction unknown)"
             else:
                 verdict = "better" if (delta > 0) == col.higher_is_better else "worse"
             row = {"run": run, "column": key, "higher_is_better": col.higher_is_better,

@@ -96,9 +96,9 @@ def _leaderboard(board: Leaderboard, folder: ResultsFolder, colours: dict[str, s
     group = "".join(f'<th colspan="{sum(c.axis == a for c in board.columns)}" class="axis">{esc(a)}</th>'
                     for a in axes)
     heads = "".join(
-        f'<th class="num sortable" data-col="{i + 1}" data-higher="{int(c.higher_is_better)}" '
+        f'<th class="num sortable" data-col="{i + 1}" data-higher="{int(c.higher_is_better is True)}" '
         f'title="{esc(c.key + ": " + c.note)}">{esc(c.metric)} <span class="dir">'
-        f'{"↑" if c.higher_is_better else "↓"}</span></th>'
+        f'{c.arrow}</span></th>'
         for i, c in enumerate(board.columns))
     body = []
     for run in board.runs:

@@ -177,7 +177,7 @@ def _tick_label(col: Column) -> str:
     """Two short lines (axis, metric) so that neighbouring labels never overlap."""
     axis = col.axis.replace("robustness.", "").replace("interpretability.", "")
     metric = textwrap.fill(col.metric.replace("_", " "), 14)
-    return f"{axis}\n{metric} {'↑' if col.higher_is_better else '↓'}"
+    return f"{axis}\n{metric} {col.arrow}".rstrip()
 
 
 def _num(value: Any) -> float | None:

@@ -24,7 +24,7 @@ def _cell(text: str) -> str:
 
 
 def _arrow(col: Column) -> str:
-    return "↑" if col.higher_is_better else "↓"
+    return col.arrow
 
 
 def headline_columns(board: Leaderboard) -> list[Column]:
