@@ -60,9 +60,15 @@ class Features:
         return self.mask.any(dim=1)
 
     def pooled(self) -> torch.Tensor:
-        """Masked mean over tokens, ``[B, D]``; zeros for a missing modality."""
-        m = self.mask.unsqueeze(-1).to(self.tokens.dtype)
-        return (self.tokens * m).sum(1) / m.sum(1).clamp_min(1.0)
+        """Masked mean over tokens, ``[B, D]``; zeros for a missing modality.
+
+        Masked positions are replaced, not multiplied by zero, so whatever
+        padding holds (``NaN`` from a fully masked attention row, ``inf``)
+        never reaches the mean or its gradient.
+        """
+        m = self.mask.unsqueeze(-1)
+        tokens = self.tokens.masked_fill(~m, 0.0)
+        return tokens.sum(1) / m.to(self.tokens.dtype).sum(1).clamp_min(1.0)
 
 
 @attrs.define

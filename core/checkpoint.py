@@ -13,6 +13,16 @@ A checkpoint folder holds:
                        plain containers and read back with
                        ``torch.load(weights_only=True)``.
 
+Saving is atomic as a whole, not file by file: the files are written into a
+new sibling folder (``checkpoint-<step id>``), metadata last, each fsynced;
+then the name ``checkpoint`` -- a relative symbolic link -- is switched to it
+with one ``rename``, and only then is the previous folder removed. A kill at
+any moment leaves either the old checkpoint or the new one, never weights of
+one step with the metadata of another. ``checkpoint.json`` records the step id
+and the SHA-256 of every file; :func:`verify_checkpoint` (called by
+``--resume`` and :func:`load_model`) checks them and names a file that does
+not belong.
+
 :func:`load_model` needs only the folder and a plugin manager: the config in
 ``checkpoint.json`` names every component, so the exact model is rebuilt and
 its weights loaded strictly; a checkpoint from another model is an error that
@@ -21,9 +31,14 @@ names the tensors that do not match.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
-import platform
+import re
+import secrets
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +46,8 @@ import torch
 from torch import nn
 
 from polymodal.errors import DataError
+from polymodal.faults import write_point
+from polymodal.versions import versions
 
 WEIGHTS = "model.safetensors"
 META = "checkpoint.json"
@@ -38,29 +55,46 @@ TRAIN_STATE = "train_state.pt"
 FORMAT_VERSION = 1
 
 
-def versions(plugins: Any | None = None) -> dict[str, Any]:
-    """Versions of polymodal, torch, Python and (optionally) every loaded plugin."""
-    import polymodal
-
-    out: dict[str, Any] = {
-        "polymodal": polymodal.__version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-    if plugins is not None:
-        out["plugins"] = {
-            r.name: f"{r.distribution} {r.version}".strip() for r in plugins.records.values() if r.status == "loaded"
-        }
-    return out
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as fh:
+def _write_durable(path: Path, data: bytes) -> None:
+    write_point(f"write {path.name}")
+    with path.open("wb") as fh:
         fh.write(data)
         fh.flush()
+        write_point(f"fsync {path.name}")
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _switch(link: Path, target: Path) -> None:
+    """Point ``link`` at ``target`` (a sibling) in one rename; a real folder in the way is moved aside first."""
+    if link.is_dir() and not link.is_symlink():  # a checkpoint written before atomic saves
+        aside = link.with_name(f"{link.name}-previous-{secrets.token_hex(4)}")
+        os.rename(link, aside)
+    tmp = link.with_name(f".{link.name}.link-{secrets.token_hex(4)}")
+    os.symlink(target.name, tmp)
+    write_point(f"switch {link.name}")
+    os.replace(tmp, link)
+    _fsync_dir(link.parent)
 
 
 def save_checkpoint(
@@ -73,18 +107,32 @@ def save_checkpoint(
     train_state: dict[str, Any] | None = None,
     plugins: Any | None = None,
     extra: dict[str, Any] | None = None,
+    companions: Callable[[Path], dict[str, Any]] | None = None,
 ) -> Path:
-    """Write a checkpoint folder; each file replaced atomically, metadata last."""
+    """Write a checkpoint as a whole, then switch ``folder`` to it in one step (see the module docs).
+
+    ``companions(staging_folder)`` may write further files (vocabularies)
+    into the new checkpoint before its metadata; what it returns is merged
+    into ``extra``. Returns ``folder``.
+    """
     from safetensors.torch import save
 
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
+    link = Path(folder)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    step = (position or {}).get("global_step", 0)
+    step_id = f"{int(step):09d}-{secrets.token_hex(4)}"
+    for stale in link.parent.glob(f".{link.name}-*.partial"):  # left by a kill during an earlier save
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = link.with_name(f".{link.name}-{step_id}.partial")
+    staging.mkdir()
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    _atomic_write(out / WEIGHTS, save(_untie(state)))
+    _write_durable(staging / WEIGHTS, save(_untie(state)))
     if train_state is not None:
-        tmp = out / (TRAIN_STATE + ".tmp")
-        torch.save(train_state, tmp)
-        os.replace(tmp, out / TRAIN_STATE)
+        buf = io.BytesIO()
+        torch.save(train_state, buf)
+        _write_durable(staging / TRAIN_STATE, buf.getvalue())
+    extra = {**(extra or {}), **(companions(staging) if companions else {})}
+    files = sorted(p.name for p in staging.iterdir() if p.is_file())
     meta = {
         "format": FORMAT_VERSION,
         "experiment": experiment,
@@ -92,10 +140,44 @@ def save_checkpoint(
         "position": position or {},
         "versions": versions(plugins),
         "model_class": f"{type(model).__module__}:{type(model).__qualname__}",
+        "step_id": step_id,
+        "checksums": {name: _sha256(staging / name) for name in files},
         **({"extra": extra} if extra else {}),
     }
-    _atomic_write(out / META, json.dumps(meta, indent=2, sort_keys=True, default=str).encode())
-    return out
+    _write_durable(staging / META, json.dumps(meta, indent=2, sort_keys=True, default=str).encode())
+    _fsync_dir(staging)
+    final = link.with_name(f"{link.name}-{step_id}")
+    os.rename(staging, final)
+    _switch(link, final)
+    # Older checkpoints go only now that the new one is complete and current: the previous one, and any
+    # left by a save killed after its rename but before the switch.
+    ours = re.compile(rf"{re.escape(link.name)}-(\d{{9}}-[0-9a-f]{{8}}|previous-[0-9a-f]{{8}})")
+    for old in link.parent.iterdir():
+        if old.name != final.name and ours.fullmatch(old.name) and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        elif old.name.startswith(f".{link.name}.link-") and old.is_symlink():
+            old.unlink()
+    return link
+
+
+def verify_checkpoint(folder: str | Path) -> dict[str, Any]:
+    """The metadata of a checkpoint whose files all match the checksums it records; else a DataError.
+
+    Checkpoints from before checksums were recorded pass unchecked.
+    """
+    meta = read_meta(folder)
+    sums = meta.get("checksums")
+    if not isinstance(sums, dict):
+        return meta
+    where = Path(folder)
+    for name, digest in sorted(sums.items()):
+        path = where / name
+        if not path.is_file():
+            raise DataError(f"{path}: missing; checkpoint.json (step id {meta.get('step_id')}) lists it")
+        if _sha256(path) != digest:
+            raise DataError(f"{path}: does not belong to {where / META} (step id {meta.get('step_id')}): its "
+                            "SHA-256 differs from the one recorded; the checkpoint was changed or mixed with another")
+    return meta
 
 
 def _untie(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -184,6 +266,7 @@ def load_model(folder: str | Path, plugins: Any | None = None) -> Any:
         ctx = ModelContext.from_json(meta["context"], plugins, source)
     except KeyError as exc:
         raise DataError(f"{source}: missing {exc}") from None
+    verify_checkpoint(folder)
     model = build_model(config.model, ctx)
     load_module_weights(model, Path(folder) / WEIGHTS, what="checkpoint")
     model.eval()
@@ -197,5 +280,6 @@ __all__ = [
     "load_train_state",
     "read_meta",
     "save_checkpoint",
+    "verify_checkpoint",
     "versions",
 ]

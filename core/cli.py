@@ -19,7 +19,7 @@ from typing import Any
 from polymodal import __version__
 from polymodal.errors import PolymodalError
 from polymodal.plugins import PLUGIN_API_VERSION, PluginSettings, Plugins, build_plugin_manager, set_plugins
-from polymodal.registry import KINDS, kind_of
+from polymodal.registry import KINDS, kind_of, singular
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -60,6 +60,7 @@ def _cmd_plugins(plugins: Plugins) -> Handler:
             line = f"{r.name:<{width}}  {r.status:<8}  {r.distribution} {r.version}"
             if r.status == "loaded":
                 line += f"  [{what or 'nothing registered'}]" if made else "  [nothing registered]"
+                line += "".join(f"  DEPRECATED: {n}" for n in r.notes)
             else:
                 line += f"  {r.reason}"
             print(line)
@@ -96,18 +97,35 @@ def _cmd_info(plugins: Plugins) -> Handler:
     def run(args: argparse.Namespace) -> int:
         spec = plugins.get(args.kind, args.name)
         info = spec.to_json()
+        if spec.kind == "suites":
+            # A suite is a file: show where it is and what it says, not the object that locates it.
+            from polymodal.suite import resolve_suite_path
+
+            path = resolve_suite_path(spec.name, plugins)
+            info.update(path=str(path), content=path.read_text(encoding="utf-8"))
+            if args.json:
+                _print_json(info)
+                return 0
+            print(f"suite {spec.name}: {spec.description}")
+            print(f"  provided by plugin {spec.plugin!r} ({spec.distribution})")
+            print(f"  file: {path}\n")
+            print(info["content"].rstrip("\n"))
+            return 0
         info["parameters"] = {k: v for k, v in spec.parameters().items()}
+        types = spec.parameter_types()
+        if types:
+            info["parameter_types"] = types
         if args.json:
             _print_json(info)
             return 0
-        print(f"{spec.kind[:-1] if spec.kind != 'axes' else 'axis'} {spec.name}: {spec.description}")
+        print(f"{singular(spec.kind)} {spec.name}: {spec.description}")
         print(f"  provided by plugin {spec.plugin!r} ({spec.distribution}), {spec.target}")
         if spec.capabilities:
             print(f"  capabilities: {', '.join(sorted(spec.capabilities))}")
         if info["parameters"]:
             print("  parameters:")
             for k, v in info["parameters"].items():
-                print(f"    {k} = {v!r}")
+                print(f"    {k}{': ' + types[k] if k in types else ''} = {v!r}")
         return 0
 
     return run
@@ -162,13 +180,13 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_plugins(plugins))
 
     p = sub.add_parser("list", help="list registered components, e.g. 'list encoders timm*'")
-    p.add_argument("kind", nargs="?", help=f"one of: {', '.join(KINDS)}")
+    p.add_argument("kind", nargs="?", help=f"one of (singular or plural): {', '.join(KINDS)}")
     p.add_argument("pattern", nargs="?", help="shell-style wildcard on the name")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_list(plugins))
 
-    p = sub.add_parser("info", help="describe one component: parameters and provider")
-    p.add_argument("kind")
+    p = sub.add_parser("info", help="describe one component: parameters and provider (a suite: its file)")
+    p.add_argument("kind", help="singular or plural: modality, modalities, axis, axes, ...")
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_info(plugins))

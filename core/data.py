@@ -10,7 +10,13 @@ exposes
   modality is a missing key or ``None``), the targets, and an ``"id"``;
 * optionally ``root`` (where relative paths resolve), ``name``,
   ``texts(field) -> list[str]`` (cheap access to captions for fitting a
-  vocabulary) and ``class_names: dict[target, list[str]]``.
+  vocabulary), ``class_names: dict[target, list[str]]``,
+  ``num_classes: dict[target, int]`` (the class count of targets that have
+  no names, e.g. integer labels), ``target_values(name) -> list`` (every
+  sample's label without decoding, for stratified splits and label
+  counts), ``split`` (the split held, or None when the data has no splits
+  and every split is every sample: the runner then warns that evaluation
+  data is training data) and ``skipped_samples: list[(id, reason)]``.
 
 A modality (built by a ``modalities`` plugin) turns one raw value into a
 tensor and a list of tensors into a padded :class:`ModalityBatch`. The
@@ -53,7 +59,12 @@ class Modality(Protocol):
         """Pad a batch; ``None`` entries become all-false mask rows."""
 
     def configure(self, preprocess_config: Mapping[str, Any]) -> Modality:
-        """Adopt an encoder's ``preprocess_config()`` (input size, mean/std, tokenizer)."""
+        """Adopt an encoder's ``preprocess_config()`` (input size, mean/std, tokenizer), in place.
+
+        Changes this object and returns it, so ``m.configure(cfg)`` and
+        ``m = m.configure(cfg)`` mean the same: a caller that drops the
+        return value can never keep feeding the old preprocessing.
+        """
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able description of the preprocessing in effect."""

@@ -20,9 +20,33 @@ clean batches, or corrupt raw samples *before* preprocessing.
 ``ctx`` is an :class:`AxisContext`: the run's conditions (model, fusion,
 dataset, seed ...), the device, the plugin manager (to build metrics and
 attacks), a writer for artifacts (heatmaps, examples) that reporters show,
-progress reporting, and resume support: ``ctx.is_done(**conditions)`` tells
-an axis that rows for a condition are already stored, so it may skip that
-work; the runner drops duplicate rows in any case.
+progress reporting, and resume support.
+
+Units of work (how an axis writes)
+    An axis groups its rows into *units* -- a corruption group, an attack
+    setting, an importance block -- so that a kill or a full disk never
+    leaves half a unit behind::
+
+        for group in groups:
+            if ctx.unit_done("group", corruption=group):
+                continue                  # committed by an earlier process
+            with ctx.unit("group", corruption=group):
+                ctx.artifact(...)         # buffered with the unit
+                yield ctx.row(...)        # buffered with the unit
+
+    Rows yielded and artifacts recorded inside ``with ctx.unit(...)`` are
+    held back and committed together when the block closes: the rows, then
+    the artifacts, then a commit record that resume recognises. A unit
+    killed half-way is not committed; ``--resume`` cuts its rows off and
+    runs it again. An exception inside the block discards the unit.
+    Summaries over units (``corruption="all"``) are computed from
+    :meth:`AxisContext.stored_rows`, which holds every committed row of this
+    run and axis -- the ones of earlier processes too -- so a resumed run
+    gives the same summary as an uninterrupted one. Rows and artifacts made
+    outside any unit belong to one implicit unit per axis, committed when the
+    axis ends (an axis that never opens a unit is atomic as a whole).
+    ``ctx.is_done(metric, **conditions)`` still answers whether one row is
+    stored; the runner drops duplicate rows in any case.
 
 Under ``torchrun`` the context carries ``rank``/``world_size``;
 :meth:`AxisContext.shard` gives each rank a contiguous part of a split (after
@@ -47,12 +71,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from polymodal.errors import PolymodalError
 from polymodal.results import ResultRow
 
 if TYPE_CHECKING:
@@ -77,6 +103,31 @@ def condition_key(axis: str, metric: str, conditions: Mapping[str, Any]) -> str:
     return json.dumps([axis, metric, dict(sorted(conditions.items()))], sort_keys=True, default=str)
 
 
+def unit_key(axis: str, unit_id: str, conditions: Mapping[str, Any]) -> str:
+    """A canonical identity of a unit of work, stored in its commit record."""
+    return json.dumps(["unit", axis, unit_id, dict(sorted(conditions.items()))], sort_keys=True, default=str)
+
+
+@attrs.define
+class Unit:
+    """The rows and artifacts of one open unit of work, held until it commits."""
+
+    key: str | None
+    label: str
+    rows: list[ResultRow] = attrs.field(factory=list)
+    artifacts: list[dict[str, Any]] = attrs.field(factory=list)
+    _ids: set[int] = attrs.field(factory=set)
+
+    def add(self, row: ResultRow) -> None:
+        if id(row) not in self._ids:
+            self._ids.add(id(row))
+            self.rows.append(row)
+
+
+#: ``commit(unit)``: the runner stores the unit's rows, artifacts and commit record.
+Committer = Callable[[Unit], None]
+
+
 @attrs.define
 class AxisContext:
     """Everything about the current run that an axis may use (see module docs)."""
@@ -97,48 +148,148 @@ class AxisContext:
     world_size: int = 1
     done: frozenset[str] = frozenset()
     progress: Callable[[int, int | None, str], None] = attrs.field(default=lambda done, total, what: None)
-    _artifacts: list[dict[str, Any]] = attrs.field(factory=list, alias="artifacts")
+    #: Keys (:func:`unit_key`) of the units already committed for this run and axis.
+    committed_units: set[str] = attrs.field(factory=set)
+    #: Every committed row of this run and axis, earlier processes' included (see :meth:`stored_rows`).
+    committed_rows: list[ResultRow] = attrs.field(factory=list)
+    #: Stores a closed unit; without one (a bare context in tests) units are only recorded in memory.
+    commit: Committer | None = None
+    #: Artifacts of committed units, kept only when there is no ``commit`` (see :meth:`take_artifacts`).
+    committed_artifacts: list[dict[str, Any]] = attrs.field(factory=list)
+    _implicit: Unit = attrs.field(factory=lambda: Unit(None, ""))
+    _open: Unit | None = None
 
-    def row(self, metric: str, value: float | None, extra: Mapping[str, Any] | None = None,
+    def row(self, metric: str, value: float | None, extra: Mapping[str, Any] | None = None, *,
+            per_sample: Sequence[float] | None = None, sample_ids: Sequence[Any] | None = None,
             **conditions: Any) -> ResultRow:
-        """A result row of this axis with the run's conditions plus ``conditions``."""
-        return ResultRow(axis=self.axis, metric=metric, value=None if value is None else float(value), run=self.run,
-                         conditions={**self.conditions, **conditions}, extra=dict(extra or {}))
+        """A result row of this axis with the run's conditions plus ``conditions``.
+
+        The row belongs to the open unit (or the axis's implicit one) from here on.
+
+        ``per_sample``: when ``value`` is a mean over samples (accuracy,
+        recall@K, attack success), the score of every sample, in split
+        order (``ctx.gather_cat`` joins the ranks' shards), with their
+        ``sample_ids``. They are stored compactly in ``extra["per_sample"]``
+        and give the leaderboard its bootstrap interval and paired tests.
+        Their mean must equal ``value``: the interval is of the number shown.
+        """
+        extra = dict(extra or {})
+        if per_sample is not None and value is not None:
+            from polymodal.stats import PER_SAMPLE_KEY, encode_per_sample
+
+            scores = [float(v) for v in per_sample]
+            mean = math.fsum(scores) / len(scores) if scores else math.nan
+            if not scores or abs(mean - float(value)) > 1e-6 * max(1.0, abs(float(value))):
+                raise PolymodalError(f"axis {self.axis!r}, metric {metric!r}: per-sample scores average to {mean!r}, "
+                                     f"not the row value {float(value)!r}")
+            extra[PER_SAMPLE_KEY] = encode_per_sample(scores, sample_ids)
+        row = ResultRow(axis=self.axis, metric=metric, value=None if value is None else float(value), run=self.run,
+                        conditions={**self.conditions, **conditions}, extra=extra)
+        (self._open or self._implicit).add(row)
+        return row
 
     def is_done(self, metric: str, **conditions: Any) -> bool:
         """Whether a row for ``metric`` under ``conditions`` is already stored (resume)."""
         return condition_key(self.axis, metric, {**self.conditions, **conditions}) in self.done
 
+    # -- units of work (see the module docs) ----------------------------------------------------
+    def unit_done(self, unit_id: str, **conditions: Any) -> bool:
+        """Whether the unit ``unit_id`` under ``conditions`` was committed (by this or an earlier process)."""
+        return unit_key(self.axis, unit_id, {**self.conditions, **conditions}) in self.committed_units
+
+    @contextlib.contextmanager
+    def unit(self, unit_id: str, **conditions: Any) -> Iterator[None]:
+        """Buffer the rows and artifacts made inside the block; commit them together when it closes."""
+        if self._open is not None:
+            raise RuntimeError(f"axis {self.axis!r}: unit {unit_id!r} opened inside unit {self._open.label!r}; "
+                               "units do not nest")
+        unit = Unit(unit_key(self.axis, unit_id, {**self.conditions, **conditions}), unit_id)
+        self._open = unit
+        try:
+            yield
+        finally:
+            self._open = None
+        # Only a block that ran to its end commits: an exception (or a generator closed early) leaves
+        # the unit uncommitted, so resume runs it again.
+        self._commit(unit)
+
+    def accept(self, row: ResultRow) -> None:
+        """Take a row the axis yielded into the open unit (the runner calls this for every row).
+
+        Rows made with :meth:`row` are in their unit already; this adds rows built otherwise.
+        """
+        (self._open or self._implicit).add(row)
+
+    def finish(self) -> None:
+        """Commit the implicit unit: rows and artifacts made outside any ``unit`` block (runner, at axis end)."""
+        unit, self._implicit = self._implicit, Unit(None, "")
+        self._commit(unit)
+
+    def _commit(self, unit: Unit) -> None:
+        if self.commit is not None:
+            self.commit(unit)
+        else:
+            self.committed_artifacts.extend(unit.artifacts)
+        if unit.key is not None:
+            self.committed_units.add(unit.key)
+        self.committed_rows.extend(unit.rows)
+
+    def take_artifacts(self) -> list[dict[str, Any]]:
+        """Artifacts recorded so far, committed or in the implicit unit (for tests of an axis alone)."""
+        out = self.committed_artifacts + self._implicit.artifacts
+        self.committed_artifacts, self._implicit.artifacts = [], []
+        return out
+
+    def stored_rows(self, metric: str | None = None, **conditions: Any) -> list[ResultRow]:
+        """Committed rows of this run and axis whose metric and conditions match, in commit order.
+
+        The run's conditions plus ``conditions`` need only be a subset of a
+        row's conditions. Summaries over units read these instead of what this
+        process happened to compute, so a resumed run summarises the units
+        earlier processes committed too.
+        """
+        wanted = {**self.conditions, **conditions}
+        return [r for r in self.committed_rows
+                if (metric is None or r.metric == metric)
+                and all(k in r.conditions and r.conditions[k] == v for k, v in wanted.items())]
+
     def artifact(self, kind: str, data: Mapping[str, Any], *, image: Any = None, name: str | None = None) -> str | None:
         """Record an artifact for reporters; ``image`` (HxWx3 uint8 array or PIL image) is saved as PNG.
 
         Returns the PNG's path relative to the results folder (or None).
-        Only rank 0 writes; artifacts are flushed by the runner with the
-        axis's rows.
+        Only rank 0 writes. The record is committed with the open unit (or the
+        axis's implicit one); the PNG is written at once, atomically, under a
+        name fixed by the unit and its position in it, so a unit run again
+        after a crash writes the same file.
         """
         if self.rank != 0:
             return None
+        unit = self._open or self._implicit
         rel = None
         if image is not None:
+            import io
+
             import numpy as np
             from PIL import Image
 
+            from polymodal.results import atomic_write_bytes
+
             folder = self.out_dir / "artifacts"
             folder.mkdir(parents=True, exist_ok=True)
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{self.run}-{self.axis}-{name or kind}")
-            index = len(self._artifacts)
+            stem = f"{self.run}-{self.axis}-{name or kind}" if unit.key is None else \
+                f"{self.run}-{self.axis}-{unit.label}-{_short_hash(unit.key)}-{name or kind}"
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)
+            index = len(unit.artifacts)
             rel = f"artifacts/{safe}-{index}.png"
             img = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
-            img.save(self.out_dir / rel)
+            buf = io.BytesIO()
+            img.save(buf, format="PNG")
+            atomic_write_bytes(self.out_dir / rel, buf.getvalue())
         record = {"run": self.run, "axis": self.axis, "kind": kind, "data": dict(data)}
         if rel:
             record["path"] = rel
-        self._artifacts.append(record)
+        unit.artifacts.append(record)
         return rel
-
-    def take_artifacts(self) -> list[dict[str, Any]]:
-        out, self._artifacts = self._artifacts, []
-        return out
 
     def shard(self, n: int, block: int = 1) -> range:
         """The indices ``0..n`` this rank evaluates: contiguous, none dropped or repeated.
@@ -195,6 +346,12 @@ class AxisContext:
 
     def limited(self, n: int) -> int:
         return n if self.limit is None else min(n, self.limit)
+
+
+def _short_hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 class Axis(Protocol):

@@ -27,7 +27,7 @@ A complete example::
     name = "text-transformer"
 
     [train]
-    strategy = "joint"                 # joint | staged | adversarial
+    strategy = "joint"                 # a registered strategy: `polymodal list strategies`
     epochs = 3
     seed = 0
 
@@ -43,16 +43,14 @@ languages of text are two fields of one modality.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
-from polymodal.config import PluginsSection, apply_overrides, load_toml, structure
-from polymodal.errors import ConfigError
-
-Strategy = Literal["joint", "staged", "adversarial"]
-
+from polymodal.config import PluginsSection, apply_overrides, load_toml, structure, toml_key
+from polymodal.errors import ConfigError, did_you_mean
 
 def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is not None and value <= 0:
@@ -64,17 +62,44 @@ def _non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None
         raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
+def _no_split(value: Any) -> Any:
+    """``val_split = false`` (TOML has no null), ``""`` or None: no such split, kept as ``""``.
+
+    ``""`` rather than None so that the choice survives :func:`to_dict`
+    (which drops None, and reloading would then bring back the default).
+    """
+    return "" if value is False or value is None else value
+
+
+def _split_table(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None:
+        from polymodal.splits import parse_split
+
+        try:
+            parse_split(value, "split")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+
 @attrs.frozen
 class DataConfig:
-    """``[data]``: the dataset plugin, its splits and how batches are made."""
+    """``[data]``: the dataset plugin, its splits and how batches are made.
+
+    ``val_split = false`` (or ``test_split = false``) runs without that split.
+    ``split = { train = 0.8, val = 0.1, test = 0.1, seed = 0 }`` reads the
+    dataset once and makes seeded splits stratified by the model's target
+    (see :mod:`polymodal.splits`); a split it does not name is not used.
+    """
 
     dataset: str
     params: dict[str, Any] = attrs.field(factory=dict)
     #: Folder the dataset reads from / generates into; ``None`` lets the dataset choose.
     root: str | None = None
     train_split: str = "train"
-    val_split: str | None = "val"
-    test_split: str | None = "test"
+    val_split: str | Literal[False] | None = attrs.field(default="val", converter=_no_split)
+    test_split: str | Literal[False] | None = attrs.field(default="test", converter=_no_split)
+    #: Make the splits here instead of asking the dataset for them: fractions per split and a seed.
+    split: dict[str, Any] | None = attrs.field(default=None, validator=_split_table)
     batch_size: int = attrs.field(default=32, validator=_positive)
     eval_batch_size: int | None = attrs.field(default=None, validator=_positive)
     workers: int = attrs.field(default=0, validator=_non_negative)
@@ -115,12 +140,15 @@ class HeadConfig:
 class ModelConfig:
     """``[model]``: which model plugin, with which encoders and fusion.
 
-    Fields shared by several models are typed here; anything else a model
-    needs goes in ``params`` and is validated by that model.
+    Only what models share is typed here. Everything else a model needs goes
+    in ``params`` and is checked against the parameter class the model
+    declares (``polymodal info model <name>`` lists it) when the suite is
+    validated, before anything trains.
     """
 
     name: str
     encoders: dict[str, EncoderConfig] = attrs.field(factory=dict)
+    #: Fusion plugin of models that fuse fields (those whose spec is tagged ``fusion``).
     fusion: str = "concat"
     fusion_params: dict[str, Any] = attrs.field(factory=dict)
     head: HeadConfig = attrs.field(factory=HeadConfig)
@@ -128,18 +156,11 @@ class ModelConfig:
     target: str = "label"
     #: Number of classes; default: read from the dataset.
     num_classes: int | None = attrs.field(default=None, validator=_positive)
-    #: Shared embedding size (dual encoder, co-learning similarity space).
-    embed_dim: int = attrs.field(default=128, validator=_positive)
-    #: Initial softmax temperature of contrastive models.
-    temperature: float = attrs.field(default=0.07, validator=_positive)
-    learn_temperature: bool = True
-    #: The two fields a dual encoder aligns; default: the first two encoder fields.
-    pair: list[str] | None = None
-    #: Weight of the similarity term of co-learning: L = L_ce + lambda * L_sim.
-    #: Written ``lambda = ...`` in TOML (a Python keyword, hence the field name).
-    lambda_: float = attrs.field(default=0.5, validator=_non_negative)
-    #: Model-specific extra parameters (validated by the model plugin).
+    #: Model-specific parameters, checked against the model's declared parameter class.
     params: dict[str, Any] = attrs.field(factory=dict)
+    #: Plugin API 1 top-level keys (``embed_dim``, ``temperature``, ``learn_temperature``, ``pair``,
+    #: ``lambda``) moved here by the loader; used where the model declares them. Not written by hand.
+    legacy_params: dict[str, Any] = attrs.field(factory=dict)
 
     def modality_of(self, field: str) -> str:
         enc = self.encoders.get(field)
@@ -173,50 +194,18 @@ class ScheduleConfig:
 
 
 @attrs.frozen
-class AdversarialConfig:
-    """``[train.adversarial]``: perturbations mixed into training batches.
-
-    Continuous inputs (image, audio, video) are perturbed in input space
-    (``epsilon`` in pixel units for images and video); discrete inputs (text
-    tokens) in the space of their input embeddings (``text_epsilon``).
-    """
-
-    attack: Literal["fgsm", "pgd"] = "pgd"
-    norm: Literal["linf", "l2"] = "linf"
-    epsilon: float = attrs.field(default=4 / 255, validator=_non_negative)
-    #: Epsilon for embedding-space perturbations of discrete inputs.
-    text_epsilon: float = attrs.field(default=0.05, validator=_non_negative)
-    steps: int = attrs.field(default=3, validator=_positive)
-    step_size: float | None = attrs.field(default=None, validator=_positive)
-    random_start: bool = True
-    #: Fields to perturb; default: every input field of the model.
-    fields: list[str] | None = None
-    #: Fraction of each loss from the adversarial batch (the rest from the clean one).
-    mix: float = 0.5
-    #: Valid pixel range of pixel-normalised fields (images, video); None: no clamp.
-    clamp: list[float] | None = attrs.field(factory=lambda: [0.0, 1.0])
-
-
-@attrs.frozen
-class StagedConfig:
-    """``[train.staged]``: unimodal pre-training, then fusion fine-tuning.
-
-    Stage 1 trains each encoder alone (with a small auxiliary head) for
-    ``pretrain_epochs``; stage 2 trains fusion and head with encoders frozen
-    for ``freeze_epochs``, then unfreezes them at ``unfreeze_lr_scale`` times
-    the learning rate for the remaining epochs.
-    """
-
-    pretrain_epochs: int = attrs.field(default=1, validator=_non_negative)
-    freeze_epochs: int = attrs.field(default=1, validator=_non_negative)
-    unfreeze_lr_scale: float = attrs.field(default=0.1, validator=_non_negative)
-
-
-@attrs.frozen
 class TrainConfig:
-    """``[train]``: strategy, length, optimisation and reproducibility."""
+    """``[train]``: strategy, length, optimisation and reproducibility.
 
-    strategy: Strategy = "joint"
+    ``strategy`` names a registered training strategy; its options go in
+    ``strategy_params`` and are checked against the strategy's declared
+    parameter class when the suite is validated (``polymodal info strategy
+    <name>`` lists them).
+    """
+
+    strategy: str = "joint"
+    #: Options of the chosen strategy (``[train.strategy_params]``).
+    strategy_params: dict[str, Any] = attrs.field(factory=dict)
     epochs: int = attrs.field(default=1, validator=_non_negative)
     #: Stop after this many optimiser steps in total (None: run all epochs).
     max_steps: int | None = attrs.field(default=None, validator=_positive)
@@ -231,8 +220,6 @@ class TrainConfig:
     checkpoint_every: int = attrs.field(default=0, validator=_non_negative)
     #: Evaluate on the validation split at every epoch end.
     evaluate: bool = True
-    adversarial: AdversarialConfig = attrs.field(factory=AdversarialConfig)
-    staged: StagedConfig = attrs.field(factory=StagedConfig)
     #: Torch intra-op threads (None: torch's default).
     threads: int | None = attrs.field(default=None, validator=_positive)
 
@@ -249,18 +236,108 @@ class ExperimentConfig:
     name: str = "experiment"
 
 
-def _rename_lambda(data: dict[str, Any], source: str) -> dict[str, Any]:
+#: Keys that plugin API 1 typed on ``[model]`` and that now belong to the models that use them.
+MOVED_MODEL_KEYS: tuple[str, ...] = ("embed_dim", "temperature", "learn_temperature", "pair", "lambda")
+
+
+#: attrs field metadata key: this parameter was a top-level ``[model]`` key in plugin API 1, so
+#: old files that set it there still reach the model (``attrs.field(metadata={MOVED_FROM_MODEL: True})``).
+MOVED_FROM_MODEL = "polymodal.moved_from_model"
+
+
+def _moved_model_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """Plugin API 1 files: model-specific ``[model]`` keys move to ``legacy_params`` with a warning.
+
+    Before, these keys were typed in core and ignored by models that did not
+    use them; now each model declares them in its own parameter class. The
+    model reads them from ``legacy_params`` when it declares them (an
+    explicit ``model.params`` entry wins), and other models still ignore them.
+    """
     model = data.get("model")
-    if isinstance(model, dict) and "lambda" in model:
-        if "lambda_" in model:
-            raise ConfigError(f"{source}: model.lambda: given twice (as 'lambda' and 'lambda_')")
-        data = {**data, "model": {("lambda_" if k == "lambda" else k): v for k, v in model.items()}}
-    return data
+    if not isinstance(model, dict):
+        return data
+    moved = {k: model[k] for k in (*MOVED_MODEL_KEYS, "lambda_") if k in model}
+    if not moved:
+        return data
+    if "lambda" in moved and "lambda_" in moved:
+        raise ConfigError(f"{source}: model.lambda: given twice (as 'lambda' and 'lambda_')")
+    if "lambda_" in moved:
+        moved["lambda"] = moved.pop("lambda_")
+    warnings.warn(
+        f"{source}: model.{', model.'.join(moved)}: deprecated (polymodal plugin API 2): move "
+        f"{'it' if len(moved) == 1 else 'them'} into model.params (e.g. params = {{ {next(iter(moved))} = ... }})",
+        DeprecationWarning, stacklevel=3)
+    rest = {k: v for k, v in model.items() if k not in (*MOVED_MODEL_KEYS, "lambda_")}
+    return {**data, "model": {**rest, "legacy_params": {**moved, **rest.get("legacy_params", {})}}}
+
+
+def model_params(spec: Any, config: ModelConfig, source: str = "<model>") -> Any:
+    """``config.params`` checked against model ``spec``'s parameter class: an instance of it.
+
+    Plugin API 1 keys from ``legacy_params`` fill the parameters the model
+    marks with :data:`MOVED_FROM_MODEL` (``params`` wins; other models ignore
+    them, as they did); models without a parameter class get the
+    plain ``params`` dict back, after any unknown name their factory shows.
+    """
+    cls = spec.param_class()
+    values = dict(config.params)
+    if cls is not None:
+        declared = {toml_key(f) for f in attrs.fields(cls) if f.metadata.get(MOVED_FROM_MODEL)}
+        values = {**{k: v for k, v in config.legacy_params.items() if k in declared}, **values}
+        return spec.validate_params(values, source, "model.params")
+    return values
+
+
+#: The option tables plugin API 1 had under ``[train]`` (one per built-in strategy); old
+#: checkpoints and resolved configs carry all of them, whichever strategy ran.
+API1_STRATEGY_TABLES: frozenset[str] = frozenset({"adversarial", "staged"})
+
+
+def _strategy_table(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """Plugin API 1 files: ``[train.<strategy>]`` becomes ``[train.strategy_params]``.
+
+    Before strategies were a registered kind, each one's options had their
+    own table under ``[train]``. The table named after the chosen strategy
+    is still read, with a deprecation warning; a table for a strategy that
+    is not chosen was ignored before and is an error now, saying what to do.
+    """
+    train = data.get("train")
+    if not isinstance(train, dict):
+        return data
+    known = {f.name for f in attrs.fields(TrainConfig)}
+    legacy = [k for k, v in train.items() if k not in known and isinstance(v, dict)]
+    if not legacy:
+        return data
+    chosen = train.get("strategy", "joint")
+    train = dict(train)
+    for key in list(legacy):
+        if key != chosen:
+            if key in API1_STRATEGY_TABLES:
+                # API 1 wrote every strategy's table into checkpoints and resolved configs; it applied
+                # only when that strategy was chosen, so it is dropped, as it was ignored then.
+                warnings.warn(f"{source}: [train.{key}] is ignored (it applied only with train.strategy = "
+                              f"{key!r}); remove it (polymodal plugin API 2: options go in "
+                              "[train.strategy_params])", DeprecationWarning, stacklevel=3)
+                del train[key]
+                continue
+            if did_you_mean(key, known):
+                continue  # a typo of a real key: the usual unknown-key error, with its did-you-mean
+            raise ConfigError(
+                f"{source}: train.{key}: strategy options now go in [train.strategy_params] and apply to the "
+                f"chosen strategy ({chosen!r}); remove [train.{key}], or set train.strategy = {key!r} and "
+                f"rename the table to [train.strategy_params]")
+        if train.get("strategy_params"):
+            raise ConfigError(f"{source}: train.{key}: given together with train.strategy_params; keep only "
+                              "[train.strategy_params]")
+        warnings.warn(f"{source}: [train.{key}] is deprecated (polymodal plugin API 2): rename it to "
+                      f"[train.strategy_params]", DeprecationWarning, stacklevel=3)
+        train["strategy_params"] = train.pop(key)
+    return {**data, "train": train}
 
 
 def experiment_from_dict(data: dict[str, Any], source: str = "<experiment>") -> ExperimentConfig:
     """Validate a parsed experiment table."""
-    return structure(ExperimentConfig, _rename_lambda(data, source), source)
+    return structure(ExperimentConfig, _strategy_table(_moved_model_keys(data, source), source), source)
 
 
 def load_experiment_dict(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
@@ -276,14 +353,14 @@ def load_experiment(path: str | Path, overrides: list[str] | tuple[str, ...] = (
 
 
 def to_dict(config: Any) -> Any:
-    """An attrs config as plain TOML-able data (``lambda_`` written back as ``lambda``)."""
+    """An attrs config as plain TOML-able data (fields written under their aliases)."""
     if attrs.has(type(config)):
         out = {}
         for f in attrs.fields(type(config)):
             value = getattr(config, f.name)
-            if value is None:
+            if value is None or (f.name == "legacy_params" and not value):
                 continue
-            out["lambda" if f.name == "lambda_" else f.name] = to_dict(value)
+            out[toml_key(f)] = to_dict(value)
         return out
     if isinstance(config, dict):
         return {k: to_dict(v) for k, v in config.items()}

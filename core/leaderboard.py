@@ -12,6 +12,16 @@ aggregates its rows with a fixed, documented rule that every reporter (and
    says over which conditions, so the mean is never mistaken for a single
    measurement.
 
+Every cell whose rows carry per-sample scores (``extra["per_sample"]``, see
+:mod:`polymodal.stats`) also gets a seeded 95 % bootstrap interval; rows
+averaged into one cell are averaged per sample first, so the interval is of
+the number shown. The best value is marked only when a paired sign-flip test
+on the shared samples says it beats every other run (p < ``alpha``); runs the
+leader cannot be told apart from are marked *tied* instead. Without
+per-sample scores no significance is claimed and no best is marked. When a
+suite runs several seeds, runs that differ only in ``seed=`` form a group
+with the per-seed mean, standard deviation, count and t-interval.
+
 Explanations (``interpretability.*``) and training curves (``train``) are
 not scores and stay out of the leaderboard; reporters show them as charts.
 Whether higher is better comes from a row's ``extra.higher_is_better`` when
@@ -27,6 +37,11 @@ from typing import Any
 import attrs
 
 from polymodal.results import ResultRow
+from polymodal.stats import (DEFAULT_RESAMPLES, PER_SAMPLE_KEY, Interval, SeedSummary, bootstrap_interval,
+                             decode_per_sample, paired_test, seed_summary)
+
+#: Significance level for marking a best value.
+DEFAULT_ALPHA = 0.05
 
 #: Axes shown first, in this order; any other axis follows alphabetically.
 AXIS_ORDER: tuple[str, ...] = ("task", "zero-shot", "retrieval", "robustness.noise", "robustness.adversarial")
@@ -87,6 +102,12 @@ class Cell:
     value: float | None
     #: How many measurements were averaged into ``value``.
     count: int = 0
+    #: The seeded bootstrap interval of ``value`` (None without per-sample scores).
+    interval: Interval | None = None
+    #: Per-sample scores behind ``value`` (averaged over the cell's rows), for paired tests.
+    samples: Any = attrs.field(default=None, eq=False, repr=False)
+    #: Digest of the sample ids behind ``samples``: only equal digests are paired.
+    sample_ids: str | None = None
 
 
 @attrs.frozen
@@ -97,6 +118,12 @@ class Leaderboard:
     columns: tuple[Column, ...]
     cells: dict[tuple[str, str], Cell]
     best: dict[str, frozenset[str]]
+    #: Runs the leader of a column cannot be told apart from (leader included), per column.
+    tied: dict[str, frozenset[str]] = attrs.field(factory=dict)
+    #: Why a column has (or lacks) a best mark, in one line.
+    best_notes: dict[str, str] = attrs.field(factory=dict)
+    #: Seed groups: group label -> (run ids, {column key: SeedSummary}).
+    seed_groups: dict[str, tuple[tuple[str, ...], dict[str, SeedSummary]]] = attrs.field(factory=dict)
 
     def value(self, run: str, key: str) -> float | None:
         cell = self.cells.get((run, key))
@@ -104,6 +131,13 @@ class Leaderboard:
 
     def is_best(self, run: str, key: str) -> bool:
         return run in self.best.get(key, frozenset())
+
+    def is_tied(self, run: str, key: str) -> bool:
+        return run in self.tied.get(key, frozenset())
+
+    def interval(self, run: str, key: str) -> Interval | None:
+        cell = self.cells.get((run, key))
+        return cell.interval if cell else None
 
     def column(self, key: str) -> Column:
         return next(c for c in self.columns if c.key == key)
@@ -116,11 +150,24 @@ class Leaderboard:
                     "run": run,
                     "values": {c.key: _json_number(self.value(run, c.key)) for c in self.columns},
                     "counts": {c.key: self.cells[(run, c.key)].count for c in self.columns if (run, c.key) in self.cells},
+                    "intervals": {c.key: _json_interval(self.interval(run, c.key)) for c in self.columns},
                     "best": [c.key for c in self.columns if self.is_best(run, c.key)],
+                    "tied": [c.key for c in self.columns if self.is_tied(run, c.key)],
                 }
                 for run in self.runs
             ],
+            "best_notes": dict(self.best_notes),
+            "seed_groups": [
+                {"group": label, "runs": list(members),
+                 "summaries": {key: summary.to_json() for key, summary in summaries.items()}}
+                for label, (members, summaries) in self.seed_groups.items()
+            ],
         }
+
+
+def _json_interval(interval: Interval | None) -> dict[str, Any] | None:
+    return None if interval is None else {k: _json_number(v) if isinstance(v, float) else v
+                                          for k, v in interval.to_json().items()}
 
 
 def _json_number(value: float | None) -> float | str | None:
@@ -142,11 +189,45 @@ def _final_epoch_only(rows: list[ResultRow]) -> list[ResultRow]:
     return rows
 
 
-def build_leaderboard(rows: Iterable[ResultRow], runs: Sequence[str] | None = None) -> Leaderboard:
+def _cell_samples(group: list[ResultRow]) -> tuple[Any, str | None]:
+    """Per-sample scores of a cell: the rows' vectors averaged sample by sample.
+
+    Only when every row of the cell carries scores for the same samples;
+    otherwise (None, None), and the cell gets no interval.
+    """
+    records = [r.extra.get(PER_SAMPLE_KEY) for r in group if r.value is not None]
+    if not records or not all(isinstance(rec, dict) for rec in records):
+        return None, None
+    digests = {rec.get("ids") for rec in records}
+    if len(digests) != 1:
+        return None, None
+    try:
+        vectors = [decode_per_sample(rec) for rec in records]
+    except Exception:  # a malformed record costs the interval, never the report
+        return None, None
+    if len({v.size for v in vectors}) != 1 or vectors[0].size == 0:
+        return None, None
+    import numpy as np
+
+    return np.mean(np.stack(vectors), axis=0), digests.pop()
+
+
+def seed_group(run: str) -> str | None:
+    """The run id without its ``seed=N`` part, or None when it has none."""
+    parts = run.split("/")
+    kept = [p for p in parts if not p.startswith("seed=")]
+    return "/".join(kept) if len(kept) != len(parts) else None
+
+
+def build_leaderboard(rows: Iterable[ResultRow], runs: Sequence[str] | None = None, *,
+                      resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+                      alpha: float = DEFAULT_ALPHA) -> Leaderboard:
     """Aggregate result rows into a leaderboard (see the module docstring for the rule).
 
     ``runs`` fixes the row order and includes runs without any measurement
     (failed ones); by default runs appear in the order they first wrote a row.
+    ``resamples`` and ``seed`` drive every bootstrap interval and permutation
+    test, so the same results always give the same leaderboard.
     """
     rows = [r for r in rows if r.metric != "error" and not _is_excluded(r.axis)]
     run_order = list(dict.fromkeys([*(runs or []), *(r.run for r in rows)]))
@@ -170,7 +251,9 @@ def build_leaderboard(rows: Iterable[ResultRow], runs: Sequence[str] | None = No
             if "higher_is_better" in r.extra:
                 hints[(axis, metric)] = r.extra["higher_is_better"]
         mean = math.fsum(values) / len(values) if values else None
-        cells[(run, f"{axis}/{metric}")] = Cell(mean, len(values))
+        samples, ids = _cell_samples(group) if mean is not None and math.isfinite(mean) else (None, None)
+        interval = bootstrap_interval(samples, resamples=resamples, seed=seed) if samples is not None else None
+        cells[(run, f"{axis}/{metric}")] = Cell(mean, len(values), interval, samples, ids)
 
     columns = tuple(
         Column(axis=axis, metric=metric, higher_is_better=higher_is_better(metric, hints.get((axis, metric))),
@@ -178,15 +261,71 @@ def build_leaderboard(rows: Iterable[ResultRow], runs: Sequence[str] | None = No
         for axis, metric in sorted(column_order, key=lambda am: (axis_sort_key(am[0]), column_order[am]))
     )
     best: dict[str, frozenset[str]] = {}
+    tied: dict[str, frozenset[str]] = {}
+    notes: dict[str, str] = {}
     for col in columns:
-        scored = [(run, cells[(run, col.key)].value) for run in run_order if (run, col.key) in cells]
-        finite = [(run, v) for run, v in scored if v is not None and math.isfinite(v)]
-        if len(finite) < 2:
-            best[col.key] = frozenset()  # a best of one is no comparison
+        best[col.key], tied[col.key], notes[col.key] = _mark_best(
+            col, [(run, cells[(run, col.key)]) for run in run_order if (run, col.key) in cells],
+            resamples=resamples, seed=seed, alpha=alpha)
+    groups_out = _seed_groups(run_order, columns, cells)
+    return Leaderboard(runs=tuple(run_order), columns=columns, cells=cells, best=best, tied=tied,
+                       best_notes=notes, seed_groups=groups_out)
+
+
+def _mark_best(col: Column, scored: list[tuple[str, Cell]], *, resamples: int, seed: int,
+               alpha: float) -> tuple[frozenset[str], frozenset[str], str]:
+    """(best, tied, note) of one column: a best only when it beats every other run significantly."""
+    finite = [(run, c) for run, c in scored if c.value is not None and math.isfinite(c.value)]
+    if len(finite) < 2:
+        return frozenset(), frozenset(), "a single run: nothing to compare"
+    sign = 1.0 if col.higher_is_better else -1.0
+    leader_run, leader = max(finite, key=lambda rc: sign * rc[1].value)
+    if leader.samples is None:
+        return frozenset(), frozenset(), "no per-sample scores: no significance test, no best marked"
+    tied_runs = {leader_run}
+    worst_p = 0.0
+    for run, cell in finite:
+        if run == leader_run:
             continue
-        target = max(v for _, v in finite) if col.higher_is_better else min(v for _, v in finite)
-        best[col.key] = frozenset(run for run, v in finite if math.isclose(v, target, rel_tol=1e-12, abs_tol=1e-12))
-    return Leaderboard(runs=tuple(run_order), columns=columns, cells=cells, best=best)
+        if cell.samples is None or cell.sample_ids != leader.sample_ids:
+            return frozenset(), frozenset(), f"{run} scored other samples than {leader_run}: no paired test"
+        result = paired_test(leader.samples, cell.samples, resamples=resamples, seed=seed)
+        worst_p = max(worst_p, result.p_value)
+        if result.p_value >= alpha or sign * result.difference <= 0:
+            tied_runs.add(run)
+    if len(tied_runs) == 1:
+        return frozenset({leader_run}), frozenset(), f"best: paired test p <= {worst_p:.3g} against every other run"
+    return frozenset(), frozenset(tied_runs), (f"tied: {len(tied_runs)} runs not significantly different "
+                                               f"(paired test, alpha = {alpha:g})")
+
+
+def _seed_groups(run_order: list[str], columns: tuple[Column, ...],
+                 cells: dict[tuple[str, str], Cell]) -> dict[str, tuple[tuple[str, ...], dict[str, SeedSummary]]]:
+    """Runs that differ only in their seed, with per-column summaries over seeds (groups of 2+)."""
+    members: dict[str, list[str]] = {}
+    for run in run_order:
+        label = seed_group(run)
+        if label is not None:
+            members.setdefault(label, []).append(run)
+    out: dict[str, tuple[tuple[str, ...], dict[str, SeedSummary]]] = {}
+    for label, group_runs in members.items():
+        if len(group_runs) < 2:
+            continue
+        summaries = {}
+        for col in columns:
+            values = [cells[(r, col.key)].value for r in group_runs if (r, col.key) in cells]
+            values = [v for v in values if v is not None and math.isfinite(v)]
+            if values:
+                summaries[col.key] = seed_summary(values)
+        out[label] = (tuple(group_runs), summaries)
+    return out
+
+
+def format_interval(interval: Interval | None, digits: int = 3) -> str:
+    """An interval as ``[low, high]`` in the cell's number format, or an empty string."""
+    if interval is None:
+        return ""
+    return f"[{format_value(interval.low, digits)}, {format_value(interval.high, digits)}]"
 
 
 def format_value(value: float | None, digits: int = 3) -> str:
@@ -200,3 +339,68 @@ def format_value(value: float | None, digits: int = 3) -> str:
     if abs(value) >= 100:
         return f"{value:.1f}"
     return f"{value:.{digits}f}"
+
+
+@attrs.frozen
+class Ablation:
+    """Runs that differ in one swept setting only (e.g. ``fusion``), compared pairwise on shared samples."""
+
+    #: The run id with the swept setting blanked, e.g. ``classifier/fusion=*/seed=0``.
+    label: str
+    #: The setting that varies, e.g. ``fusion``.
+    key: str
+    runs: tuple[str, ...]
+    #: Per column: the leader and each other run's paired comparison against it (Holm-adjusted).
+    comparisons: dict[str, list[dict[str, Any]]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "key": self.key, "runs": list(self.runs), "comparisons": self.comparisons}
+
+
+def ablations(board: Leaderboard, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[Ablation]:
+    """Paired tests of every run against the column's leader, within each one-setting sweep.
+
+    Run ids are ``label/key=value/.../seed=N`` (how suites name swept runs);
+    runs whose ids differ in exactly one ``key=value`` part form an ablation.
+    Per column, each run is compared with the leader on the samples both
+    scored (paired sign-flip test, paired bootstrap interval); the p-values
+    of one ablation's comparisons are Holm-corrected together.
+    """
+    from polymodal.stats import holm
+
+    groups: dict[tuple[str, str], list[str]] = {}
+    for run in board.runs:
+        parts = run.split("/")
+        for i, part in enumerate(parts):
+            key, eq, _value = part.partition("=")
+            if eq and key != "seed":
+                blanked = "/".join(parts[:i] + [f"{key}=*"] + parts[i + 1:])
+                groups.setdefault((blanked, key), []).append(run)
+    out = []
+    for (label, key), runs in groups.items():
+        if len(runs) < 2:
+            continue
+        comparisons: dict[str, list[dict[str, Any]]] = {}
+        flat: list[dict[str, Any]] = []
+        for col in board.columns:
+            cells = [(r, board.cells[(r, col.key)]) for r in runs if (r, col.key) in board.cells]
+            cells = [(r, c) for r, c in cells if c.samples is not None and c.value is not None]
+            if len(cells) < 2 or len({c.sample_ids for _, c in cells}) != 1:
+                continue
+            sign = 1.0 if col.higher_is_better else -1.0
+            leader, lead = max(cells, key=lambda rc: sign * rc[1].value)
+            entries = []
+            for run, cell in cells:
+                if run == leader:
+                    continue
+                result = paired_test(cell.samples, lead.samples, resamples=resamples, seed=seed)
+                entries.append({"run": run, "leader": leader, "difference": result.difference,
+                                "interval": result.interval.to_json() if result.interval else None,
+                                "p_value": result.p_value})
+            comparisons[col.key] = entries
+            flat += entries
+        for entry, p_adj in zip(flat, holm([e["p_value"] for e in flat]), strict=True):
+            entry["p_adjusted"] = p_adj
+        if comparisons:
+            out.append(Ablation(label, key, tuple(runs), comparisons))
+    return out

@@ -73,6 +73,10 @@ class ComponentPlugin:
         self._register("trainers", register)
 
     @hookimpl
+    def register_strategies(self, register: Register) -> None:
+        self._register("strategies", register)
+
+    @hookimpl
     def register_reporters(self, register: Register) -> None:
         self._register("reporters", register)
 

@@ -267,6 +267,10 @@ def load_results(results_dir: str | Path) -> ResultsFolder:
             raise DataError(f"{manifest_path}: manifest schema {manifest.get('schema')!r} is not supported")
     else:
         problems.append(f"{MANIFEST_FILE} is missing: versions, seeds and the suite are unknown")
+    for entry in (manifest or {}).get("runs", []) or []:
+        if isinstance(entry, dict):
+            # Data warnings (evaluation on training data, skipped samples) belong next to the figures.
+            problems += [f"run {entry.get('id')}: {n}" for n in entry.get("data_notes", []) or [] if isinstance(n, str)]
     if not rows:
         problems.append(f"{RESULTS_FILE} holds no results yet")
     bad = [r for r in rows if r.value is not None and not math.isfinite(r.value)]

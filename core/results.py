@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from polymodal.errors import PolymodalError
+from polymodal.faults import write_point
 
 SCHEMA_VERSION = 1
 
@@ -67,6 +68,18 @@ class ResultRow:
                    conditions=obj.get("conditions", {}), extra=obj.get("extra", {}))
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one step: a temporary file, fsynced, then renamed over it."""
+    tmp = path.with_name(path.name + ".tmp")
+    write_point(f"write {path.name}")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        write_point(f"fsync {path.name}")
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 class JsonlStore:
     """Append-only JSON-lines file with whole-line, durable appends."""
 
@@ -74,19 +87,31 @@ class JsonlStore:
         self.path = Path(path)
         self.torn_lines = 0
 
-    def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
-        data = line.encode("utf-8")
+    def append(self, record: dict[str, Any]) -> int:
+        """Append one record; returns the file's size after it."""
+        return self.append_many([record])
+
+    def append_many(self, records: list[dict[str, Any]]) -> int:
+        """Append ``records`` with one write and one fsync; returns the file's size after them.
+
+        On a failed or short write the file is cut back to its old size, so it
+        holds whole lines only (e.g. ENOSPC mid-line).
+        """
+        data = b"".join((json.dumps(r, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+                        for r in records)
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
             raise PolymodalError(f"cannot write results to {self.path}: {exc.strerror}") from None
         start = os.fstat(fd).st_size
         try:
-            written = os.write(fd, data)
-            if written != len(data):
-                raise PolymodalError(f"short write to {self.path} ({written} of {len(data)} bytes): disk full?")
-            os.fsync(fd)
+            if data:
+                write_point(f"write {self.path.name}")
+                written = os.write(fd, data)
+                if written != len(data):
+                    raise PolymodalError(f"short write to {self.path} ({written} of {len(data)} bytes): disk full?")
+                write_point(f"fsync {self.path.name}")
+                os.fsync(fd)
         except (OSError, PolymodalError) as exc:
             # Cut a partial line off again so the file stays whole rows only (e.g. ENOSPC mid-line).
             try:
@@ -98,10 +123,25 @@ class JsonlStore:
             raise PolymodalError(f"cannot write results to {self.path}: {exc.strerror}") from None
         finally:
             os.close(fd)
+        return start + len(data)
 
     def extend(self, records: Iterable[dict[str, Any]]) -> None:
         for r in records:
             self.append(r)
+
+    def size(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def truncate_to(self, size: int) -> int:
+        """Cut the file back to ``size`` bytes (an uncommitted tail); returns the bytes removed."""
+        have = self.size()
+        if have <= size:
+            return 0
+        with self.path.open("r+b") as fh:
+            fh.truncate(size)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return have - size
 
     def read(self) -> Iterator[dict[str, Any]]:
         """Every complete record; a torn last line (from a crash) is skipped and counted."""

@@ -6,24 +6,25 @@ Layout of the results folder::
     results.jsonl      one ResultRow per line, appended and fsynced as produced
     artifacts.jsonl    examples, heatmaps, generated images for the reporters
     artifacts/         their PNG files
-    progress.jsonl     one line per finished (run, axis) unit
+    progress.jsonl     commit records: one per unit of work of an axis, one per finished (run, axis)
     runs/<run>/train/  the trainer's checkpoint and per-epoch metrics
 
-Killing the process at any moment loses nothing already written: rows are
-whole lines, a unit is marked complete only after all its rows are stored,
-and ``--resume`` skips complete units, continues training from its
-checkpoint, and drops any row it already has, so a resumed run ends with
-exactly the rows of an uninterrupted one.
+Killing the process at any moment loses nothing already committed. A unit of
+work (see :mod:`polymodal.evaluation`) is written as its rows (one append to
+results.jsonl), its artifact records (one append to artifacts.jsonl), then a
+commit record in progress.jsonl holding the sizes both files had after them.
+``--resume`` cuts both files back to the sizes in the last commit record --
+the rows and artifacts of a unit that was killed half-way -- skips committed
+units and finished axes, continues training from its checkpoint, and drops
+any row it already has, so a resumed run ends with exactly the bytes of an
+uninterrupted one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import platform
 import shutil
-import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -35,8 +36,10 @@ import attrs
 
 from polymodal import __version__
 from polymodal.errors import ConfigError, PolymodalError
-from polymodal.evaluation import AxisContext, condition_key
-from polymodal.results import JsonlStore, ResultRow
+from polymodal.evaluation import AxisContext, Unit, condition_key
+from polymodal.results import JsonlStore, ResultRow, atomic_write_bytes
+from polymodal.progress import SuiteProgress as Progress
+from polymodal.versions import versions
 from polymodal.suite import RunPlan, Suite
 
 MANIFEST = "manifest.json"
@@ -72,79 +75,7 @@ class RunOptions:
 
 
 def _atomic_write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=True, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _fmt(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"{seconds // 60:02d}:{seconds % 60:02d}"
-
-
-class Progress:
-    """One status line on stderr: run, axis, progress within it, elapsed and remaining."""
-
-    def __init__(self, total_units: int, enabled: bool = True):
-        self.total = total_units
-        self.done = 0
-        self.enabled = enabled
-        self.started = time.perf_counter()
-        self.unit_times: list[float] = []
-        self.prefix = ""
-        self._last = 0.0
-        self.tty = sys.stderr.isatty()
-
-    def unit(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.line("starting")
-
-    def finish_unit(self, seconds: float, skipped: bool = False) -> None:
-        self.done += 1
-        if not skipped:
-            self.unit_times.append(seconds)
-
-    def line(self, what: str, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if not force and not self.tty and now - self._last < 5:
-            return
-        self._last = now
-        elapsed = now - self.started
-        if self.unit_times:
-            left = (self.total - self.done) * sum(self.unit_times) / len(self.unit_times)
-            eta = f"~{_fmt(left)} left"
-        else:
-            eta = "estimating"
-        text = f"[{self.done}/{self.total}] {self.prefix}: {what} | {_fmt(elapsed)} elapsed, {eta}"
-        if self.tty:
-            sys.stderr.write("\r\x1b[2K" + text[: shutil.get_terminal_size().columns - 1])
-        else:
-            sys.stderr.write(text + "\n")
-        sys.stderr.flush()
-
-    def note(self, text: str) -> None:
-        if self.enabled:
-            sys.stderr.write(("\n" if self.tty else "") + text + "\n")
-            sys.stderr.flush()
-
-
-def _versions(plugins: Any) -> dict[str, Any]:
-    import torch
-
-    return {
-        "polymodal": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "plugins": {r.name: {"distribution": r.distribution, "version": r.version, "status": r.status}
-                    for r in plugins.records.values()},
-    }
+    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode("utf-8"))
 
 
 class Runner:
@@ -165,7 +96,7 @@ class Runner:
     # -- validation -------------------------------------------------------------
     def validate(self) -> None:
         """Check every name, capability and parameter; report all problems at once."""
-        from polymodal.experiment import experiment_from_dict
+        from polymodal.experiment import experiment_from_dict, model_params
 
         problems: list[str] = []
         src = self.suite.source
@@ -194,19 +125,26 @@ class Runner:
                 continue
             self.experiments[plan.id] = exp
             model_spec = attempt(f"{where}: model.name", lambda e=exp: self.plugins.get("models", e.model.name))
+            strategy_spec = attempt(f"{where}: train.strategy", lambda e=exp: self.plugins.get("strategies", e.train.strategy))
+            if strategy_spec is not None:
+                attempt(where, lambda s=strategy_spec, e=exp: s.validate_params(
+                    e.train.strategy_params, where, "train.strategy_params"))
             attempt(f"{where}: data.dataset", lambda e=exp: self.plugins.get("datasets", e.data.dataset))
-            if exp.model.name == "fusion-classifier" or exp.model.fusion != "concat":
+            # A model declares that it fuses fields with ``model.fusion`` by the spec tag ``fusion``.
+            if model_spec is not None and "fusion" in model_spec.tags:
                 attempt(f"{where}: model.fusion", lambda e=exp: self.plugins.get("fusions", e.model.fusion))
+            if model_spec is not None:
+                attempt(where, lambda s=model_spec, e=exp: model_params(s, e.model, where))
             for field, enc in exp.model.encoders.items():
                 spec = attempt(f"{where}: model.encoders.{field}.name", lambda n=enc.name: self.plugins.get("encoders", n))
                 if spec is not None:
-                    attempt(f"{where}: model.encoders.{field}.params",
-                            lambda s=spec, e=enc: _check_params(s, e.params))
+                    attempt(where, lambda s=spec, e=enc, f=field: s.validate_params(
+                        e.params, where, f"model.encoders.{f}.params"))
             if exp.model.fusion_params:
                 fusion_spec = attempt(f"{where}: model.fusion", lambda e=exp: self.plugins.get("fusions", e.model.fusion))
                 if fusion_spec is not None:
-                    attempt(f"{where}: model.fusion_params",
-                            lambda s=fusion_spec, e=exp: _check_params(s, e.model.fusion_params))
+                    attempt(where, lambda s=fusion_spec, e=exp: s.validate_params(
+                        e.model.fusion_params, where, "model.fusion_params"))
             if model_spec is None:
                 continue
             seen_models[plan.id] = model_spec
@@ -278,6 +216,7 @@ class Runner:
                                      "options); resume with the same ones or choose another --out")
             for store in (self.results, self.artifacts, self.progress_store):
                 store.repair()
+            self._drop_uncommitted()
             manifest["resumed"] = manifest.get("resumed", 0) + 1
         else:
             manifest = {
@@ -293,12 +232,31 @@ class Runner:
                           "axes": list(p.axes), "swept": p.swept, "status": "pending"} for p in self.suite.runs],
                 "seeds": sorted({p.seed for p in self.suite.runs}),
             }
-        manifest["versions"] = _versions(self.plugins)
+        manifest["versions"] = versions(self.plugins)
         manifest["device"] = self.options.device or "auto"
         manifest["limit"] = self.options.limit
         manifest["world_size"] = self.options.world_size
         _atomic_write_json(manifest_path, manifest)
         return manifest
+
+    def _drop_uncommitted(self) -> None:
+        """Cut results and artifacts back to what the last commit record covers (a torn unit's tail)."""
+        last = None
+        for record in self.progress_store.read():
+            if "results_bytes" in record:
+                last = record
+        if last is None:  # nothing committed yet, or a folder from before commit records
+            if not any(True for _ in self.progress_store.read()):
+                self.results.truncate_to(0)
+                self.artifacts.truncate_to(0)
+            return
+        for store, key in ((self.results, "results_bytes"), (self.artifacts, "artifacts_bytes")):
+            size = store.size()
+            if size < last[key]:
+                raise PolymodalError(f"--resume: {store.path} has {size} bytes but its last commit record in "
+                                     f"{self.progress_store.path} covers {last[key]}; the folder was changed by "
+                                     "something else; use another --out")
+            store.truncate_to(last[key])
 
     def _set_status(self, manifest: dict[str, Any], run_id: str, status: str, **extra: Any) -> None:
         for r in manifest.setdefault("runs", []):
@@ -312,14 +270,21 @@ class Runner:
     def run(self) -> dict[str, Any]:
         self.validate()
         manifest = self._prepare_out()
-        complete = {(r["run"], r["axis"]) for r in self.progress_store.read()} if self.options.resume else set()
+        records = list(self.progress_store.read()) if self.options.resume else []
+        complete = {(r["run"], r["axis"]) for r in records if r.get("status", "complete") == "complete"}
+        units: dict[tuple[str, str], set[str]] = {}
+        for r in records:
+            if r.get("status") == "committed":
+                units.setdefault((r["run"], r["axis"]), set()).add(r["unit"])
         stored_keys: dict[tuple[str, str], set[str]] = {}
+        stored_rows: dict[tuple[str, str], list[ResultRow]] = {}
         if self.options.resume:
             for row in self.results.read():
                 stored_keys.setdefault((row["run"], row["axis"]), set()).add(
                     condition_key(row["axis"], row["metric"], row.get("conditions", {})))
-        units = sum(len(p.axes) + 1 for p in self.suite.runs)
-        bar = Progress(units, enabled=self.options.progress and self.is_writer)
+                stored_rows.setdefault((row["run"], row["axis"]), []).append(ResultRow.from_json(row))
+        self._units, self._stored_rows = units, stored_rows
+        bar = Progress(sum(len(p.axes) + 1 for p in self.suite.runs), enabled=self.options.progress and self.is_writer)
         failures = 0
         from polymodal import collective
 
@@ -334,10 +299,10 @@ class Runner:
                     self._fail(manifest, plan, f"not run: {collective.broken()}", "", bar)
                     continue
                 bar.unit(f"run {index + 1}/{len(self.suite.runs)} {plan.id}")
-                error, tb = None, ""
+                error, tb, data = None, "", None
                 collective.set_position(plan.id)
                 try:
-                    self._run_one(plan, complete, stored_keys, bar)
+                    data = self._run_one(plan, complete, stored_keys, bar)
                 except KeyboardInterrupt:
                     raise
                 except Exception as exc:  # noqa: BLE001 - one failing run must not stop the suite
@@ -346,7 +311,7 @@ class Runner:
                         sys.stderr.write(f"rank {self.options.rank}: run {plan.id} failed:\n{tb}")
                 errors = self._agree(plan, error)
                 if not errors:
-                    self._set_status(manifest, plan.id, "complete")
+                    self._set_status(manifest, plan.id, "complete", **_data_facts(data))
                     continue
                 failures += 1
                 message = errors[0] if len(errors) == 1 else "; ".join(errors)
@@ -378,11 +343,13 @@ class Runner:
 
     def _fail(self, manifest: dict[str, Any], plan: RunPlan, message: str, tb: str, bar: Progress) -> None:
         if self.is_writer:
-            self.results.append(ResultRow("runner", "error", None, run=plan.id,
-                                          conditions={"model": plan.experiment.get("model", {}).get("name")},
-                                          extra={"error": message, "traceback": tb}).to_json())
+            error = ResultRow("runner", "error", None, run=plan.id,
+                              conditions={"model": plan.experiment.get("model", {}).get("name")},
+                              extra={"error": message, "traceback": tb})
+            self._commit(plan.id, "runner", Unit(None, "error", rows=[error]), set(), status="error")
         self._set_status(manifest, plan.id, "failed", error=message)
-        bar.note(f"run {plan.id} failed: {message}")
+        # Printed even under --quiet: why a run failed must not live only in the files.
+        bar.note(f"run {plan.id} failed: {message}", always=True)
 
     def _train(self, plan: RunPlan, exp: Any) -> TrainedRun:
         trainer_name = self.suite.data.get("trainer", "default")
@@ -392,7 +359,8 @@ class Runner:
                        device=self.options.device, limit=self.options.limit)
 
     def _run_one(self, plan: RunPlan, complete: set[tuple[str, str]],
-                 stored: dict[tuple[str, str], set[str]], bar: Progress) -> None:
+                 stored: dict[tuple[str, str], set[str]], bar: Progress) -> Any:
+        """Train and evaluate one run; returns its data (for the facts the manifest records)."""
         import torch
 
         from polymodal import collective
@@ -407,11 +375,9 @@ class Runner:
         base = {k: v for k, v in base.items() if v is not None}
         if (plan.id, "train") not in complete:
             keys = stored.setdefault((plan.id, "train"), set())
-            for split, figures in sorted(trained.figures.items()):
-                for metric, value in sorted(figures.items()):
-                    row = ResultRow("train", metric, float(value), run=plan.id, conditions={**base, "split": split})
-                    self._store_row(row, keys)
-            self._complete(plan.id, "train")
+            rows = [ResultRow("train", metric, float(value), run=plan.id, conditions={**base, "split": split})
+                    for split, figures in sorted(trained.figures.items()) for metric, value in sorted(figures.items())]
+            self._commit(plan.id, "train", Unit(None, "train", rows=rows), keys, status="complete")
         bar.finish_unit(time.perf_counter() - t0)
         model = trained.model
         model.eval()
@@ -439,42 +405,57 @@ class Runner:
                 split=self.suite.eval_split, rank=self.options.rank, world_size=self.options.world_size,
                 done=frozenset(keys),
                 progress=lambda done, total, what: bar.line(f"{what} {done}/{total if total else '?'}"),
+                committed_units=set(self._units.get((plan.id, label), set())),
+                committed_rows=list(self._stored_rows.get((plan.id, entry.name), [])),
+                commit=lambda unit, run_id=plan.id, label=label, keys=keys: self._commit(run_id, label, unit, keys),
             )
             torch.manual_seed(plan.seed)
             with torch.no_grad() if getattr(axis, "no_grad", False) else contextlib.nullcontext():
                 for row in axis.run(model, trained.data, ctx):
                     if not isinstance(row, ResultRow):
                         raise PolymodalError(f"axis {entry.name!r} yielded {type(row).__name__}, expected a ResultRow")
-                    self._store_row(row, keys)
-            if self.is_writer:
-                for art in ctx.take_artifacts():
-                    self.artifacts.append(art)
-            self._complete(plan.id, label)
+                    ctx.accept(row)
+            # The implicit unit (rows and artifacts outside any unit) commits with the axis's "complete" record.
+            ctx.commit = lambda unit, run_id=plan.id, label=label, keys=keys: self._commit(
+                run_id, label, unit, keys, status="complete")
+            ctx.finish()
             bar.finish_unit(time.perf_counter() - t1)
+        return trained.data
 
-    def _store_row(self, row: ResultRow, keys: set[str]) -> None:
-        key = condition_key(row.axis, row.metric, row.conditions)
-        if key in keys:
+    def _commit(self, run_id: str, axis: str, unit: Unit, keys: set[str], status: str = "committed") -> None:
+        """Store a unit: its new rows (one append), its artifacts (one append), then its commit record.
+
+        The record holds the sizes of both files after the unit, so ``--resume``
+        can cut off what a kill left of a unit that never got its record.
+        """
+        rows = []
+        for row in unit.rows:
+            key = condition_key(row.axis, row.metric, row.conditions)
+            if key not in keys:
+                keys.add(key)
+                rows.append(row.to_json())
+        if not self.is_writer:
             return
-        keys.add(key)
-        if self.is_writer:
-            self.results.append(row.to_json())
+        results_bytes = self.results.append_many(rows) if rows else self.results.size()
+        artifacts_bytes = self.artifacts.append_many(unit.artifacts) if unit.artifacts else self.artifacts.size()
+        record: dict[str, Any] = {"run": run_id, "axis": axis, "status": status, "results_bytes": results_bytes,
+                                  "artifacts_bytes": artifacts_bytes}
+        if unit.key is not None:
+            record["unit"] = unit.key
+        self.progress_store.append(record)
 
-    def _complete(self, run_id: str, axis: str) -> None:
-        if self.is_writer:
-            self.progress_store.append({"run": run_id, "axis": axis, "status": "complete"})
 
-
-def _check_params(spec: Any, params: dict[str, Any]) -> None:
-    """Unknown parameter names of a component, with a did-you-mean (its signature is the truth)."""
-    from polymodal.errors import did_you_mean
-
-    unknown = spec.unknown_parameters(params)
-    if unknown:
-        known = spec.parameters()
-        raise ConfigError(f"unknown parameter {unknown[0]!r} of {spec.kind[:-1]} {spec.name!r}"
-                          f"{did_you_mean(unknown[0], known)}; parameters: "
-                          f"{', '.join(k for k in known if k != 'input_dims')}")
+def _data_facts(data: Any) -> dict[str, Any]:
+    """What the run's data says about itself (``notes``, ``skipped`` samples) for the manifest and reports."""
+    facts: dict[str, Any] = {}
+    notes = list(getattr(data, "notes", []) or [])
+    skipped = dict(getattr(data, "skipped", {}) or {})
+    if notes:
+        facts["data_notes"] = notes
+    if skipped:
+        facts["skipped_samples"] = skipped
+        facts["skipped"] = sum(len(v) for v in skipped.values())
+    return facts
 
 
 def _uses_fusion(model: Any) -> bool:

@@ -11,6 +11,10 @@ Fixtures:
     a context manager factory: ``with polymodal_plugin(obj, name="mine"):``
     makes the process-wide manager (what the CLI and runner use) include
     ``obj`` on top of the installed plugins, restoring it afterwards.
+
+Contract checkers, one per kind (see :mod:`polymodal.contract_checks`):
+``check_fusion``, ``check_encoder``, ``check_modality``, ``check_metric`` and
+``check_axis_rows``. Each raises :class:`ContractError` naming the broken promise.
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ from typing import Any
 import pytest
 
 from polymodal import plugins as _plugins
+from polymodal.contract_checks import (  # noqa: F401 - re-exported for plugin authors
+    ContractError,
+    check_axis_rows,
+    check_encoder,
+    check_fusion,
+    check_metric,
+    check_modality,
+)
 from polymodal.plugins import PluginSettings, Plugins, build_plugin_manager
 
 

@@ -6,10 +6,9 @@ import pytest
 from axes_models import context, trained
 
 import polymodal
-from polymodal.evaluation import condition_key
 
 AXES = {"task": frozenset(), "zero-shot": frozenset({"embed"}), "retrieval": frozenset({"embed"}),
-        "interpretability.attention": frozenset(), "interpretability.importance": frozenset({"classify"})}
+        "interpretability.attention": frozenset(), "interpretability.importance": frozenset()}  # classify or transcribe: requires_any
 
 
 def test_entry_points_build_with_parameters():
@@ -19,7 +18,8 @@ def test_entry_points_build_with_parameters():
         axis = plugins.build("axes", name)
         assert axis.requires == requires and callable(axis.run)
     assert plugins.build("axes", "zero-shot", target="color", templates=["a {}"]).target == "color"
-    assert plugins.build("axes", "task").requires_any == frozenset({"classify", "caption", "generate"})
+    assert plugins.build("axes", "task").requires_any == frozenset({"classify", "caption", "generate", "transcribe"})
+    assert plugins.build("axes", "interpretability.importance").requires_any == frozenset({"classify", "transcribe"})
     with pytest.raises(TypeError):
         plugins.build("axes", "retrieval", top_k=3)
 
@@ -27,9 +27,11 @@ def test_entry_points_build_with_parameters():
 def test_importance_resume_skips_stored_measurements(tmp_path):
     model, data = trained("classifier", str(tmp_path.parent))
     axis = polymodal.get_plugins().build("axes", "interpretability.importance", methods=["ablation", "shapley"])
-    first = list(axis.run(model, data, context(tmp_path, "interpretability.importance", limit=16)))
+    first_ctx = context(tmp_path, "interpretability.importance", limit=16)
+    first = list(axis.run(model, data, first_ctx))
+    assert first and first_ctx.committed_units
     ctx = context(tmp_path, "interpretability.importance", limit=16)
-    ctx.done = frozenset(condition_key(r.axis, r.metric, r.conditions) for r in first)
+    ctx.committed_units = set(first_ctx.committed_units)  # what a resumed run reads back from the store
     assert list(axis.run(model, data, ctx)) == []
 
 

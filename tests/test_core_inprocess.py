@@ -83,7 +83,7 @@ def test_partial_registrations_of_a_failing_plugin_are_discarded(make_plugins) -
         (("ok", "not a target"), {}, "module:attribute"),
         (("ok", 42), {}, "factory must be callable"),
         (("ok", "json:dumps"), {"capabilities": "embed"}, "lists of strings"),
-        (("ok", "json:dumps"), {"params": ["x"]}, "params must be a dict"),
+        (("ok", "json:dumps"), {"params": ["x"]}, "params must be an attrs class"),
     ],
 )
 def test_register_validates_immediately(make_plugins, args, kwargs, message) -> None:
@@ -117,5 +117,40 @@ def test_lazy_factory_import_error_names_plugin(make_plugins) -> None:
 
 
 def test_public_api_surface() -> None:
-    assert polymodal.PLUGIN_API_VERSION == "1.0"
+    assert polymodal.PLUGIN_API_VERSION == "2.0"
     assert callable(polymodal.build_plugin_manager)
+
+
+def test_replaces_with_a_component_name_gets_a_hint(make_plugins) -> None:
+    a = component("fusions", "concat", "json:dumps")
+    b = component("fusions", "concat", "json:loads", replaces="concat")  # the component, not the plugin
+    plugins = make_plugins(a, b, names=["fusion.concat", "mine"])
+    with pytest.raises(ConflictError, match=r"replaces='concat', which is the component name.*'fusion.concat'"):
+        plugins.get("fusions", "concat")
+
+
+@pytest.mark.parametrize("word", ["modality", "modalities", "axis", "axes", "suite", "metric"])
+def test_cli_list_and_info_accept_singular_and_plural_kinds(word: str, capsys: pytest.CaptureFixture) -> None:
+    from polymodal.cli import main
+
+    assert main(["list", word]) == 0
+    listed = capsys.readouterr().out.split()
+    assert listed, f"nothing listed for {word!r}"
+    name = listed[0]
+    assert main(["info", word, name]) == 0
+    assert name in capsys.readouterr().out
+
+
+def test_cli_info_suite_prints_path_and_file(capsys: pytest.CaptureFixture) -> None:
+    import json
+    from pathlib import Path
+
+    from polymodal.cli import main
+
+    assert main(["info", "suite", "quickstart"]) == 0
+    out = capsys.readouterr().out
+    path = Path(out.split("file: ", 1)[1].splitlines()[0])
+    assert path.name == "quickstart.toml" and path.read_text(encoding="utf-8").strip() in out
+    assert main(["info", "suites", "quickstart", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert Path(info["path"]) == path and info["content"] == path.read_text(encoding="utf-8")

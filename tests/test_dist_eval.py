@@ -25,6 +25,9 @@ import pytest
 from dist_launch import torchrun
 from fakedist import write_dist
 
+#: Every test here compares a torchrun (2 processes) evaluation with a single-process one.
+pytestmark = pytest.mark.e2e
+
 CAPTION_AXIS = '''
 from polymodal import component
 caption_cider = component("axes", "caption-cider", "caption_cider_impl:CaptionCider",

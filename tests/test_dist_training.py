@@ -59,6 +59,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"single": single, "ddp": ddp, "stopped": stopped}  # type: ignore[dict-item]
 
 
+@pytest.mark.e2e
 def test_ddp_weights_equal_single_process(runs: dict[str, Path]) -> None:
     one, two = _weights(runs["single"]), _weights(runs["ddp"])
     assert one.keys() == two.keys()
@@ -69,6 +70,7 @@ def test_ddp_weights_equal_single_process(runs: dict[str, Path]) -> None:
     assert any(not torch.allclose(runs["stopped"][k], one[k], atol=1e-4) for k in one)
 
 
+@pytest.mark.e2e
 def test_ddp_writes_one_log_that_reads_like_single_process(runs: dict[str, Path]) -> None:
     import json
 

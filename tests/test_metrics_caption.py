@@ -137,6 +137,7 @@ def _worker(rank: int, world: int, port: int, queue) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.e2e
 def test_cider_under_two_processes_equals_single_pass():
     import torch.multiprocessing as mp
 

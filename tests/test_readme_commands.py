@@ -22,6 +22,8 @@ def test_readme_has_exactly_the_two_setup_commands_ci_uses() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "/^python3.11 -m venv/p" in ci and "/^\\.venv\\/bin\\/python -m pytest/p" in ci
     assert "-eq 5" in ci  # pytest's 'no tests collected' fails CI
+    assert "export CI=true" in ci  # a test needing something missing (Chromium) fails rather than skips
+    assert "contrib/run-tests" in ci  # as contrib/README.md promises
     for path in re.findall(r"-e '?(contrib/[\w.-]+)", setup[0]):
         assert (ROOT / path / "pyproject.toml").is_file(), path
 

@@ -15,6 +15,7 @@ from polymodal.errors import DataError, UnknownNameError
 from polymodal.leaderboard import build_leaderboard, higher_is_better
 from polymodal.report import load_results, render, write_reports
 from polymodal.results import JsonlStore, ResultRow
+from polymodal.stats import PER_SAMPLE_KEY, encode_per_sample
 
 ATTENTION = "fusion-classifier/attention/seed0"
 CONCAT = "fusion-classifier/concat/seed0"
@@ -119,10 +120,59 @@ def test_leaderboard_aggregation_rule() -> None:
     assert board.value("a", "task/accuracy") == pytest.approx(0.8)
     assert board.value("a", "robustness.adversarial/robust_accuracy") == pytest.approx(0.5)
     assert board.column("robustness.adversarial/robust_accuracy").averaged_over == ("epsilon",)
-    assert board.best["task/accuracy"] == {"a"}
-    assert board.best["robustness.adversarial/robust_accuracy"] == {"b"}
-    assert board.best["robustness.adversarial/attack_success_rate"] == {"b"}  # lower wins
+    # Without per-sample scores nothing is tested, so nothing is marked best, and the note says why.
+    assert all(not best for best in board.best.values())
+    assert "no per-sample scores" in board.best_notes["task/accuracy"]
+    assert board.interval("a", "task/accuracy") is None
     assert board.value("c", "task/accuracy") is None
+
+
+def _bits(ones: int, n: int = 60, offset: int = 0) -> dict:
+    return {PER_SAMPLE_KEY: encode_per_sample([1.0 if offset <= i < offset + ones else 0.0 for i in range(n)])}
+
+
+def test_best_only_when_significant_else_tied() -> None:
+    rows = [ResultRow("task", "accuracy", 50 / 60, run="a", extra=_bits(50)),
+            ResultRow("task", "accuracy", 20 / 60, run="b", extra=_bits(20)),
+            # a clear winner on a lower-is-better metric
+            ResultRow("task", "error_rate", 10 / 60, run="a", extra=_bits(10)),
+            ResultRow("task", "error_rate", 40 / 60, run="b", extra=_bits(40)),
+            # 3 samples apart: not distinguishable (exact-enough sign-flip p = 0.25)
+            ResultRow("zero-shot", "accuracy", 30 / 60, run="a", extra=_bits(30)),
+            ResultRow("zero-shot", "accuracy", 33 / 60, run="b", extra=_bits(33))]
+    board = build_leaderboard(rows, resamples=2000, seed=1)
+    assert board.best["task/accuracy"] == {"a"} and not board.tied["task/accuracy"]
+    assert board.best["task/error_rate"] == {"a"}
+    assert not board.best["zero-shot/accuracy"] and board.tied["zero-shot/accuracy"] == {"a", "b"}
+    assert "tied" in board.best_notes["zero-shot/accuracy"]
+    iv = board.interval("a", "task/accuracy")
+    assert iv.method == "bootstrap" and iv.n == 60 and iv.low < 50 / 60 < iv.high
+    # Seeded: the same rows give the same intervals and marks.
+    again = build_leaderboard(rows, resamples=2000, seed=1)
+    assert again.interval("a", "task/accuracy") == iv and again.tied == board.tied
+    doc = board.to_json()
+    row_a = next(r for r in doc["rows"] if r["run"] == "a")
+    assert row_a["intervals"]["task/accuracy"]["low"] == pytest.approx(iv.low)
+    assert row_a["tied"] == ["zero-shot/accuracy"] and "task/accuracy" in row_a["best"]
+
+
+def test_rows_over_different_samples_are_not_paired() -> None:
+    rows = [ResultRow("task", "accuracy", 50 / 60, run="a", extra=_bits(50)),
+            ResultRow("task", "accuracy", 20 / 40, run="b", extra=_bits(20, n=40))]
+    board = build_leaderboard(rows)
+    assert not board.best["task/accuracy"] and "other samples" in board.best_notes["task/accuracy"]
+    assert board.interval("b", "task/accuracy").n == 40
+
+
+def test_seed_groups_summarise_runs_over_seeds() -> None:
+    rows = [ResultRow("task", "accuracy", v, run=f"clf/fusion=concat/seed={s}", extra=_bits(round(v * 60)))
+            for s, v in enumerate((0.8, 0.85, 0.9))]
+    board = build_leaderboard(rows)
+    members, summaries = board.seed_groups["clf/fusion=concat"]
+    assert len(members) == 3
+    s = summaries["task/accuracy"]
+    assert s.n == 3 and s.mean == pytest.approx(0.85) and s.std == pytest.approx(0.05)
+    assert s.interval.low < 0.85 < s.interval.high
 
 
 def test_direction_hint_from_producer_wins_over_name() -> None:
@@ -130,7 +180,7 @@ def test_direction_hint_from_producer_wins_over_name() -> None:
     assert higher_is_better("recall@5") is True and higher_is_better("attack_success_rate") is False
     rows = [ResultRow("task", "fid", 10.0, run="a", extra={"higher_is_better": True}),
             ResultRow("task", "fid", 20.0, run="b", extra={"higher_is_better": True})]
-    assert build_leaderboard(rows).best["task/fid"] == {"b"}
+    assert build_leaderboard(rows).column("task/fid").higher_is_better is True
 
 
 def test_single_run_columns_have_no_best_and_ties_share_it() -> None:
@@ -138,7 +188,7 @@ def test_single_run_columns_have_no_best_and_ties_share_it() -> None:
             ResultRow("task", "accuracy", 0.5, run="b")]
     board = build_leaderboard(rows)
     assert board.best["task/bleu_4"] == frozenset()
-    assert board.best["task/accuracy"] == {"a", "b"}
+    assert "single run" in board.best_notes["task/bleu_4"]
 
 
 def test_json_report_is_strict_versioned_and_complete(results: Path, tmp_path: Path) -> None:
@@ -148,7 +198,10 @@ def test_json_report_is_strict_versioned_and_complete(results: Path, tmp_path: P
     assert len(doc["results"]) == len(load_results(results).rows)
     assert doc["manifest"]["suite"]["name"] == "quickstart"
     lb = {r["run"]: r for r in doc["leaderboard"]["rows"]}
-    assert len(lb) == 7 and lb[ATTENTION]["best"][:2] == ["task/accuracy", "task/f1_macro"]
+    assert len(lb) == 7 and "task/accuracy" in lb[ATTENTION]["best"]
+    assert "task/f1_macro" not in lb[ATTENTION]["best"]  # no per-sample scores: no claim of significance
+    iv = lb[ATTENTION]["intervals"]["task/accuracy"]
+    assert iv["low"] < lb[ATTENTION]["values"]["task/accuracy"] < iv["high"] and iv["n"] == 400
     acc_rows = [r for r in doc["results"] if r["run"] == ATTENTION and r["axis"] == "task" and r["metric"] == "accuracy"]
     assert lb[ATTENTION]["values"]["task/accuracy"] == pytest.approx(acc_rows[0]["value"])
     assert {r["id"]: r["status"] for r in doc["runs"]}[FAILED] == "failed"
@@ -218,13 +271,27 @@ def test_cli_report_and_errors(results: Path, tmp_path: Path, capsys: pytest.Cap
 
 def test_cli_compare_reports_direction_aware_deltas(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     a = write_results_folder(tmp_path / "a", include_other_models=False)
-    b = write_results_folder(tmp_path / "b", include_other_models=False, include_failed=False, quality_shift=0.02)
-    assert main(["compare", str(a), str(b), "--json"]) == 0
-    cmp = json.loads(capsys.readouterr().out)
+    b = write_results_folder(tmp_path / "b", include_other_models=False, include_failed=False, quality_shift=0.05)
+    assert main(["compare", str(a), str(b), "--json", "--resamples", "5000"]) == 0
+    out = capsys.readouterr().out
+    cmp = json.loads(out)
     acc = {r["run"]: r for r in cmp["rows"] if r["column"] == "task/accuracy"}
     assert set(acc) == {CONCAT, "fusion-classifier/weighted/seed0", ATTENTION}
     for r in acc.values():
-        assert r["delta"] == pytest.approx(0.02) and r["verdict"] == "better"
+        assert r["delta"] == pytest.approx(0.05) and r["verdict"] == "better"
+        test = r["test"]  # 20 of 400 samples flipped, all the same way: p at the Monte Carlo floor
+        assert test["n"] == 400 and test["p_value"] <= 3 / 5001
+        assert test["p_adjusted"] >= test["p_value"] and test["interval"]["low"] > 0
+    assert cmp["statistics"]["correction"] == "holm" and cmp["statistics"]["tested"] > 10
+    # seeded: the same call prints the same numbers
+    assert main(["compare", str(a), str(b), "--json", "--resamples", "5000"]) == 0
+    assert capsys.readouterr().out == out
+    # a 2-sample difference is reported as not significant, not as better
+    c = write_results_folder(tmp_path / "c", include_other_models=False, include_failed=False, quality_shift=0.005)
+    assert main(["compare", str(a), str(c), "--json"]) == 0
+    small = [r for r in json.loads(capsys.readouterr().out)["rows"] if r["column"] == "task/accuracy"]
+    assert small and all(r["verdict"] in ("not significant", "same") for r in small)
+    assert any(r["verdict"] == "not significant" for r in small)
     asr = [r for r in cmp["rows"] if r["column"] == "robustness.adversarial/attack_success_rate"]
     assert all(r["verdict"] in ("same", "better", "worse") for r in asr)
     assert cmp["runs_only_in_a"] == [FAILED]
@@ -232,7 +299,11 @@ def test_cli_compare_reports_direction_aware_deltas(tmp_path: Path, capsys: pyte
     assert main(["compare", str(b), str(a)]) == 0
     text = capsys.readouterr().out
     task_lines = [line for line in text.splitlines() if " task/" in line]
-    assert len(task_lines) == 6 and all(line.endswith("▼ worse") and "-0.0200" in line for line in task_lines)
+    acc_lines = [line for line in task_lines if "task/accuracy" in line]
+    assert len(task_lines) == 6 and len(acc_lines) == 3
+    assert all("-0.0500" in line for line in task_lines)
+    assert all(line.endswith(("▼ worse", "not significant")) for line in task_lines)
+    assert "deltas tested on shared samples" in text
 
 
 def test_plugin_modules_stay_light() -> None:

@@ -91,6 +91,29 @@ def polymodal(args: list[str], site: Path, **kw) -> subprocess.Popen | subproces
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
+def result_lines(out: Path) -> int:
+    """How many rows a run in ``out`` has acknowledged so far."""
+    path = out / "results.jsonl"
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def kill_on_progress(p: subprocess.Popen, out: Path, lines: int, timeout: float = 300) -> None:
+    """SIGKILL ``p`` once ``out`` holds ``lines`` result rows (0: once training has started), and assert it died.
+
+    Triggering on progress, not on a clock, puts the kill where the test means
+    it on a fast machine and a loaded one alike.
+    """
+    deadline = time.monotonic() + timeout
+    while p.poll() is None and time.monotonic() < deadline:
+        if (result_lines(out) >= lines) if lines else (out / "runs").exists():
+            break
+        time.sleep(0.02)  # polling interval only; the trigger is the progress above
+    assert p.poll() is None, (f"the run ended (rc {p.returncode}) before reaching {lines} rows; "
+                              f"the kill would not interrupt anything: {p.stderr.read() if p.stderr else ''}")
+    os.kill(p.pid, signal.SIGKILL)
+    assert p.wait() == -signal.SIGKILL
+
+
 def rows(out: Path) -> list[tuple]:
     found = []
     for line in (out / "results.jsonl").read_text().splitlines():
@@ -121,6 +144,7 @@ def test_sweep_expansion_seeds_and_includes(tmp_path: Path) -> None:
         load_suite_dict(tmp_path / "loop.toml")
 
 
+@pytest.mark.e2e
 def test_suite_problems_are_reported_all_at_once(site: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(
@@ -148,6 +172,7 @@ def test_suite_problems_are_reported_all_at_once(site: Path, tmp_path: Path) -> 
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.e2e
 def test_run_writes_rows_manifest_reports_and_isolates_failures(site: Path, tmp_path: Path) -> None:
     suite = tmp_path / "s.toml"
     suite.write_text(SUITE.replace("levels = 3", "levels = 2\nexplode = true"))
@@ -172,6 +197,7 @@ def test_run_writes_rows_manifest_reports_and_isolates_failures(site: Path, tmp_
     assert proc.returncode == 2 and "--fail-fast" in proc.stderr
 
 
+@pytest.mark.e2e
 def test_unwritable_output_fails_before_any_work(site: Path, tmp_path: Path) -> None:
     suite = tmp_path / "s.toml"
     suite.write_text(SUITE)
@@ -182,6 +208,7 @@ def test_unwritable_output_fails_before_any_work(site: Path, tmp_path: Path) -> 
     assert "epoch" not in proc.stderr
 
 
+@pytest.mark.e2e
 def test_sigkill_then_resume_gives_exactly_the_uninterrupted_rows(site: Path, tmp_path: Path) -> None:
     suite = tmp_path / "s.toml"
     suite.write_text(SUITE.replace("levels = 3", "levels = 3\ndelay = 0.4"))
@@ -194,15 +221,7 @@ def test_sigkill_then_resume_gives_exactly_the_uninterrupted_rows(site: Path, tm
     for wanted_lines in (0, 7, 12):
         p = polymodal(["run", str(suite), "--out", str(out), "--no-report", "-q",
                        *(["--resume"] if (out / "manifest.json").exists() else [])], site, background=True)
-        deadline = time.time() + 300
-        while time.time() < deadline and p.poll() is None:
-            have = len((out / "results.jsonl").read_text().splitlines()) if (out / "results.jsonl").exists() else 0
-            if (wanted_lines == 0 and (out / "runs").exists()) or (wanted_lines and have >= wanted_lines):
-                break
-            time.sleep(0.05)
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGKILL)
-        p.wait()
+        kill_on_progress(p, out, wanted_lines)
     proc = polymodal(["run", str(suite), "--out", str(out), "--resume", "--no-report", "-q"], site)
     assert proc.returncode == 0, proc.stderr
     got = rows(out)

@@ -9,7 +9,6 @@ import os
 import random
 import signal
 import struct
-import time
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -21,11 +20,12 @@ from torch import nn
 
 from polymodal.errors import DataError, PolymodalError
 from polymodal.results import JsonlStore
-from test_runner import SUITE, polymodal, rows, site  # noqa: F401 - the fake-axis plugin fixture
+from test_runner import SUITE, kill_on_progress, polymodal, result_lines, rows, site  # noqa: F401 - fixture
 
 KILL_SEED = 20240601
 
 
+@pytest.mark.e2e
 def test_random_sigkills_then_resume_equal_the_uninterrupted_run(site: Path, tmp_path: Path) -> None:  # noqa: F811
     """Kill at moments drawn from a seeded RNG, repeatedly on one folder; resume must lose and repeat nothing."""
     suite = tmp_path / "s.toml"
@@ -36,19 +36,18 @@ def test_random_sigkills_then_resume_equal_the_uninterrupted_run(site: Path, tmp
     expected = sorted(rows(ref))
     rng = random.Random(KILL_SEED)
     out = tmp_path / "killed"
-    kills = 0
     for _ in range(4):
+        # a seeded random point in the remaining work: 0 is during training, n is after the n-th row
+        target = rng.randint(0, len(expected) - 1) if result_lines(out) == 0 else rng.randint(
+            result_lines(out) + 1, len(expected) - 1)
         p = polymodal(["run", str(suite), "--out", str(out), "--no-report", "-q",
                        *(["--resume"] if (out / "manifest.json").exists() else [])], site, background=True)
-        time.sleep(rng.uniform(1.0, 9.0))  # training, between rows, or mid-row: wherever it lands
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGKILL)
-            kills += 1
-        p.wait()
+        kill_on_progress(p, out, target)
         if (out / "results.jsonl").exists():  # whatever was acknowledged is whole rows
             text = (out / "results.jsonl").read_bytes()
             assert all(json.loads(line) for line in text.splitlines()[: text.count(b"\n")])
-    assert kills >= 2, "the kills all came too late to interrupt anything; tune the delays"
+        if result_lines(out) >= len(expected) - 1:
+            break
     proc = polymodal(["run", str(suite), "--out", str(out), "--resume", "--no-report", "-q"], site)
     assert proc.returncode == 0, proc.stderr
     got = rows(out)

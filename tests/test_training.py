@@ -113,7 +113,7 @@ def test_staged_freezes_what_it_claims(pm, tmp_path):
 
     t = make_trainer(pm, tmp_path, {"fusion": "weighted", "fusion_params": {"dim": 16}},
                      {"strategy": "staged", "epochs": 3,
-                      "staged": {"pretrain_epochs": 1, "freeze_epochs": 1, "unfreeze_lr_scale": 0.5}},
+                      "strategy_params": {"pretrain_epochs": 1, "freeze_epochs": 1, "unfreeze_lr_scale": 0.5}},
                      on_step=lambda step: seen.setdefault(step, weights(t.model)))
     groups = t.model.stage_groups()
     names = {id(p): n for n, p in t.model.named_parameters()}
@@ -145,8 +145,9 @@ def test_staged_keeps_config_frozen_encoder_frozen(pm, tmp_path):
 
 @pytest.mark.parametrize("attack,norm", [("fgsm", "linf"), ("pgd", "linf"), ("pgd", "l2")])
 def test_adversarial_batches_differ_within_epsilon(pm, attack, norm):
-    from polymodal.experiment import AdversarialConfig
     from polymodal.model_api import FieldInfo
+    from polymodal_plugins.training.adversarial import build_attack
+    from polymodal_plugins.training.strategy_params import AdversarialParams as AdversarialConfig
 
     cfg = kit.experiment()
     torch.manual_seed(0)
@@ -155,7 +156,7 @@ def test_adversarial_batches_differ_within_epsilon(pm, attack, norm):
     adv = AdversarialConfig(attack=attack, norm=norm, epsilon=eps, text_epsilon=teps, steps=4)
     fields = {"image": FieldInfo("image", "image", {})}
     b = kit.batch(8)
-    pert = AdversarialAttack(adv, torch.Generator().manual_seed(0), fields).perturb(model, b)
+    pert = AdversarialAttack(adv, build_attack(adv, pm), torch.Generator().manual_seed(0), fields).perturb(model, b)
     d = pert.batch.inputs["image"].data - b.inputs["image"].data
     per_sample = d.flatten(1).abs().amax(1) if norm == "linf" else d.flatten(1).norm(dim=1)
     assert (per_sample <= eps + 1e-6).all() and (per_sample > 0.5 * eps).all()
@@ -165,7 +166,7 @@ def test_adversarial_batches_differ_within_epsilon(pm, attack, norm):
     tn = td.flatten(1).abs().amax(1) if norm == "linf" else td.flatten(1).norm(dim=1)
     assert (tn <= teps + 1e-6).all() and (tn > 0).all()
     # The attack does its job: the loss goes up.
-    from polymodal_plugins.training.adversarial import embedding_offsets
+    from polymodal.perturb import embedding_offsets
 
     model.eval()
     with embedding_offsets(model, pert.embedding_deltas):
@@ -174,8 +175,9 @@ def test_adversarial_batches_differ_within_epsilon(pm, attack, norm):
 
 
 def test_adversarial_pixel_units_with_normalised_images(pm):
-    from polymodal.experiment import AdversarialConfig
     from polymodal.model_api import FieldInfo
+    from polymodal_plugins.training.adversarial import build_attack
+    from polymodal_plugins.training.strategy_params import AdversarialParams as AdversarialConfig
 
     cfg = kit.experiment()
     torch.manual_seed(0)
@@ -186,7 +188,7 @@ def test_adversarial_pixel_units_with_normalised_images(pm):
     b.inputs["image"].data = (b.inputs["image"].data - m) / s
     eps = 8 / 255
     adv = AdversarialConfig(attack="pgd", epsilon=eps, steps=3, fields=["image"])
-    pert = AdversarialAttack(adv, None, {"image": FieldInfo("image", "image", {"mean": mean, "std": std})}).perturb(model, b)
+    pert = AdversarialAttack(adv, build_attack(adv, pm), None, {"image": FieldInfo("image", "image", {"mean": mean, "std": std})}).perturb(model, b)
     pix_clean = b.inputs["image"].data * s + m
     pix_adv = pert.batch.inputs["image"].data * s + m
     assert (pix_adv - pix_clean).abs().max() <= eps + 1e-5
@@ -195,7 +197,7 @@ def test_adversarial_pixel_units_with_normalised_images(pm):
 
 def test_adversarial_training_runs_and_mixes(pm, tmp_path):
     t = make_trainer(pm, tmp_path, train={"strategy": "adversarial", "epochs": 3, "optimizer": {"lr": 1e-2},
-                                          "adversarial": {"attack": "fgsm", "epsilon": 0.05, "mix": 0.5}})
+                                          "strategy_params": {"attack": "fgsm", "epsilon": 0.05, "mix": 0.5}})
     out = t.fit()
     assert out.metrics["test"]["acc"] > 0.6
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -211,7 +213,7 @@ def test_lr_schedules():
 
 
 def test_dual_encoder_trains_to_retrieve(pm, tmp_path):
-    t = make_trainer(pm, tmp_path, {"name": "dual-encoder", "embed_dim": 16},
+    t = make_trainer(pm, tmp_path, {"name": "dual-encoder", "params": {"embed_dim": 16}},
                      {"epochs": 3, "optimizer": {"lr": 3e-3}})
     out = t.fit()
     # 48 test pairs: chance R@1 is ~1/48, but 4 classes drive content, so 1/12 is the ceiling of

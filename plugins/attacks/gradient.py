@@ -1,8 +1,9 @@
 """Gradient attacks: FGSM and PGD, L-inf and L2 (see :mod:`.budget` for the contract).
 
-The ball projection, ascent step and random start are the training
-strategy's (:mod:`polymodal_plugins.training.adversarial`), so adversarial
-training and adversarial evaluation perturb inputs in exactly the same way.
+The ball projection, ascent step and random start come from the public
+:mod:`polymodal.perturb`, and adversarial training builds its attack from
+this registry, so adversarial training and adversarial evaluation perturb
+inputs in exactly the same way.
 After each step the delta is projected onto the ball, clamped to the box and
 masked; clamping and masking only move coordinates towards zero, so the
 result stays inside the ball in either norm.
@@ -15,14 +16,13 @@ from collections.abc import Callable
 import torch
 
 from polymodal.errors import ConfigError
-from polymodal_plugins.attacks.budget import PerturbationSpace, check_norm
-from polymodal_plugins.training.adversarial import _ascend, _project, _random_start
+from polymodal.perturb import PerturbationSpace, ascend, check_norm, project, random_start
 
 LossFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
 
 def _constrain(delta: torch.Tensor, space: PerturbationSpace, eps: float, norm: str) -> torch.Tensor:
-    delta = _project(delta, eps, norm)
+    delta = project(delta, eps, norm)
     if space.lower is not None or space.upper is not None:
         delta = delta.clamp(min=space.lower, max=space.upper)
     if space.mask is not None:
@@ -60,7 +60,7 @@ class PGD:
             return {k: torch.zeros(s.shape, device=device) for k, s in inputs.items()}
         deltas = {}
         for k, s in inputs.items():
-            start = (_random_start(s.shape, eps[k], self.norm, generator, torch.device(device))
+            start = (random_start(s.shape, eps[k], self.norm, generator, torch.device(device))
                      if self.random_start else torch.zeros(s.shape, device=device))
             deltas[k] = _constrain(start, s, eps[k], self.norm)
         rel = self.step_size if self.step_size is not None else 2.5 / self.steps
@@ -78,7 +78,7 @@ class PGD:
             if g is None:  # the loss does not depend on this input (e.g. a missing modality)
                 out[k] = d.detach()
                 continue
-            out[k] = _constrain(_ascend(d.detach(), g, alpha[k], self.norm), inputs[k], eps[k], self.norm)
+            out[k] = _constrain(ascend(d.detach(), g, alpha[k], self.norm), inputs[k], eps[k], self.norm)
         return out
 
 

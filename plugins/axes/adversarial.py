@@ -7,12 +7,16 @@ cross-entropy of the model's prediction; the rows report
 * ``robust_accuracy``: fraction of samples still classified correctly;
 * ``attack_success_rate``: fraction of originally-correct samples flipped.
 
-Image and video fields are attacked in pixel space ([0, 1], after undoing the
-modality's mean/std normalisation) and stay inside the valid pixel range;
-other float inputs (audio features) in their own units; discrete inputs
-(text) through an offset on the model's input embedding
+What is attacked, and how, comes from each field's modality traits (never
+its name): a ``perturb_input`` modality is attacked on its tensor -- in its
+unnormalised units when it declares ``normalised`` (mean/std undone), and
+kept inside its ``value_range`` when it declares one (pixels stay in [0,
+1]); a ``perturb_embedding`` modality (text) through an offset on the
+model's input embedding
 (:func:`polymodal_plugins.training.adversarial.embedding_offsets`), scaled by
-``embedding_scale``. Padding tokens and missing items are never perturbed.
+``embedding_scale``. A field whose modality declares neither gets a row with
+no value saying why it is not applicable. Padding tokens and missing items
+are never perturbed.
 
 A perturbation inside a smaller ball is also inside every larger one, so a
 sample counts as robust at epsilon only if no attack at that or any smaller
@@ -33,9 +37,10 @@ from polymodal.config import structure
 from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
+from polymodal.traits import ModalityTraits, normalisation, not_applicable
+from polymodal_plugins.axes.samples import field_object, field_traits
 
 AXIS = "robustness.adversarial"
-PIXEL_KINDS = ("image", "video")
 
 
 @attrs.define
@@ -91,15 +96,22 @@ class AdversarialAxis:
                     raise ConfigError(f"axes.{AXIS}.attacks: attack {name!r}: {exc}") from None
         return out
 
-    def _targets(self, model: Any) -> list[tuple[str, ...]]:
+    def _targets(self, model: Any, data: EvalData) -> tuple[list[tuple[str, ...]], dict[str, str]]:
+        """The attacked groups, and the fields left out with the reason (their modality declares no way in)."""
         fields = tuple(model.input_fields)
+        skipped = {f: not_applicable("an adversarial attack", f, field_object(data, f),
+                                     "the perturb_input or perturb_embedding trait")
+                   for f in fields if not _attackable(field_traits(data, f))}
         if self.params.targets is None:
-            return [(f,) for f in fields] + ([fields] if len(fields) > 1 else [])
+            usable = tuple(f for f in fields if f not in skipped)
+            return [(f,) for f in usable] + ([usable] if len(usable) > 1 else []), skipped
         for group in self.params.targets:
             for f in group:
                 if f not in fields:
                     raise ConfigError(f"axes.{AXIS}.targets: model reads no field {f!r} (its fields: {', '.join(fields)})")
-        return [tuple(g) for g in self.params.targets if g]
+                if f in skipped:
+                    raise ConfigError(f"axes.{AXIS}.targets: {skipped[f]}; leave it out of the targets")
+        return [tuple(g) for g in self.params.targets if g], {}
 
     def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow]:
         import torch
@@ -111,11 +123,11 @@ class AdversarialAxis:
             raise ConfigError(f"axes.{AXIS}.split: no split {split!r} (have: {', '.join(data.splits)})")
         dataset = data.splits[split]
         attacks = self._attacks(ctx)
-        targets = self._targets(model)
+        targets, skipped = self._targets(model, data)
         eps_of = {"linf": sorted(p.epsilons), "l2": sorted(p.l2_epsilons)}
+        # One unit of work per (target, attack, norm): both rows of every epsilon commit together.
         jobs = [(t, a, norm) for t in targets for (a, norm) in attacks
-                if not all(ctx.is_done("robust_accuracy", modality="+".join(t), attack=a, norm=norm, epsilon=e)
-                           for e in eps_of[norm])]
+                if not ctx.unit_done("attack", modality="+".join(t), attack=a, norm=norm)]
         counts: dict[Any, SumMetric] = {}
 
         def add(key: Any, value: Any) -> None:
@@ -126,6 +138,10 @@ class AdversarialAxis:
         indices = list(ctx.shard(ctx.limited(len(dataset)), block=p.batch_size))
         chunks = [indices[i:i + p.batch_size] for i in range(0, len(indices), p.batch_size)]
         worst: dict[Any, float] = {}
+        # Per-sample outcomes (split order) behind each rate, for intervals and paired tests: clean and
+        # robust correctness over every sample, attack success over the clean-correct ones (with their ids).
+        per: dict[Any, list[float]] = {}
+        per_ids: dict[Any, list[int]] = {}
         model.eval()
         for done, chunk in enumerate(chunks):
             batch = data.collate([dataset[i] for i in chunk]).to(ctx.device)
@@ -134,6 +150,7 @@ class AdversarialAxis:
                 clean_ok = model.predict(batch).argmax(-1) == target
             add("total", len(chunk))
             add("clean", clean_ok.sum())
+            per.setdefault("clean", []).extend(clean_ok.float().tolist())
             for group, name, norm in jobs:
                 robust = clean_ok.clone()
                 spaces, apply = self._spaces(model, batch, group, data)
@@ -151,6 +168,10 @@ class AdversarialAxis:
                     key = ("+".join(group), name, norm, eps)
                     add(("robust",) + key, robust.sum())
                     add(("flipped",) + key, (clean_ok & ~robust).sum())
+                    per.setdefault(("robust",) + key, []).extend(robust.float().tolist())
+                    kept = clean_ok.nonzero().flatten().tolist()
+                    per.setdefault(("flipped",) + key, []).extend((~robust[kept]).float().tolist())
+                    per_ids.setdefault(("flipped",) + key, []).extend(chunk[i] for i in kept)
                     for f, d in deltas.items():
                         flat = d.detach().flatten(1)
                         size = flat.abs().amax(1) if norm == "linf" else flat.norm(dim=1)
@@ -165,24 +186,39 @@ class AdversarialAxis:
             counts.setdefault(key, SumMetric())
         worst_keys = sorted(("+".join(g), a, norm, e, f) for g, a, norm in jobs for e in eps_of[norm] for f in g)
         worst = dict(zip(worst_keys, ctx.all_reduce_max([worst.get(k, 0.0) for k in worst_keys]), strict=True))
+        # Gathered in a fixed key order on every rank, whatever its shard held.
+        per_keys = ["clean"] + [(kind, "+".join(g), a, norm, e) for kind in ("robust", "flipped")
+                                for g, a, norm in jobs for e in eps_of[norm]]
+        parts = ctx.all_gather_object((per, per_ids))  # one collective for every key
+        per = {k: [x for part, _ in parts for x in part.get(k, [])] for k in per_keys}
+        per_ids = {k: [x for _, part in parts for x in part.get(k, [])] for k in per_keys}
         total = float(counts["total"].compute())
         if not total:
             return
         clean_correct = float(counts["clean"].compute())
-        yield ctx.row("robust_accuracy", clean_correct / total, attack="none", epsilon=0.0)
+        if not ctx.unit_done("clean"):
+            with ctx.unit("clean"):
+                yield ctx.row("robust_accuracy", clean_correct / total, attack="none", epsilon=0.0,
+                              per_sample=per["clean"])
+                for f, reason in skipped.items():
+                    yield ctx.row("robust_accuracy", None, extra={"reason": reason}, modality=f,
+                                  attack="not_applicable")
         for group, name, norm in jobs:
             label = "+".join(group)
-            for eps in eps_of[norm]:
-                key = (label, name, norm, eps)
-                extra = {"samples": int(total), "clean_correct": int(clean_correct),
-                         "max_perturbation": {f: worst.get(key + (f,), 0.0) for f in group},
-                         "scales": {f: self._scale(model, f) for f in group}}
-                robust = float(counts[("robust",) + key].compute())
-                flipped = float(counts[("flipped",) + key].compute())
-                conds = {"modality": label, "attack": name, "norm": norm, "epsilon": eps}
-                yield ctx.row("robust_accuracy", robust / total, extra=extra, **conds)
-                yield ctx.row("attack_success_rate", flipped / clean_correct if clean_correct else None,
-                              extra=extra, **conds)
+            with ctx.unit("attack", modality=label, attack=name, norm=norm):
+                for eps in eps_of[norm]:
+                    key = (label, name, norm, eps)
+                    extra = {"samples": int(total), "clean_correct": int(clean_correct),
+                             "max_perturbation": {f: worst.get(key + (f,), 0.0) for f in group},
+                             "scales": {f: self._scale(model, f) for f in group}}
+                    robust = float(counts[("robust",) + key].compute())
+                    flipped = float(counts[("flipped",) + key].compute())
+                    conds = {"modality": label, "attack": name, "norm": norm, "epsilon": eps}
+                    yield ctx.row("robust_accuracy", robust / total, extra=extra, **conds,
+                                  per_sample=per[("robust",) + key])
+                    yield ctx.row("attack_success_rate", flipped / clean_correct if clean_correct else None,
+                                  extra=extra, **conds, per_sample=per[("flipped",) + key] or None,
+                                  sample_ids=per_ids[("flipped",) + key] or None)
 
     def _scale(self, model: Any, field: str) -> float:
         if field in self.params.scales:
@@ -194,28 +230,27 @@ class AdversarialAxis:
         import torch
 
         from polymodal.batch import Batch, ModalityBatch
-        from polymodal_plugins.attacks.budget import PerturbationSpace
-        from polymodal_plugins.training.adversarial import _mask_like, embedding_offsets
+        from polymodal.perturb import PerturbationSpace, embedding_offsets
+        from polymodal.perturb import mask_like as _mask_like
 
         spaces: dict[str, PerturbationSpace] = {}
         to_input: dict[str, Any] = {}
         discrete: list[str] = []
-        modalities = getattr(data.collate, "modalities", {})
         for f in group:
             if f not in batch.inputs:
                 continue
             mb = batch.inputs[f]
-            if mb.data.is_floating_point():
+            traits = field_traits(data, f)
+            if traits.perturb_input:
                 mask = _mask_like(mb, mb.data)
-                mean, std = _normalisation(modalities.get(f), mb.data)
-                if mean is not None:
-                    pixels = mb.data * std + mean
-                    spaces[f] = PerturbationSpace(mb.data.shape, self._scale(model, f), mask,
-                                                  lower=-pixels, upper=1.0 - pixels)
-                    to_input[f] = lambda d, std=std: d / std
-                else:
-                    spaces[f] = PerturbationSpace(mb.data.shape, self._scale(model, f), mask)
-                    to_input[f] = lambda d: d
+                mean, std = _normalisation(field_object(data, f), traits, mb.data)
+                natural = mb.data * std + mean
+                bounds = {}
+                if traits.value_range is not None:
+                    low, high = traits.value_range
+                    bounds = {"lower": low - natural, "upper": high - natural}
+                spaces[f] = PerturbationSpace(mb.data.shape, self._scale(model, f), mask, **bounds)
+                to_input[f] = lambda d, std=std: d / std
             else:
                 emb = model.input_embedding(f)
                 if emb is None:
@@ -243,18 +278,20 @@ def _loss(model: Any, adv: tuple[Any, Any], target: Any) -> Any:
         return F.cross_entropy(model.predict(batch), target, reduction="none")
 
 
-def _normalisation(modality: Any, like: Any) -> tuple[Any, Any]:
-    """Mean/std broadcastable to ``like`` for pixel modalities (image, video); (None, None) otherwise."""
+def _attackable(traits: ModalityTraits) -> bool:
+    return traits.perturb_input or traits.perturb_embedding
+
+
+def _normalisation(modality: Any, traits: ModalityTraits, like: Any) -> tuple[Any, Any]:
+    """Mean/std broadcastable to the batch ``like`` (0 and 1 when the modality is not normalised)."""
     import torch
 
-    source = modality
-    if source is not None and not hasattr(source, "mean") and hasattr(source, "image"):
-        source = source.image  # video wraps an image modality
-    mean, std = getattr(source, "mean", None), getattr(source, "std", None)
-    if getattr(modality, "name", None) not in PIXEL_KINDS or mean is None or std is None:
-        return None, None
+    found = normalisation(modality)
+    if found is None or traits.channel_dim is None:
+        return 0.0, 1.0
+    mean, std = found
     shape = [1] * like.dim()
-    shape[-3] = 3  # channels precede H, W for both [B, 3, H, W] and [B, T, 3, H, W]
+    shape[traits.channel_dim + 1] = len(mean)  # +1: the batch dimension
     return (torch.tensor(mean, dtype=like.dtype, device=like.device).view(shape),
             torch.tensor(std, dtype=like.dtype, device=like.device).view(shape))
 

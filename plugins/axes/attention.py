@@ -33,7 +33,7 @@ from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
 from polymodal_plugins.axes import heatmaps
-from polymodal_plugins.axes.samples import chunks, field_modality, load_image
+from polymodal_plugins.axes.samples import chunks, field_modality, field_traits, load_image
 
 
 def normalised_entropy(weights: torch.Tensor) -> torch.Tensor:
@@ -131,8 +131,8 @@ class AttentionAxis:
 
     def _fusion_examples(self, data: EvalData, ctx: AxisContext, chunk: Any, info: dict[str, Any],
                          names: list[str], budget: int) -> int:
-        images = [m for m in names if field_modality(data, m) == "image"]
-        texts = [m for m in names if field_modality(data, m) == "text"]
+        images = [m for m in names if field_traits(data, m).pictorial]
+        texts = [m for m in names if field_traits(data, m).textual]
         shown = 0
         for b in range(min(budget, len(chunk.indices))):
             sample_id = str(chunk.batch.ids[b])

@@ -9,7 +9,7 @@ Modality importance
     true class on the evaluation split, so by the efficiency property the
     values sum to ``v(all) - v(none)``; the axis records that residual.
 
-Feature attribution (continuous fields: image, audio, video)
+Feature attribution (fields whose modality is ``continuous`` and ``perturb_input``)
     *integrated gradients* of the true-class logit with a midpoint Riemann
     sum, and its completeness error; *occlusion*: the drop of the true-class
     probability when a patch of the image is replaced by the baseline. The
@@ -18,6 +18,16 @@ Feature attribution (continuous fields: image, audio, video)
     encoders that normalise activations (GroupNorm/LayerNorm after a
     bias-free layer make ``f(a * x)`` constant in ``a``, so the whole
     attribution would collapse onto the last step before zero).
+
+Time occlusion (``transcribe`` models)
+    a transcriber has no class logit, so its attribution is occlusion over
+    time: each clip of the first continuous field is cut into
+    ``time_segments`` equal parts, each part in turn is replaced by the
+    baseline, and the rise of the corpus WER (equal to jiwer, normalised) is
+    that part's importance. Rows ``segment_wer_increase`` per ``segment``
+    (its position, 0 = start of the clip) and ``segment_importance_spread``
+    (max minus min over positions). Modality ablation needs several input
+    fields and is not run for a model that reads one.
 
 Faithfulness
     the *deletion curve*: features are set to the baseline in order of
@@ -44,12 +54,13 @@ from polymodal.batch import Batch, ModalityBatch
 from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
+from polymodal.traits import ModalityTraits, not_applicable
 from polymodal_plugins.axes import heatmaps
 from polymodal_plugins.axes.params import as_list
-from polymodal_plugins.axes.samples import chunks, field_modality, load_image, without
+from polymodal_plugins.axes.samples import (chunks, field_object, field_traits, load_image, transcript_field,
+                                            without)
 
 METHODS = ("ablation", "shapley", "integrated_gradients", "occlusion", "deletion")
-CONTINUOUS = ("image", "audio", "video")
 
 
 def _choice(options: tuple[str, ...]) -> Any:
@@ -91,7 +102,8 @@ def deletion_auc(curve: np.ndarray) -> float:
 class ImportanceAxis:
     """Modality importance, feature attribution and the deletion faithfulness check (module docs)."""
 
-    requires: ClassVar[frozenset[str]] = frozenset({"classify"})
+    requires: ClassVar[frozenset[str]] = frozenset()
+    requires_any: ClassVar[frozenset[str]] = frozenset({"classify", "transcribe"})
 
     split: str | None = None
     #: ``accuracy`` or ``true_prob`` (mean probability of the true class): the coalition value.
@@ -110,22 +122,82 @@ class ImportanceAxis:
     deletion_field: str | None = None
     examples: int = attrs.field(default=3, validator=attrs.validators.ge(0))
     batch_size: int = attrs.field(default=32, validator=attrs.validators.ge(1))
+    #: Transcribers: how many equal time segments each clip is cut into for occlusion.
+    time_segments: int = attrs.field(default=8, validator=attrs.validators.ge(2))
 
     def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow]:
         if ctx.rank != 0:  # coalition values need every sample; rank 0 measures the whole split
             return
         split = self.split or ctx.split
+        caps = set(getattr(model, "capabilities", ()))
+        if "classify" not in caps:
+            if "transcribe" not in caps:
+                raise ConfigError(f"axis interpretability.importance: model {type(model).__name__} can neither "
+                                  "classify nor transcribe")
+            yield from self._time_occlusion(model, data, ctx, split)
+            return
         target = self.target or model.config.target
         fields = [f for f in model.input_fields if f in getattr(data.collate, "modalities", {})] or list(model.input_fields)
-        last = fields[-1]
-        done = (("shapley" not in self.methods or ctx.is_done("shapley", modality=last, method="shapley"))
-                and ("ablation" not in self.methods or ctx.is_done("ablation_drop", modality=last, method="ablation")))
-        if ("ablation" in self.methods or "shapley" in self.methods) and not done:
-            yield from self._modalities(model, data, ctx, split, target, fields)
-        continuous = [f for f in fields if field_modality(data, f) in CONTINUOUS]
+        # Two units of work: the modality block and the feature block, each committed with its artifacts
+        # (a resumed run re-measures a block only if it was not committed as a whole).
+        if ("ablation" in self.methods or "shapley" in self.methods) and not ctx.unit_done("modalities"):
+            with ctx.unit("modalities"):
+                yield from self._modalities(model, data, ctx, split, target, fields)
+        continuous = [f for f in fields if _attributable(field_traits(data, f))]
+        skipped = [f for f in fields if f not in continuous]
+        if skipped and {"integrated_gradients", "occlusion", "deletion"} & set(self.methods) \
+                and not ctx.unit_done("not-applicable"):
+            with ctx.unit("not-applicable"):
+                for f in skipped:
+                    yield ctx.row("attribution_share", None, modality=f, method="integrated_gradients",
+                                  extra={"reason": not_applicable("feature attribution", f, field_object(data, f),
+                                                                  "the continuous and perturb_input traits")})
         wanted = {"integrated_gradients", "occlusion", "deletion"} & set(self.methods)
-        if wanted and continuous and not ctx.is_done("ig_completeness_error", method="integrated_gradients"):
-            yield from self._features(model, data, ctx, split, target, continuous)
+        if wanted and continuous and not ctx.unit_done("features"):
+            with ctx.unit("features"):
+                yield from self._features(model, data, ctx, split, target, continuous)
+
+    # -- transcribers: which part of the clip the transcript depends on -------------------------
+    def _time_occlusion(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
+        from polymodal_plugins.metrics.error_rates import Normalization, count_errors
+
+        field = next((f for f in model.input_fields if _attributable(field_traits(data, f))), None)
+        ref_field = transcript_field(model)
+        if field is None:
+            raise ConfigError("axis interpretability.importance: the transcriber reads no continuous field")
+        norm, k = Normalization.standard(), self.time_segments
+        clean_errors, ref_words = 0, 0
+        occluded_errors = [0] * k
+        with torch.no_grad():
+            for chunk in chunks(data, ctx, split, self.batch_size, what="importance: time occlusion",
+                                limit=self.attribution_samples, sharded=False):
+                refs = [s.get(ref_field) for s in chunk.samples]
+                if not all(isinstance(r, str) for r in refs):
+                    raise ConfigError(f"axis interpretability.importance: samples need a reference transcript "
+                                      f"field {ref_field!r}")
+                clean = count_errors(refs, model.transcribe(chunk.batch), "wer", norm)
+                clean_errors += clean.errors
+                ref_words += clean.reference_length
+                mb = chunk.batch.inputs[field]
+                x0 = baseline_of(mb.data, self.baseline)
+                lengths = mb.mask.reshape(mb.mask.shape[0], -1).sum(1) if mb.mask.dim() > 1 else mb.mask.long()
+                positions = torch.arange(mb.data.shape[1], device=mb.data.device)
+                for j in range(k):
+                    start = (lengths * j) // k
+                    stop = (lengths * (j + 1)) // k
+                    inside = (positions[None, :] >= start[:, None]) & (positions[None, :] < stop[:, None])
+                    inside = inside.reshape(*inside.shape, *([1] * (mb.data.dim() - 2)))
+                    hyps = model.transcribe(_replace(chunk.batch, field, torch.where(inside, x0, mb.data)))
+                    occluded_errors[j] += count_errors(refs, hyps, "wer", norm).errors
+        if ref_words == 0:
+            return
+        rises = [(e - clean_errors) / ref_words for e in occluded_errors]
+        extra = {"field": field, "segments": k, "clean_wer": clean_errors / ref_words, "baseline": self.baseline,
+                 "higher_is_better": True}
+        for j, rise in enumerate(rises):
+            yield ctx.row("segment_wer_increase", rise, extra=extra, method="time_occlusion", segment=j)
+        yield ctx.row("segment_importance_spread", max(rises) - min(rises), extra={**extra, "values": rises},
+                      method="time_occlusion")
 
     # -- modality importance ------------------------------------------------------------------
     def _modalities(self, model: Any, data: EvalData, ctx: AxisContext, split: str, target: str,
@@ -162,7 +234,7 @@ class ImportanceAxis:
     # -- feature attribution --------------------------------------------------------------------
     def _features(self, model: Any, data: EvalData, ctx: AxisContext, split: str, target: str,
                   continuous: list[str]) -> Iterator[ResultRow]:
-        del_field = self.deletion_field or next((f for f in continuous if field_modality(data, f) == "image"),
+        del_field = self.deletion_field or next((f for f in continuous if field_traits(data, f).pictorial),
                                                 continuous[0])
         if del_field not in continuous:
             raise ConfigError(f"axis interpretability.importance: deletion_field {del_field!r} is not a continuous "
@@ -184,23 +256,25 @@ class ImportanceAxis:
             summed = sum(a.flatten(1).sum(1) for a in attr.values())
             completeness.extend(((summed - gap).abs() / gap.abs().clamp_min(1e-6)).tolist())
             occ = None
-            if "occlusion" in self.methods and field_modality(data, del_field) == "image":
+            traits = field_traits(data, del_field)
+            if "occlusion" in self.methods and _occludable(traits, batch.inputs[del_field].data.dim() - 1):
                 occ = occlusion(model, batch, del_field, y, self.occlusion_patch, self.baseline)
                 occl_drop.extend(occ.flatten(1).max(1).values.tolist())
             if "deletion" in self.methods:
-                units = unit_importance(attr[del_field], data_is_image=field_modality(data, del_field) == "image")
-                curves["attribution"].append(deletion_curve(model, batch, del_field, y, units, self.deletion_steps, self.baseline))
+                units = unit_importance(attr[del_field], channel_dim=traits.channel_dim)
+                curves["attribution"].append(deletion_curve(model, batch, del_field, y, units, self.deletion_steps,
+                                                            self.baseline, channel_dim=traits.channel_dim))
                 random_units = torch.rand(units.shape, generator=gen)
                 curves["random"].append(deletion_curve(model, batch, del_field, y, random_units, self.deletion_steps,
-                                                            self.baseline))
-            if field_modality(data, del_field) == "image":
+                                                            self.baseline, channel_dim=traits.channel_dim))
+            if traits.pictorial and _occludable(traits, batch.inputs[del_field].data.dim() - 1):
                 for i in range(len(chunk.indices)):
                     if shown >= self.examples:
                         break
                     image = load_image(data, del_field, chunk.samples[i].get(del_field))
                     if image is None:
                         break
-                    ig_map = unit_importance(attr[del_field][i:i + 1], data_is_image=True)[0]
+                    ig_map = unit_importance(attr[del_field][i:i + 1], channel_dim=traits.channel_dim)[0]
                     ctx.artifact("attention_map", {"method": "integrated_gradients", "field": del_field,
                                                    "sample": str(chunk.batch.ids[i])},
                                  image=heatmaps.overlay(image, ig_map.numpy()), name="integrated_gradients")
@@ -313,16 +387,27 @@ def occlusion(model: Any, batch: Batch, field: str, y: torch.Tensor, patch: int,
     return out
 
 
-def unit_importance(attr: torch.Tensor, *, data_is_image: bool) -> torch.Tensor:
-    """Importance per deletable unit: per pixel (|attr| summed over channels) for images, else per element."""
-    if data_is_image and attr.dim() == 4:
-        return attr.abs().sum(1)
+def unit_importance(attr: torch.Tensor, *, channel_dim: int | None) -> torch.Tensor:
+    """Importance per deletable unit: per position (|attr| summed over the modality's channel dimension,
+    ``channel_dim`` of one sample) when it declares one, else per element."""
+    if channel_dim is not None and attr.dim() > channel_dim + 1:
+        return attr.abs().sum(channel_dim + 1)
     return attr.abs()
+
+
+def _attributable(traits: ModalityTraits) -> bool:
+    """Gradient attribution needs real-valued inputs that may be moved directly."""
+    return traits.continuous and traits.perturb_input
+
+
+def _occludable(traits: ModalityTraits, sample_dims: int) -> bool:
+    """Occlusion slides square patches over two space dimensions that close the sample's tensor."""
+    return tuple(traits.space_dims) == (sample_dims - 2, sample_dims - 1) and not traits.time_dims
 
 
 @torch.no_grad()
 def deletion_curve(model: Any, batch: Batch, field: str, y: torch.Tensor, importance: torch.Tensor,
-                   steps: int, baseline: str = "blur") -> np.ndarray:
+                   steps: int, baseline: str = "blur", *, channel_dim: int | None = None) -> np.ndarray:
     """True-class probability after resetting the top ``k/steps`` fraction of units to the baseline,
     ``k = 0..steps``: ``[B, steps+1]``."""
     x = batch.inputs[field].data
@@ -337,8 +422,8 @@ def deletion_curve(model: Any, batch: Batch, field: str, y: torch.Tensor, import
     out = np.zeros((b, steps + 1))
     for k in range(steps + 1):
         keep = rank >= round(k / steps * units)  # units ranked below the cut-off survive
-        if keep.dim() < x.dim():  # per-pixel units: broadcast over channels
-            keep = keep.unsqueeze(1)
+        if keep.dim() < x.dim():  # per-position units: broadcast over the channel dimension
+            keep = keep.unsqueeze(1 if channel_dim is None else channel_dim + 1)
         p = F.softmax(model.predict(_replace(batch, field, torch.where(keep, x, x0))), -1).gather(1, y[:, None])[:, 0]
         out[:, k] = p.double().cpu().numpy()
     return out

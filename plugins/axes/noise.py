@@ -3,8 +3,8 @@
 For every input field the model reads, each corruption registered for the
 field's modality kind (see :mod:`.corruption`) plus ``missing`` is applied to
 the *raw* samples, at each severity, before preprocessing; the model's
-headline metric (:mod:`.performance`: accuracy, or recall@1 both ways for an
-embedding model) is measured per (modality, corruption, severity). Each
+headline metric (:mod:`.performance`: accuracy, recall@1 both ways for an
+embedding model, or word accuracy ``1 - WER`` for a transcriber) is measured per (modality, corruption, severity). Each
 corruption's curve is then summarised (:mod:`.robustness_summary`), and the
 summaries averaged per modality and over everything.
 
@@ -14,6 +14,12 @@ Rows: ``<metric>`` at ``corruption="none", severity=0`` (clean) and at each
 (extra: the curve); ``mean_auc_relative`` and ``mce`` per modality and for
 ``modality="all"``. Raw samples are loaded once per batch and shared by all
 conditions, so the cost is one preprocessing + forward pass per condition.
+
+Units of work (:mod:`polymodal.evaluation`): the clean rows; each
+``(modality, corruption)`` group with its severity rows and summaries; and the
+means, which are computed from the committed summary rows of *every* group, so
+a run resumed after a kill averages over all corruptions, not only those the
+last process measured.
 """
 
 from __future__ import annotations
@@ -70,7 +76,7 @@ class NoiseAxis:
     """The ``robustness.noise`` axis (see the module docstring)."""
 
     requires: frozenset[str] = frozenset()
-    requires_any: frozenset[str] = frozenset({"classify", "embed"})
+    requires_any: frozenset[str] = frozenset({"classify", "embed", "transcribe"})
 
     def __init__(self, **params: Any):
         self.params = structure(NoiseParams, params, f"axes.{AXIS}")
@@ -118,7 +124,7 @@ class NoiseAxis:
         make_meter = meter_factory(model, p.pair)
         keys = make_meter().keys()
         groups = [(f, c) for f, names in plan.items() for c in names
-                  if not self._group_done(ctx, f, c, keys)]
+                  if not ctx.unit_done("corruption", modality=f, corruption=c)]
         cells = [Cell(f, c, s) for f, c in groups for s in p.severities]
         clean_meter = make_meter()
         meters = {cell: make_meter() for cell in cells}
@@ -132,10 +138,13 @@ class NoiseAxis:
         collate = data.collate
         modalities = getattr(collate, "modalities", {})
         root = getattr(collate, "root", None)
+        measured = bool(cells) or not ctx.unit_done("clean")
+        if not measured:
+            chunks = []  # every measurement is committed; only the means may be left
         model.eval()
         for done, chunk in enumerate(chunks):
             samples = [dataset[i] for i in chunk]
-            clean_meter.update(model, collate(samples).to(ctx.device))
+            clean_meter.update(model, collate(samples).to(ctx.device), samples)
             for f in {cell.field for cell in cells}:
                 modality = modalities.get(f)
                 raws = [None if s.get(f) is None else (modality.load(s[f], root) if modality else s[f])
@@ -146,28 +155,33 @@ class NoiseAxis:
                         for i, (s, raw) in zip(chunk, zip(samples, raws, strict=True), strict=True)
                     ]
                     with torch.no_grad():
-                        meters[cell].update(model, collate(corrupted).to(ctx.device))
+                        meters[cell].update(model, collate(corrupted).to(ctx.device), corrupted)
             ctx.progress(done + 1, len(chunks), f"{AXIS} {split}")
 
-        clean = clean_meter.compute()
-        for (metric, direction), value in clean.items():
-            yield ctx.row(metric, value, corruption="none", severity=0, **_dir(direction))
+        clean = clean_meter.compute() if measured else {}
+        if not ctx.unit_done("clean"):
+            with ctx.unit("clean"):
+                for (metric, direction), value in clean.items():
+                    yield ctx.row(metric, value, corruption="none", severity=0, **_dir(direction),
+                                  per_sample=clean_meter.samples.get((metric, direction)))
         values = {cell: meters[cell].compute() for cell in cells}
-        summaries: dict[tuple[str, str | None, str], list[tuple[str, Any]]] = {}
         for f, c in groups:
-            for key in keys:
-                metric, direction = key
-                curve = [values[Cell(f, c, s)][key] for s in p.severities]
-                for s, v in zip(p.severities, curve, strict=True):
-                    yield ctx.row(metric, v, modality=f, corruption=c, severity=s, **_dir(direction))
-                summary = summarise(clean[key], p.severities, curve)
-                extra = {"metric": metric, "severities": list(p.severities), "values": curve,
-                         "clean": clean[key], "kind": kinds[f]}
-                for name in SUMMARY_METRICS:
-                    yield ctx.row(name, getattr(summary, name), extra=extra, modality=f, corruption=c,
-                                  **_dir(direction))
-                summaries.setdefault((f, direction, metric), []).append((c, summary))
-        yield from self._means(ctx, summaries)
+            with ctx.unit("corruption", modality=f, corruption=c):
+                for key in keys:
+                    metric, direction = key
+                    curve = [values[Cell(f, c, s)][key] for s in p.severities]
+                    for s, v in zip(p.severities, curve, strict=True):
+                        yield ctx.row(metric, v, modality=f, corruption=c, severity=s, **_dir(direction),
+                                      per_sample=meters[Cell(f, c, s)].samples.get(key))
+                    summary = summarise(clean[key], p.severities, curve)
+                    extra = {"metric": metric, "severities": list(p.severities), "values": curve,
+                             "clean": clean[key], "kind": kinds[f]}
+                    for name in SUMMARY_METRICS:
+                        yield ctx.row(name, getattr(summary, name), extra=extra, modality=f, corruption=c,
+                                      **_dir(direction))
+        if not ctx.unit_done("means"):
+            with ctx.unit("means"):
+                yield from self._means(ctx, plan, keys)
 
     @staticmethod
     def _corrupt(kind: str, cell: Cell, raw: Any, sample_id: Any, seed: int) -> Any:
@@ -179,22 +193,34 @@ class NoiseAxis:
         return get_corruption(kind, cell.corruption)(raw, cell.severity, rng)
 
     @staticmethod
-    def _group_done(ctx: AxisContext, field: str, corruption: str, keys: list[tuple[str, str | None]]) -> bool:
-        return all(ctx.is_done(name, modality=field, corruption=corruption, **_dir(direction))
-                   for _metric, direction in keys for name in SUMMARY_METRICS)
+    def _means(ctx: AxisContext, plan: dict[str, list[str]],
+               keys: list[tuple[str, str | None]]) -> Iterator[ResultRow]:
+        """Per-modality and overall means of every group's committed summaries (not this process's)."""
 
-    @staticmethod
-    def _means(ctx: AxisContext, summaries: dict[tuple[str, str | None, str], list[tuple[str, Any]]]) -> Iterator[ResultRow]:
-        """Per-modality and overall means of the per-corruption summaries."""
-        pooled: dict[tuple[str, str | None, str], list[tuple[str, Any]]] = {}
+        def stored(name: str, f: str, c: str, direction: str | None) -> float | None:
+            found = ctx.stored_rows(name, modality=f, corruption=c, **_dir(direction))
+            if not found:
+                raise RuntimeError(f"{AXIS}: no committed {name} row for {f}/{c}; its unit should precede the means")
+            return found[0].value
+
+        summaries: dict[tuple[str, str | None, str], list[tuple[str, float | None, float | None]]] = {}
+        for f, names in plan.items():
+            for metric, direction in keys:
+                summaries[(f, direction, metric)] = [
+                    (c, stored("auc_relative", f, c, direction), stored("corruption_error", f, c, direction))
+                    for c in names]
+        pooled: dict[tuple[str, str | None, str], list[tuple[str, float | None, float | None]]] = {}
         for (f, direction, metric), items in summaries.items():
-            pooled.setdefault(("all", direction, metric), []).extend((f"{f}/{c}", s) for c, s in items)
+            pooled.setdefault(("all", direction, metric), []).extend((f"{f}/{c}", a, e) for c, a, e in items)
         for (f, direction, metric), items in {**summaries, **pooled}.items():
-            aucs = [s.auc_relative for _c, s in items if s.auc_relative is not None]
-            extra = {"metric": metric, "corruptions": [c for c, _s in items]}
+            if not items:
+                continue
+            aucs = [a for _c, a, _e in items if a is not None]
+            errors = [e for _c, _a, e in items]
+            extra = {"metric": metric, "corruptions": [c for c, _a, _e in items]}
             yield ctx.row("mean_auc_relative", sum(aucs) / len(aucs) if aucs else None, extra=extra,
                           modality=f, corruption="all", **_dir(direction))
-            yield ctx.row("mce", sum(s.corruption_error for _c, s in items) / len(items),
+            yield ctx.row("mce", None if None in errors else sum(errors) / len(errors),  # type: ignore[arg-type]
                           extra={**extra, "higher_is_better": False},
                           modality=f, corruption="all", **_dir(direction))
 

@@ -1,9 +1,12 @@
-"""What the robustness axes measure on a model: accuracy or retrieval recall@1.
+"""What the robustness axes measure on a model: accuracy, retrieval recall@1, word accuracy.
 
 A robustness axis compares one number between clean and damaged inputs, so
 it needs a single headline metric per model kind: top-1 accuracy for a
 ``classify`` model, recall@1 in both directions of its embedding pair for an
-``embed`` model. The metric math is torchmetrics' (``MulticlassAccuracy``,
+``embed`` model, word accuracy (``1 - WER``, corpus-level, equal to jiwer
+after the documented normalisation) for a ``transcribe`` model. All are
+higher-is-better, so the curve summaries read the same for every kind and a
+transcriber's ``corruption_error`` is its mean WER. The metric math is torchmetrics' (``MulticlassAccuracy``,
 ``RetrievalRecall``), which also synchronises across ``torchrun`` ranks.
 """
 
@@ -17,14 +20,36 @@ from polymodal.batch import Batch
 from polymodal.errors import ConfigError
 
 
+def _gathered(local: list[float]) -> list[float]:
+    """Per-sample scores of every rank's contiguous shard, joined in split order (a collective)."""
+    from polymodal.collective import active, all_gather_object
+
+    return [x for part in all_gather_object(local) for x in part] if active() else local
+
+
+def _consistent(scores: list[float], value: float) -> list[float] | None:
+    """``scores`` when their mean is ``value`` (a tie broken another way would make them disagree)."""
+    if not scores or abs(sum(scores) / len(scores) - value) > 1e-9:
+        return None
+    return scores
+
+
 class PerformanceMeter:
-    """Accumulates batches of one condition and reports ``{(metric, direction): value}``."""
+    """Accumulates batches of one condition and reports ``{(metric, direction): value}``.
+
+    After :meth:`compute`, ``samples`` holds the per-sample scores behind each
+    value that is a mean over samples (split order, every rank's shard), for
+    the leaderboard's intervals and paired tests; corpus-level values have none.
+    """
+
+    samples: dict[tuple[str, str | None], list[float]]
 
     def keys(self) -> list[tuple[str, str | None]]:
         """The ``(metric, direction)`` keys :meth:`compute` returns."""
         raise NotImplementedError
 
-    def update(self, model: Any, batch: Batch) -> None:
+    def update(self, model: Any, batch: Batch, samples: list[dict[str, Any]] | None = None) -> None:
+        """One batch; ``samples`` are the raw samples it was collated from (references live there)."""
         raise NotImplementedError
 
     def compute(self) -> dict[tuple[str, str | None], float]:
@@ -39,20 +64,28 @@ class AccuracyMeter(PerformanceMeter):
 
         self.correct = SumMetric()
         self.total = SumMetric()
+        self.hits: list[float] = []
+        self.samples = {}
 
     def keys(self) -> list[tuple[str, str | None]]:
         return [("accuracy", None)]
 
-    def update(self, model: Any, batch: Batch) -> None:
+    def update(self, model: Any, batch: Batch, samples: list[dict[str, Any]] | None = None) -> None:
         with torch.no_grad():
             logits = model.predict(batch)
         target = model.target(batch).to(logits.device)
-        self.correct.update((logits.argmax(-1) == target).sum().float().cpu())
+        hit = (logits.argmax(-1) == target).float().cpu()
+        self.correct.update(hit.sum())
         self.total.update(torch.tensor(float(target.numel())))
+        self.hits += hit.reshape(-1).tolist()
 
     def compute(self) -> dict[tuple[str, str | None], float]:
         total = float(self.total.compute())
-        return {("accuracy", None): float(self.correct.compute()) / total if total else float("nan")}
+        value = float(self.correct.compute()) / total if total else float("nan")
+        scores = _gathered(self.hits)
+        self.samples = {} if not total else {k: s for k, s in {("accuracy", None): _consistent(scores, value)}.items()
+                                             if s is not None}
+        return {("accuracy", None): value}
 
 
 class RecallMeter(PerformanceMeter):
@@ -67,12 +100,13 @@ class RecallMeter(PerformanceMeter):
     def __init__(self, pair: tuple[str, str]):
         self.pair = pair
         self.embeddings: dict[str, list[torch.Tensor]] = {f: [] for f in pair}
+        self.samples = {}
 
     def keys(self) -> list[tuple[str, str | None]]:
         a, b = self.pair
         return [("recall@1", f"{a}->{b}"), ("recall@1", f"{b}->{a}")]
 
-    def update(self, model: Any, batch: Batch) -> None:
+    def update(self, model: Any, batch: Batch, samples: list[dict[str, Any]] | None = None) -> None:
         with torch.no_grad():
             for f in self.pair:
                 self.embeddings[f].append(model.embed(batch, f).float().cpu())
@@ -93,11 +127,45 @@ class RecallMeter(PerformanceMeter):
         out: dict[tuple[str, str | None], float] = {}
         with local():
             for (_m, name), q, g in zip(self.keys(), (a, b), (b, a), strict=True):
+                sim = q @ g.T
                 recall = RetrievalRecall(top_k=1)
                 indexes = torch.arange(n).repeat_interleave(n)
-                recall.update((q @ g.T).flatten(), torch.eye(n, dtype=torch.bool).flatten(), indexes=indexes)
+                recall.update(sim.flatten(), torch.eye(n, dtype=torch.bool).flatten(), indexes=indexes)
                 out[("recall@1", name)] = float(recall.compute())
+                # A query scores 1 when its own item ranks first (every rank holds every query now).
+                own = sim.diagonal()
+                hits = ((sim > own[:, None]).sum(1) == 0).float().tolist() if n else []
+                scores = _consistent(hits, out[("recall@1", name)])
+                if scores is not None:
+                    self.samples[("recall@1", name)] = scores
         return out
+
+
+class WordAccuracyMeter(PerformanceMeter):
+    """``1 - WER`` of ``model.transcribe`` against each raw sample's reference transcript."""
+
+    def __init__(self, references_field: str):
+        from polymodal_plugins.metrics.asr import WordErrorRate
+
+        self.references_field = references_field
+        self.wer = WordErrorRate(normalize=True)
+        self.samples = {}  # corpus-level WER: not a mean over samples
+
+    def keys(self) -> list[tuple[str, str | None]]:
+        return [("word_accuracy", None)]
+
+    def update(self, model: Any, batch: Batch, samples: list[dict[str, Any]] | None = None) -> None:
+        if samples is None:
+            raise ConfigError("word accuracy needs the raw samples (their reference transcripts)")
+        refs = [s.get(self.references_field) for s in samples]
+        bad = next((s.get("id") for s, r in zip(samples, refs) if not isinstance(r, str)), None)
+        if bad is not None or len(refs) != len(samples):
+            raise ConfigError(f"sample {bad!r} has no reference transcript field {self.references_field!r}")
+        with torch.no_grad():
+            self.wer.update(model.transcribe(batch), refs)
+
+    def compute(self) -> dict[tuple[str, str | None], float]:
+        return {("word_accuracy", None): 1.0 - float(self.wer.compute())}
 
 
 def meter_factory(model: Any, pair: list[str] | None = None) -> Any:
@@ -111,4 +179,10 @@ def meter_factory(model: Any, pair: list[str] | None = None) -> Any:
             raise ConfigError(f"pair: expected two of the model's embedding fields "
                               f"({', '.join(model.embed_fields)}), got {list(fields)}")
         return lambda: RecallMeter((fields[0], fields[1]))
-    raise ConfigError(f"model {type(model).__name__} can neither classify nor embed; robustness axes need one")
+    if "transcribe" in caps:
+        from polymodal_plugins.axes.samples import transcript_field
+
+        refs = transcript_field(model)
+        return lambda: WordAccuracyMeter(refs)
+    raise ConfigError(f"model {type(model).__name__} can neither classify, embed nor transcribe; "
+                      "robustness axes need one")

@@ -28,8 +28,8 @@ from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
 from polymodal_plugins.axes.params import as_list
-from polymodal_plugins.axes.samples import chunks, field_modality, load_image
-from polymodal_plugins.metrics.retrieval import retrieval_metrics
+from polymodal_plugins.axes.samples import chunks, field_modality, field_traits, load_image
+from polymodal_plugins.metrics.retrieval import retrieval_details
 
 
 @attrs.define
@@ -99,7 +99,7 @@ class RetrievalAxis:
             queries = embs[other][keep]
             # The group side plays CLIP_benchmark's images (one image, several captions):
             # "text_to_image" is other -> group and "image_to_text" is group -> other.
-            figures = retrieval_metrics(gallery, queries, torch.tensor(groups), tuple(self.ks))
+            figures, per_query = retrieval_details(gallery, queries, torch.tensor(groups), tuple(self.ks))
             for q, c, prefix in ((other, group_side, "text_to_image_"), (group_side, other, "image_to_text_")):
                 direction = f"{q}->{c}"
                 extra = {"queries": len(first) if q == group_side else len(keep),
@@ -113,7 +113,13 @@ class RetrievalAxis:
                                                   "modality": f"{field_modality(data, q)}-{field_modality(data, c)}"}
                     if metric.startswith("recall@"):
                         conditions["k"] = int(metric.split("@")[1])
-                    yield ctx.row(metric, value, extra=extra, **conditions)
+                    scores = per_query.get(name)
+                    query_ids = ([ids[keep[first[g]]] for g in range(len(first))] if q == group_side
+                                 else [ids[i] for i in keep])
+                    yield ctx.row(metric, value, extra=extra, **conditions,
+                                  per_sample=scores if scores is not None and scores.size else None,
+                                  sample_ids=query_ids if scores is not None and scores.size == len(query_ids)
+                                  else None)
             code = torch.tensor(groups)
             rel = code[:, None] == code[None, :]
             sims = embs[a][keep] @ embs[b][keep].T
@@ -124,13 +130,13 @@ class RetrievalAxis:
     def _group_side(self, data: EvalData, a: str, b: str) -> str:
         """The side whose identical items merge into one candidate (a text field, ``b`` first)."""
         for f in (b, a):
-            if self.positives == "identical" and field_modality(data, f) == "text":
+            if self.positives == "identical" and field_traits(data, f).textual:
                 return f
         return b
 
     def _groups(self, data: EvalData, raw: dict[str, list[Any]], side: str, keep: list[int]) -> list[int]:
         """Group of each kept sample: identical texts share one (``identical``), else one per sample."""
-        if self.positives != "identical" or field_modality(data, side) != "text":
+        if self.positives != "identical" or not field_traits(data, side).textual:
             return list(range(len(keep)))
         codes: dict[str, int] = {}
         return [codes.setdefault(str(raw[side][i]), len(codes)) for i in keep]
@@ -142,13 +148,13 @@ class RetrievalAxis:
             items = []
             for j in order:
                 item: dict[str, Any] = {"id": str(ids[j]), "score": float(sims[i, j]), "hit": bool(rel[i, j])}
-                if field_modality(data, c) == "text":
+                if field_traits(data, c).textual:
                     item["text"] = str(raw[c][keep[j]])
                 items.append(item)
             record: dict[str, Any] = {"direction": direction, "query_id": str(ids[i]), "items": items}
             image = None
-            if field_modality(data, q) == "text":
+            if field_traits(data, q).textual:
                 record["query"] = str(raw[q][keep[i]])
-            elif field_modality(data, q) == "image":
+            elif field_traits(data, q).pictorial:
                 image = load_image(data, q, raw[q][keep[i]])
             ctx.artifact("retrieval_example", record, image=image, name=f"retrieval-{direction}")

@@ -1,8 +1,9 @@
 """``task``: the task metrics of whatever the model does.
 
 * ``classify`` -> accuracy, top-K accuracy, F1 (macro) and balanced accuracy
-  on the model's target; a model reading a video field is reported as
-  ``task = "video"`` (video understanding), otherwise ``classification``.
+  on the model's target; a model reading a field whose modality declares a
+  ``task`` trait is reported under that task (frames: ``video``), otherwise
+  ``classification``.
 * ``caption`` -> coco-caption BLEU-1..4, ROUGE-L and CIDEr-D against the
   sample's reference caption(s), with caption examples (image, generated
   caption, references, per-image scores).
@@ -18,7 +19,7 @@
 
 The axis adapts to the model's capabilities (``requires_any``); the metric
 math lives in the metrics plugins (caption scores, fidelity) and
-torchmetrics (classification). Classification is sharded across ranks
+torchmetrics (classification). Classification and transcription are sharded across ranks
 (torchmetrics synchronises); captioning and generation, whose examples and
 per-image scores need one ordered corpus, are measured by rank 0 alone.
 """
@@ -38,7 +39,7 @@ from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
 from polymodal_plugins.axes.params import as_list
-from polymodal_plugins.axes.samples import chunks, collate_field, field_modality, load_image
+from polymodal_plugins.axes.samples import chunks, collate_field, field_traits, load_image, topk_hits, transcript_field
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -49,7 +50,7 @@ class TaskAxis:
     """Task metrics per capability (see module docs)."""
 
     requires: ClassVar[frozenset[str]] = frozenset()
-    requires_any: ClassVar[frozenset[str]] = frozenset({"classify", "caption", "generate"})
+    requires_any: ClassVar[frozenset[str]] = frozenset({"classify", "caption", "generate", "transcribe"})
 
     split: str | None = None
     ks: list[int] = attrs.field(default=(5,), converter=as_list)
@@ -67,6 +68,9 @@ class TaskAxis:
     is_classifier: Any = None
     kid_subset_size: int = attrs.field(default=100, validator=attrs.validators.ge(2))
     is_splits: int = attrs.field(default=10, validator=attrs.validators.ge(1))
+    # transcription
+    #: Lower-case, drop punctuation and collapse whitespace before WER/CER (see metrics.error_rates).
+    normalize: bool = True
 
     def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow]:
         caps = set(getattr(model, "capabilities", ()))
@@ -84,32 +88,83 @@ class TaskAxis:
         if "generate" in caps and ctx.rank == 0:
             with ctx.local():
                 yield from self._generation(model, data, ctx, split)
+        if "transcribe" in caps:
+            yield from self._transcription(model, data, ctx, split)
+
+    # -- speech recognition -----------------------------------------------------------------------
+    def _transcription(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
+        ref_field = transcript_field(model, self.references_field)
+        wer = ctx.plugins.build("metrics", "wer", normalize=self.normalize)
+        cer = ctx.plugins.build("metrics", "cer", normalize=self.normalize)
+        shown = 0
+        with torch.no_grad():
+            for chunk in chunks(data, ctx, split, self.batch_size, what="task: transcription"):
+                hyps = model.transcribe(chunk.batch)
+                refs = []
+                for s in chunk.samples:
+                    value = s.get(ref_field)
+                    if not isinstance(value, str):
+                        raise ConfigError(f"axis task: sample {s.get('id')!r} has no reference transcript "
+                                          f"field {ref_field!r} (a string)")
+                    refs.append(value)
+                if len(hyps) != len(refs):
+                    raise ConfigError(f"axis task: model {type(model).__name__}.transcribe returned {len(hyps)} "
+                                      f"transcripts for {len(refs)} samples")
+                wer.update(hyps, refs)
+                cer.update(hyps, refs)
+                for s, h, r in zip(chunk.samples, hyps, refs):
+                    if shown < self.examples:
+                        ctx.artifact("transcript_example", {"id": str(s.get("id")), "reference": r, "transcript": h})
+                        shown += 1
+        # compute() synchronises across ranks: every rank reaches it, whatever its shard held.
+        w, c = float(wer.compute()), float(cer.compute())
+        extra = {"references_field": ref_field, "normalized": self.normalize, "higher_is_better": False,
+                 "definition": "corpus-level edit distance / reference length, equal to jiwer"}
+        yield ctx.row("wer", w, extra=extra, task="speech-recognition")
+        yield ctx.row("cer", c, extra=extra, task="speech-recognition")
 
     # -- classification / video understanding -------------------------------------------
     def _classification(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
         target = model.config.target
+        report = None
+        top_k = tuple(sorted({1, *self.ks}))
+        hits: dict[int, list[float]] = {k: [] for k in top_k}  # per-sample top-k correctness, split order
+        ids: list[Any] = []
         outputs = []
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="task: classification"):
-                outputs.append((model.predict(chunk.batch).float().cpu(), chunk.batch.targets[target].long().cpu()))
-        # A rank with an empty shard (fewer samples than ranks) learns the class count from the others
-        # and still takes part in the metric's sync; when no rank has a sample, all return together.
+                logits = model.predict(chunk.batch).float().cpu()
+                y = chunk.batch.targets[target].long().cpu()
+                outputs.append((logits, y))
+                for k, v in topk_hits(logits, y, top_k).items():
+                    hits[k] += v
+                ids += list(chunk.indices)
+        # Collective on every rank, whatever its shard held (an empty shard still takes part): a rank
+        # without samples learns the class count from the others and joins the metric's sync too.
+        hits = {k: ctx.gather_cat(v) for k, v in hits.items()}
+        ids = ctx.gather_cat(ids)
         num_classes = int(ctx.all_reduce_max(float(outputs[0][0].shape[1]) if outputs else 0.0))
-        if not num_classes:
+        if num_classes:
+            report = ctx.plugins.build("metrics", "classification", num_classes=num_classes, top_k=top_k)
+            for logits, y in outputs:
+                report.update(logits, y)
+        if report is None:
             return
-        report = ctx.plugins.build("metrics", "classification", num_classes=num_classes,
-                                   top_k=tuple(sorted({1, *self.ks})))
-        for logits, y in outputs:
-            report.update(logits, y)
         out = report.compute()
         figures = {"accuracy": float(out["accuracy"]), "f1_macro": float(out["macro_f1"]),
                    "balanced_accuracy": float(out["balanced_accuracy"])}
         figures.update({f"top{k}_accuracy": float(out[f"accuracy_top{k}"]) for k in report.top_k if k > 1})
         fields = list(model.input_fields)
-        task = "video" if any(field_modality(data, f) == "video" for f in fields) else "classification"
+        # A modality may name the task that classifying it is (frames: video understanding).
+        task = next((t for t in (field_traits(data, f).task for f in fields) if t), "classification")
         extra = {"samples": int(out["confusion_matrix"].sum()), "target": target, "fields": fields}
+        per_sample = {"accuracy": hits[1], **{f"top{k}_accuracy": hits[k] for k in top_k if k > 1}}
         for name, value in figures.items():
-            yield ctx.row(name, value, extra=extra, task=task)
+            scores = per_sample.get(name)
+            if scores and abs(sum(scores) / len(scores) - value) > 1e-6:
+                scores = None  # a tie broken differently: no interval rather than one of another number
+            yield ctx.row(name, value, extra=extra, task=task, per_sample=scores or None,
+                          sample_ids=ids if scores else None)
 
     # -- captioning ---------------------------------------------------------------------------
     def _captioning(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
@@ -249,9 +304,9 @@ class TaskAxis:
 
     def _classify(self, classifier: Any, data: EvalData, images: torch.Tensor, ctx: AxisContext) -> torch.Tensor:
         """Class logits of generated images, preprocessed like the dataset's images."""
-        field = next((f for f in classifier.input_fields if field_modality(data, f) == "image"), None)
+        field = next((f for f in classifier.input_fields if field_traits(data, f).pictorial), None)
         if field is None:
-            raise ConfigError(f"axis task: is_classifier must read an image field of this dataset "
+            raise ConfigError(f"axis task: is_classifier must read a pictorial field (images) of this dataset "
                               f"(it reads: {', '.join(classifier.input_fields)})")
         uint8 = [(im.permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8) for im in images]
         return classifier.predict(Batch({field: collate_field(data, field, uint8, ctx.device)}, {}, [])).float()
@@ -263,8 +318,8 @@ class TaskAxis:
             ei, et = clip.embed_images(images), clip.embed_texts(texts)
         else:
             fields = list(clip.embed_fields)
-            img_f = next((f for f in fields if field_modality(data, f) == "image"), None)
-            txt_f = next((f for f in fields if field_modality(data, f) == "text"), None)
+            img_f = next((f for f in fields if field_traits(data, f).pictorial), None)
+            txt_f = next((f for f in fields if field_traits(data, f).textual), None)
             if img_f is None or txt_f is None:
                 raise ConfigError(f"axis task: clip_model must embed an image and a text field of this dataset "
                                   f"(it embeds: {', '.join(fields)})")

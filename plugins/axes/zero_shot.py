@@ -35,7 +35,7 @@ from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
 from polymodal_plugins.axes.params import as_list
-from polymodal_plugins.axes.samples import base_dataset, chunks, field_batch, field_modality, split_dataset
+from polymodal_plugins.axes.samples import base_dataset, chunks, field_batch, field_modality, field_traits, split_dataset, topk_hits
 
 DEFAULT_TEMPLATES = ("a picture of a {}", "a {}", "there is a {}", "the {}")
 
@@ -115,7 +115,7 @@ class ZeroShotAxis:
 
     def _fields(self, model: Any, data: EvalData) -> tuple[str, str]:
         fields = list(model.embed_fields)
-        texts = [f for f in fields if field_modality(data, f) == "text"]
+        texts = [f for f in fields if field_traits(data, f).textual]
         others = [f for f in fields if f not in texts]
         text_field = self.text_field or (texts[0] if texts else None)
         field = self.field or (others[0] if others else None)
@@ -165,8 +165,13 @@ class ZeroShotAxis:
                 lg, yy = logits[:, occurring], torch.tensor([remap[v] for v in y.tolist()])
             extra = {"classes": lg.shape[1], "samples": len(yy), "templates": self.templates, "split": self.split,
                      "chance_top1": 1.0 / lg.shape[1]}
+            hits = topk_hits(lg, yy, {1, *self.ks})
+            per_sample = {"accuracy" if k == 1 else f"top{k}_accuracy": v for k, v in hits.items()}
             with ctx.local():  # every rank holds all scores now: no metric sync
                 figures = classification_figures(lg, yy, self.ks)
             for metric, value in figures.items():
+                scores = per_sample.get(metric)
+                if scores and abs(sum(scores) / len(scores) - value) > 1e-9:
+                    scores = None  # a tie broken differently: no interval rather than one of another number
                 yield ctx.row(metric, value, extra=extra, target=self.target, candidates=cand,
-                              modality=field_modality(data, field), split=self.split)
+                              modality=field_modality(data, field), split=self.split, per_sample=scores or None)

@@ -15,3 +15,8 @@ new_plugin_command = component(
     "commands", "new-plugin", "polymodal_plugins.commands.new_plugin:configure",
     description="Write a ready-to-install plugin package (fusion, encoder, model, metric, axis, dataset).",
 )
+
+data_command = component(
+    "commands", "data", "polymodal_plugins.commands.data:configure",
+    description="Look at a dataset before training: 'data inspect' (fields, labels, shapes, failing samples), 'data preview' (HTML).",
+)

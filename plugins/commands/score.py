@@ -1,7 +1,11 @@
 """``polymodal score``: score files another tool produced, with no model involved.
 
 Light at import (argparse only): the CLI builds every command's parser on
-start-up, so numpy and torch are imported inside the handlers.
+start-up, so numpy is imported inside the handlers. Scoring files never
+imports torch or torchmetrics (only ``--real-dir``/``--generated-dir``, which
+run an image encoder, do): the handlers call the numpy kernels that the
+in-run torchmetrics wrappers also call, so both give the same numbers, and
+a whole ``polymodal score`` process costs little more than the arithmetic.
 
 Sub-commands and their JSON keys:
 
@@ -11,6 +15,9 @@ Sub-commands and their JSON keys:
 * ``fid --real A.npy --generated B.npy`` (or ``--real-dir/--generated-dir --extractor``): ``fid``
 * ``kid`` (same inputs, ``--subsets``, ``--subset-size``): ``kid_mean``, ``kid_std``
 * ``is --logits L.npy [--splits 10]``: ``is_mean``, ``is_std``
+* ``wer|cer --references R.jsonl --predictions P.jsonl [--normalize]``: ``wer`` / ``cer``,
+  ``errors``, ``reference_length``, ``num_utterances`` (JSONL of ``{"id", "text"}``, ids in
+  any order; equal to jiwer; never imports torch or numpy)
 """
 
 from __future__ import annotations
@@ -67,6 +74,14 @@ def add_score_command(parser: argparse.ArgumentParser) -> Callable[[argparse.Nam
     p.add_argument("--seed", type=int, default=2020)
     common(p)
 
+    for name, unit in (("wer", "word"), ("cer", "character")):
+        p = sub.add_parser(name, help=f"corpus {unit} error rate of transcripts (equal to jiwer)")
+        p.add_argument("--references", required=True, type=Path, help='JSONL of {"id": ..., "text": ...}')
+        p.add_argument("--predictions", required=True, type=Path, help='JSONL of {"id": ..., "text": ...}')
+        p.add_argument("--normalize", action="store_true",
+                       help="lower-case, remove Unicode punctuation, collapse whitespace before counting")
+        common(p)
+
     return _handle
 
 
@@ -77,6 +92,8 @@ def _handle(args: argparse.Namespace) -> int:
         "fid": _fid_kid,
         "kid": _fid_kid,
         "is": _inception,
+        "wer": _error_rate,
+        "cer": _error_rate,
     }[args.score_kind](args)
     text = json.dumps(result, indent=2, ensure_ascii=False)
     print(text)
@@ -89,14 +106,14 @@ def _handle(args: argparse.Namespace) -> int:
 
 
 def _captions(args: argparse.Namespace) -> dict[str, Any]:
-    from polymodal_plugins.metrics.caption import CaptionScores
+    from polymodal_plugins.metrics.caption_scores import caption_scores
+    from polymodal_plugins.metrics.ptb_tokenize import tokenize_caption
     from polymodal_plugins.metrics.score_inputs import read_caption_files
 
     ids, cands, refs = read_caption_files(args.references, args.predictions)
     print(f"scoring {len(ids)} images ...", file=sys.stderr)
-    metric = CaptionScores()
-    metric.update(cands, refs)
-    summary, per_image = metric.compute_per_image()
+    summary, per_image = caption_scores([tokenize_caption(c) for c in cands],
+                                        [[tokenize_caption(r) for r in rs] for rs in refs])
     out: dict[str, Any] = {"num_images": len(ids), **summary}
     if args.per_image:
         out["per_image"] = [{"image_id": i, **s} for i, s in zip(ids, per_image)]
@@ -104,9 +121,7 @@ def _captions(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _retrieval(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-
-    from polymodal_plugins.metrics.retrieval import retrieval_metrics
+    from polymodal_plugins.metrics.retrieval_scores import retrieval_metrics
     from polymodal_plugins.metrics.score_inputs import read_array
 
     img = read_array(args.image_embeddings, "image embeddings [N, D]", 2)
@@ -123,7 +138,7 @@ def _retrieval(args: argparse.Namespace) -> dict[str, Any]:
         raise DataError(f"{args.text_to_image}: entry [{j}] = {int(t2i[j])} is not an image row (0..{img.shape[0] - 1})")
     if any(k < 1 for k in args.k) or args.chunk_size < 1:
         raise ConfigError("--k values and --chunk-size must be positive")
-    return retrieval_metrics(torch.from_numpy(img).float(), torch.from_numpy(txt).float(), torch.from_numpy(t2i),
+    return retrieval_metrics(img.astype("float32", copy=False), txt.astype("float32", copy=False), t2i,
                              ks=args.k, chunk_size=args.chunk_size, normalize=not args.no_normalize, progress=True)
 
 
@@ -143,7 +158,7 @@ def _features(args: argparse.Namespace, which: str):
 
 
 def _fid_kid(args: argparse.Namespace) -> dict[str, Any]:
-    from polymodal_plugins.metrics.fidelity import frechet_distance, kernel_inception_distance
+    from polymodal_plugins.metrics.fidelity_scores import frechet_distance, kernel_inception_distance
 
     real, gen = _features(args, "real"), _features(args, "generated")
     if real.shape[1] != gen.shape[1]:
@@ -158,7 +173,7 @@ def _fid_kid(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _inception(args: argparse.Namespace) -> dict[str, Any]:
-    from polymodal_plugins.metrics.fidelity import inception_score
+    from polymodal_plugins.metrics.fidelity_scores import inception_score
     from polymodal_plugins.metrics.score_inputs import read_array
 
     logits = read_array(args.logits, "logits [N, C]", 2)
@@ -167,3 +182,17 @@ def _inception(args: argparse.Namespace) -> dict[str, Any]:
     except ValueError as exc:
         raise DataError(f"{args.logits}: {exc}") from None
     return {"is_mean": r.mean, "is_std": r.std, "num_samples": len(logits)}
+
+
+def _error_rate(args: argparse.Namespace) -> dict[str, Any]:
+    from polymodal_plugins.metrics.error_rates import Normalization, count_errors
+    from polymodal_plugins.metrics.transcripts import read_transcript_pairs
+
+    ids, refs, preds = read_transcript_pairs(args.references, args.predictions)
+    norm = Normalization.standard() if args.normalize else Normalization()
+    counts = count_errors(refs, preds, args.score_kind, norm)
+    if counts.reference_length == 0:
+        raise DataError(f"{args.references}: every reference is empty{' after normalisation' * args.normalize}; "
+                        f"the {args.score_kind.upper()} is undefined")
+    return {args.score_kind: counts.rate, "errors": counts.errors, "reference_length": counts.reference_length,
+            "num_utterances": len(ids), "normalized": bool(args.normalize)}

@@ -16,3 +16,11 @@ manifest_plugin = component("datasets", "manifest", "polymodal_plugins.datasets.
                      description="JSONL/CSV manifest with one column per modality plus label columns.")
 clip_folder_plugin = component("datasets", "clip-folder", "polymodal_plugins.datasets.clip_folder:ClipFolder",
                         description="Folders of audio or video clips, optional class sub-folders and .txt captions.")
+hf_datasets_plugin = component("datasets", "hf-datasets", "polymodal_plugins.datasets.hf_datasets:HFDataset",
+                        description="Hugging Face datasets: a hub id or local parquet/arrow/imagefolder/audiofolder; "
+                                    "columns to fields by feature type, ClassLabel names.")
+speech_plugin = component("datasets", "speech", "polymodal_plugins.datasets.speech:SpeechDataset",
+                          description="Speech recognition corpora: audio + transcript manifest, or the LibriSpeech layout.")
+webdataset_plugin = component("datasets", "webdataset", "polymodal_plugins.datasets.webdataset:WebDatasetShards",
+                              description="WebDataset-format sharded tars (key.jpg, key.txt, key.cls ...), indexed by "
+                                          "tar headers for millions of samples.")

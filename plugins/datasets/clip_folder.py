@@ -28,6 +28,7 @@ class ClipFolder(FileDataset):
         base = resolve_inside(self.root, split, what=f"dataset {self.name!r}") if split else self.root
         if not base.is_dir():
             raise DataError(f"dataset {self.name!r}: folder {str(base)!r} does not exist")
+        self.split = split
         self.fields = {modality: modality}
         self.targets = []
         classes = sorted(d.name for d in base.iterdir() if d.is_dir() and not d.name.startswith(".")
@@ -35,6 +36,7 @@ class ClipFolder(FileDataset):
         groups = [(i, base / c) for i, c in enumerate(classes)] if classes else [(None, base)]
         if classes:
             self.class_names = {"label": classes}
+            self.num_classes = {"label": len(classes)}
             self.targets = ["label"]
         has_text = False
         for label, folder in groups:

@@ -34,6 +34,7 @@ class CocoCaptions(FileDataset):
         limit: int | None = None,
     ) -> None:
         super().__init__(root, on_error)
+        self.split = split
         ann_rel = annotations or (f"annotations/captions_{split}.json" if split else "captions.json")
         img_rel = images if images is not None else (f"images/{split}" if split else "images")
         ann_path = resolve_inside(self.root, ann_rel, what=f"dataset {self.name!r}")
@@ -41,7 +42,8 @@ class CocoCaptions(FileDataset):
         try:
             data = json.loads(ann_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise DataError(f"dataset {self.name!r}: annotation file {str(ann_path)!r} not found") from None
+            raise DataError(f"dataset {self.name!r}: annotation file {str(ann_path)!r} not found"
+                            f"{_suggest_json(self.root)}") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise DataError(f"dataset {self.name!r}: {ann_path}: invalid JSON: {exc}") from None
         except RecursionError:
@@ -68,3 +70,11 @@ class CocoCaptions(FileDataset):
             if limit is not None and len(self.records) >= limit:
                 break
         self._finalise()
+
+
+def _suggest_json(root: Any) -> str:
+    """A hint naming the JSON files that are there (the default name rarely matches a download)."""
+    found = sorted(os.path.relpath(p, root) for p in root.rglob("*.json"))[:5]
+    if not found:
+        return "; there is no .json file under the root"
+    return f"; JSON files under the root: {', '.join(found)} (pass annotations = {found[0]!r})"

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
 from polymodal.errors import DataError
-from polymodal.paths import resolve_inside
+from polymodal.traits import traits_of
 
 ON_ERROR = ("raise", "skip")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")
@@ -36,41 +37,31 @@ class Record:
     id: Any
     values: dict[str, Any]
     targets: dict[str, Any] = attrs.field(factory=dict)
+    #: Where the record came from, for error messages (e.g. ``manifest.jsonl line 7``).
+    where: str | None = None
 
 
-def load_field(kind: str, value: Any, root: Path) -> Any:
-    """Load one field's raw value by modality kind; paths must stay inside ``root``."""
-    if kind == "text":
-        if isinstance(value, str):
-            if not value.strip():
-                raise DataError("empty caption")
-            return value
-        if isinstance(value, dict) and "path" in value:
-            path = resolve_inside(root, value["path"])
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise DataError(f"{path}: cannot read text: {exc}") from None
-            if not text.strip():
-                raise DataError(f"{path}: empty caption")
-            return text
-        raise DataError(f"text must be a string, got {type(value).__name__}")
-    if not isinstance(value, str | os.PathLike):
-        raise DataError(f"{kind} field must be a file path, got {type(value).__name__}")
-    path = resolve_inside(root, value)
-    if kind == "image":
-        from polymodal_plugins.modalities.image import open_image
+def load_field(kind: str, value: Any, root: Path, modality: Any = None) -> Any:
+    """Load one field's raw value with the registered modality ``kind``; paths must stay inside ``root``.
 
-        return open_image(path, max_pixels=50_000_000)
-    if kind == "audio":
-        from polymodal_plugins.modalities.audio import read_audio
+    The modality's own ``load`` reads the value, so a dataset reads any
+    registered modality (a third-party ``depth`` as well as ``image``) and
+    never needs to know one by name.
+    """
+    if modality is None:
+        modality = modality_loader(kind)
+    return modality.load(value, root)
 
-        return read_audio(path, max_frames=48_000 * 600)
-    if kind == "video":
-        from polymodal_plugins.modalities.video import VideoModality
 
-        return VideoModality().load(path)
-    raise DataError(f"no loader for modality kind {kind!r}")
+def modality_loader(kind: str) -> Any:
+    """The registered modality ``kind`` with its default parameters, for reading raw values."""
+    from polymodal import get_plugins
+    from polymodal.errors import PolymodalError
+
+    try:
+        return get_plugins().build("modalities", kind)
+    except PolymodalError as exc:
+        raise DataError(f"no loader for modality kind {kind!r}: {exc}") from None
 
 
 class FileDataset:
@@ -92,6 +83,16 @@ class FileDataset:
         self.skipped = 0
         self.skipped_samples: list[tuple[Any, str]] = []
         self.class_names: dict[str, list[str]] = {}
+        #: Class count per class target, from the data (integer labels have counts but no names).
+        self.num_classes: dict[str, int] = {}
+        # A reader sets ``self.split``: the split it holds, or None when it returned every sample because the
+        # data has no splits (then the runner warns that evaluation data is training data). Unset: unknown.
+        self._loaders: dict[str, Any] = {}
+
+    def _loader(self, kind: str) -> Any:
+        if kind not in self._loaders:
+            self._loaders[kind] = modality_loader(kind)
+        return self._loaders[kind]
 
     def _finalise(self) -> None:
         """Call at the end of a reader's constructor, once ``records`` is filled."""
@@ -116,9 +117,10 @@ class FileDataset:
                 item[field] = None  # missing modality: an all-false mask row after collation
                 continue
             try:
-                item[field] = load_field(kind, value, self.root)
+                item[field] = load_field(kind, value, self.root, self._loader(kind))
             except DataError as exc:
-                raise DataError(f"dataset {self.name!r}, sample {rec.id!r}, field {field!r}: {exc}") from None
+                where = f" ({rec.where})" if rec.where else ""
+                raise DataError(f"dataset {self.name!r}, sample {rec.id!r}{where}, field {field!r}: {exc}") from None
         item.update(rec.targets)
         return item
 
@@ -128,19 +130,28 @@ class FileDataset:
     def __getitem__(self, i: int) -> dict[str, Any]:
         return self._load(self.records[i])
 
-    def texts(self, field: str) -> list[str]:
-        """Inline texts of ``field`` (for fitting a vocabulary) without opening any file."""
-        if self.fields.get(field) != "text":
-            raise DataError(f"dataset {self.name!r} has no text field {field!r}")
+    def texts(self, field: str, indices: Sequence[int] | None = None) -> list[str]:
+        """Inline texts of ``field`` (for fitting a vocabulary) without opening any file.
+
+        ``indices`` restricts them to some samples (the training part of a split the runner made).
+        """
+        kind = self.fields.get(field)
+        if kind is None or not traits_of(self._loader(kind)).textual:
+            raise DataError(f"dataset {self.name!r} has no text field {field!r} (a field whose modality is textual)")
         out = []
-        for r in self.records:
+        records = self.records if indices is None else [self.records[i] for i in indices]
+        for r in records:
             value = r.values.get(field)
             if value is not None:
                 try:
-                    out.append(load_field("text", value, self.root))
+                    out.append(load_field(kind, value, self.root, self._loader(kind)))
                 except DataError:
                     continue  # reported when the sample itself is loaded
         return out
+
+    def target_values(self, name: str) -> list[Any]:
+        """Every sample's value of target ``name``, without loading any file (for stratified splits)."""
+        return [r.targets.get(name) for r in self.records]
 
     def describe(self) -> dict[str, Any]:
         return {"dataset": self.name, "root": str(self.root), "samples": len(self), "fields": self.fields,

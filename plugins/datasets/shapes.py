@@ -12,6 +12,21 @@ Everything runs offline with no download. Each sample is one coloured shape
 * targets ``label`` (= shape), ``shape``, ``color``, ``size``, ``direction``
   and ``combo`` (shape x colour, for zero-shot).
 
+**An interaction task** (``interaction=K``, K >= 2; off by default): each
+sample also gets an image cue ``a`` (the background brightness, one of K
+levels) and a text cue ``b`` (a marker word appended to both captions,
+"marked beta" / "标记乙"), drawn independently and uniformly. The target
+``interaction`` is ``(a + b) mod K``. With a and b independent and uniform,
+the target is independent of either cue alone, so no single modality is
+above chance (1/K): a model must combine both, not add their evidence. It is
+how a fusion ablation on clean data can tell strategies apart. Difficulty:
+``K`` (more levels: harder), ``interaction_contrast`` (brightness step, 1.0
+is 120 grey levels over the K levels; lower is harder against the texture
+noise) and ``interaction_flip`` (the fraction of samples whose text cue is
+replaced by a random one: label noise the model cannot remove; the best
+possible accuracy is ``1 - flip * (K - 1) / K``). The cues use their own
+random stream, so every other field is identical with the task on or off.
+
 Splits ``train``/``val``/``test`` draw from the seen (shape, colour)
 combinations; ``zeroshot`` draws only from held-out combinations that never
 occur in the other splits (every shape and every colour still does). The
@@ -39,6 +54,9 @@ SHAPES_ZH = ("圆形", "正方形", "三角形", "菱形", "十字")
 COLORS_ZH = ("红色", "绿色", "蓝色", "黄色", "紫色", "青色")
 SIZES_ZH = ("小", "中等", "大")
 DIRECTIONS_ZH = ("向左", "向右", "向上", "向下")
+#: Marker words of the interaction task's text cue (the first K are used).
+CUES = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta")
+CUES_ZH = ("甲", "乙", "丙", "丁", "戊", "己", "庚", "辛")
 
 _RGB = np.array([[220, 40, 40], [40, 190, 60], [50, 80, 230], [235, 215, 40], [210, 50, 210], [40, 210, 220]],
                 dtype=np.float32)
@@ -109,6 +127,9 @@ class ShapesDataset:
         audio_seconds: float = 0.25,
         distractors: int = 1,
         noise: float = 0.03,
+        interaction: int = 0,
+        interaction_contrast: float = 1.0,
+        interaction_flip: float = 0.0,
     ) -> None:
         if split not in SPLITS:
             raise DataError(f"dataset 'shapes': unknown split {split!r}; splits are {', '.join(SPLITS)}")
@@ -117,6 +138,12 @@ class ShapesDataset:
             raise DataError(
                 "dataset 'shapes': need num_samples >= 0, image_size >= 8, frames >= 1, sample_rate >= 1000, "
                 "audio_seconds > 0, distractors >= 0"
+            )
+        if interaction == 1 or not 0 <= interaction <= len(CUES) or not 0 < interaction_contrast <= 2 \
+                or not 0 <= interaction_flip <= 1:
+            raise DataError(
+                f"dataset 'shapes': interaction must be 0 (off) or 2..{len(CUES)}, interaction_contrast in (0, 2] "
+                f"and interaction_flip in [0, 1] (got {interaction}, {interaction_contrast}, {interaction_flip})"
             )
         self.root = None  # nothing on disk; kept for the dataset protocol
         self.split = split
@@ -134,6 +161,18 @@ class ShapesDataset:
         self.unseen_combos = sorted(held)
         combos = np.array(self.unseen_combos if split == "zeroshot" else self.seen_combos)
         rng = np.random.default_rng([seed, zlib.crc32(split.encode())])
+        self.interaction = int(interaction)
+        if self.interaction:
+            k = self.interaction
+            cue_rng = np.random.default_rng([seed, zlib.crc32(split.encode()), 1])
+            self._cue_image = cue_rng.integers(0, k, n)
+            self._cue_text = cue_rng.integers(0, k, n)
+            self._interaction = (self._cue_image + self._cue_text) % k
+            flipped = cue_rng.random(n) < interaction_flip
+            self._cue_text = np.where(flipped, cue_rng.integers(0, k, n), self._cue_text)
+            self._brightness = (self._cue_image * (120.0 * interaction_contrast / (k - 1))).astype(np.float32)
+            self.targets = [*type(self).targets, "interaction"]
+            self.class_names["interaction"] = [f"interaction {i}" for i in range(k)]
         pick = rng.integers(0, len(combos), n)
         self._shape = combos[pick, 0].astype(np.int64)
         self._color = combos[pick, 1].astype(np.int64)
@@ -176,6 +215,9 @@ class ShapesDataset:
         for a in range(0, n, chunk):
             b = min(n, a + chunk)
             canvas = bank[texture[a:b]]  # [m, K+1, px, px, 3]
+            if self.interaction:  # the image cue: a brighter background, before anything is drawn on it
+                lifted = canvas.astype(np.float32) + self._brightness[a:b, None, None, None, None]
+                canvas = np.clip(lifted, 0, 255).astype(np.uint8)
             for j in range(distractors):
                 ddx = coords[None, None, :] - dots[a:b, j, 0, None, None]
                 ddy = coords[None, :, None] - dots[a:b, j, 1, None, None]
@@ -226,10 +268,13 @@ class ShapesDataset:
 
     def _caption(self, i: int, templates: tuple[str, ...], shapes: tuple[str, ...], colors: tuple[str, ...],
                  sizes: tuple[str, ...], directions: tuple[str, ...]) -> str:
-        return templates[self._template[i]].format(
+        text = templates[self._template[i]].format(
             shape=shapes[self._shape[i]], color=colors[self._color[i]],
             size=sizes[self._size[i]], direction=directions[self._direction[i]],
         )
+        if self.interaction:
+            text += f", marked {CUES[self._cue_text[i]]}" if templates is TEMPLATES_EN else f"，标记{CUES_ZH[self._cue_text[i]]}"
+        return text
 
     # -- dataset protocol -------------------------------------------------------------------
 
@@ -242,7 +287,9 @@ class ShapesDataset:
         i = int(i) % len(self)
         shape = int(self._shape[i])
         color = int(self._color[i])
+        extra = {"interaction": int(self._interaction[i])} if self.interaction else {}
         return {
+            **extra,
             "id": f"shapes-{self.split}-{i}",
             "image": self._images[i],
             "text": self._text[i],

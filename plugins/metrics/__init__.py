@@ -16,6 +16,7 @@ metric.classify    ``classification`` (accuracy top-k, macro F1, balanced acc.)
 metric.retrieval   ``retrieval`` (Recall@K both ways, ranks, MRR, mAP; chunked)
 metric.zeroshot    ``zero-shot`` (template class embeddings, top-k, per-class)
 metric.clipscore   ``clipscore``
+metric.asr         ``wer``, ``cer`` (corpus-level, equal to jiwer; normalisation options)
 =================  ==========================================================
 """
 
@@ -53,4 +54,8 @@ zeroshot_plugin = components(
 )
 clipscore_plugin = components(
     _metric("clipscore", "clipscore:CLIPScore", "CLIPScore (2.5 * max(cos, 0)) through any dual encoder."),
+)
+asr_plugin = components(
+    _metric("wer", "asr:WordErrorRate", "Corpus word error rate, equal to jiwer (case/punctuation/whitespace options)."),
+    _metric("cer", "asr:CharErrorRate", "Corpus character error rate, equal to jiwer (spaces count)."),
 )

@@ -18,7 +18,7 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from polymodal_plugins.metrics.caption_scores import bleu, cider_d, rouge_l
+from polymodal_plugins.metrics.caption_scores import bleu, caption_scores, cider_d, rouge_l
 from polymodal_plugins.metrics.ptb_tokenize import tokenize_caption
 
 
@@ -150,15 +150,4 @@ class CaptionScores(CaptionCorpusMetric):
 
     def _scores(self) -> tuple[dict[str, float], list[dict[str, float]]]:
         cands, refs = self.corpus()
-        b = bleu(cands, refs)
-        r = [rouge_l(c, rs) for c, rs in zip(cands, refs)]
-        c = cider_d(cands, refs)
-        summary = {f"bleu_{k + 1}": float(v) for k, v in enumerate(b.corpus)}
-        summary["rouge_l"] = float(np.mean(r)) if r else 0.0
-        summary["cider"] = float(c.mean()) if len(c) else 0.0
-        per_image = [
-            {**{f"bleu_{k + 1}": float(b.per_image[i, k]) for k in range(b.per_image.shape[1])},
-             "rouge_l": float(r[i]), "cider": float(c[i])}
-            for i in range(len(cands))
-        ]
-        return summary, per_image
+        return caption_scores(cands, refs)

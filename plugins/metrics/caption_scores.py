@@ -191,3 +191,24 @@ def cider_d(
         total += val * penalty
     per_image = np.bincount(ref_image, weights=total, minlength=num)
     return per_image / n / refs_per_image * 10.0
+
+
+def caption_scores(
+    candidates: Sequence[str], references: Sequence[Sequence[str]]
+) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """Every coco-caption score of tokenised captions: corpus values and one dict per image.
+
+    Keys ``bleu_1``..``bleu_4``, ``rouge_l``, ``cider`` (CIDEr-D), as
+    coco-caption's ``eval`` and ``imgToEval``. The one entry point that both
+    ``polymodal score captions`` and the in-run ``CaptionScores`` metric use.
+    """
+    b = bleu(candidates, references)
+    r = [rouge_l(c, rs) for c, rs in zip(candidates, references)]
+    c = cider_d(candidates, references)
+    summary = {f"bleu_{k + 1}": float(v) for k, v in enumerate(b.corpus)}
+    summary["rouge_l"] = float(np.mean(r)) if r else 0.0
+    summary["cider"] = float(c.mean()) if len(c) else 0.0
+    names = [f"bleu_{k + 1}" for k in range(b.per_image.shape[1])]
+    per_image = [{**dict(zip(names, map(float, b.per_image[i]))), "rouge_l": float(r[i]), "cider": float(c[i])}
+                 for i in range(len(candidates))]
+    return summary, per_image

@@ -23,6 +23,7 @@ from polymodal.batch import ModalityBatch
 from polymodal.data import AudioClip
 from polymodal.errors import DataError
 from polymodal.paths import resolve_inside
+from polymodal.traits import ModalityTraits
 
 FEATURES = ("log-mel", "mfcc", "waveform")
 #: Highest sample rate accepted from a file header (studio audio tops out at 768 kHz).
@@ -76,6 +77,7 @@ class AudioModality:
     """Audio clips as feature frames; ``sample_rate`` is the rate features are computed at."""
 
     name = "audio"
+    traits = ModalityTraits(continuous=True, perturb_input=True, time_dims=(0,), raw_format="waveform")
 
     def __init__(
         self,
@@ -114,13 +116,17 @@ class AudioModality:
         return self._transform
 
     def configure(self, preprocess_config: Mapping[str, Any]) -> AudioModality:
+        """Adopt an encoder's audio settings; changes and returns ``self``."""
         cfg = dict(preprocess_config.get("audio", preprocess_config))
         keys = ("sample_rate", "features", "n_mels", "n_mfcc", "n_fft", "hop_length", "max_seconds")
         if not any(k in cfg for k in keys):
             return self
         current = {k: getattr(self, k) for k in keys}
         current.update({k: cfg[k] for k in keys if k in cfg})
-        return AudioModality(**current)
+        out = AudioModality(**current)
+        # In place: a caller that ignores the return value must not keep the old preprocessing (issue 18).
+        self.__dict__.update(out.__dict__)
+        return self
 
     def load(self, value: Any, root: str | os.PathLike[str] | None = None) -> AudioClip:
         """A path (inside ``root``), an :class:`AudioClip`, ``(samples, rate)``, or an array at ``sample_rate``."""

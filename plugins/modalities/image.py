@@ -23,6 +23,7 @@ from PIL import Image
 from polymodal.batch import ModalityBatch
 from polymodal.errors import DataError
 from polymodal.paths import resolve_inside
+from polymodal.traits import ModalityTraits
 
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 
@@ -62,6 +63,8 @@ class ImageModality:
     """Images as float tensors ``[3, H, W]``; a batch is ``[B, 3, H, W]`` with mask ``[B]``."""
 
     name = "image"
+    traits = ModalityTraits(continuous=True, perturb_input=True, value_range=(0.0, 1.0), normalised=True,
+                            channel_dim=0, space_dims=(1, 2), pictorial=True, raw_format="rgb")
 
     def __init__(
         self,
@@ -87,8 +90,12 @@ class ImageModality:
         self._mean_t = torch.tensor(self.mean).view(3, 1, 1)
         self._std_t = torch.tensor(self.std).view(3, 1, 1)
 
+    def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel ``(mean, std)`` that ``preprocess`` applied (the ``normalised`` trait)."""
+        return self.mean, self.std
+
     def configure(self, preprocess_config: Mapping[str, Any]) -> ImageModality:
-        """Adopt an encoder's data config (timm or transformers image-processor keys)."""
+        """Adopt an encoder's data config (timm or transformers image-processor keys); changes and returns ``self``."""
         cfg = dict(preprocess_config)
         if "image" in cfg and isinstance(cfg["image"], Mapping):
             cfg = dict(cfg["image"])
@@ -110,7 +117,7 @@ class ImageModality:
             interpolation = {0: "nearest", 2: "bilinear", 3: "bicubic"}.get(interpolation, "bilinear")
         if interpolation not in _INTERPOLATIONS:
             interpolation = "bicubic" if "cubic" in str(interpolation) else "bilinear"
-        return ImageModality(
+        out = ImageModality(
             size=size,
             mean=cfg.get("mean", cfg.get("image_mean", self.mean)),
             std=cfg.get("std", cfg.get("image_std", self.std)),
@@ -118,6 +125,9 @@ class ImageModality:
             crop_pct=min(float(crop_pct), 1.0),
             max_pixels=self.max_pixels,
         )
+        # In place: a caller that ignores the return value must not keep the old preprocessing (issue 18).
+        self.__dict__.update(out.__dict__)
+        return self
 
     def load(self, value: Any, root: str | os.PathLike[str] | None = None) -> Image.Image | np.ndarray | torch.Tensor:
         """A path (inside ``root``) is opened with Pillow; arrays and images pass through."""

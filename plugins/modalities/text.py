@@ -19,6 +19,7 @@ import torch
 from polymodal.batch import ModalityBatch
 from polymodal.errors import DataError
 from polymodal.paths import resolve_inside
+from polymodal.traits import ModalityTraits
 from polymodal_plugins.modalities.vocabulary import Vocabulary
 
 #: Longer captions are cut before tokenising so a hostile 10-million-token
@@ -30,6 +31,7 @@ class TextModality:
     """Token ids; ``collate`` pads to the longest sample (at most ``max_length``)."""
 
     name = "text"
+    traits = ModalityTraits(perturb_embedding=True, time_dims=(0,), textual=True, raw_format="text")
 
     def __init__(
         self,
@@ -101,7 +103,7 @@ class TextModality:
         return self.vocab.save(path)
 
     def configure(self, preprocess_config: Mapping[str, Any]) -> TextModality:
-        """Use the encoder's tokenizer (``{"tokenizer": ..., "max_length": ...}``) when it names one."""
+        """Use the encoder's tokenizer (``{"tokenizer": ..., "max_length": ...}``) when it names one; changes and returns ``self``."""
         tok = preprocess_config.get("tokenizer")
         max_length = int(preprocess_config.get("max_length", self.max_length))
         if tok is None:
@@ -109,8 +111,11 @@ class TextModality:
                 return self
             out = TextModality(max_length, vocab=self.vocab, lowercase=self.lowercase, min_freq=self.min_freq,
                                max_vocab=self.max_vocab)
-            return out
-        return TextModality(max_length, tokenizer=tok, trust_remote_code=self.trust_remote_code)
+        else:
+            out = TextModality(max_length, tokenizer=tok, trust_remote_code=self.trust_remote_code)
+        # In place: a caller that ignores the return value must not keep the old preprocessing (issue 18).
+        self.__dict__.update(out.__dict__)
+        return self
 
     def load(self, value: Any, root: str | os.PathLike[str] | None = None) -> str:
         """A caption string, or a ``.txt`` file path given as ``{"path": ...}``."""

@@ -22,6 +22,7 @@ from PIL import Image
 from polymodal.batch import ModalityBatch
 from polymodal.errors import DataError
 from polymodal.paths import resolve_inside
+from polymodal.traits import ModalityTraits
 from polymodal_plugins.modalities.image import ImageModality, open_image
 
 FRAME_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
@@ -32,6 +33,8 @@ class VideoModality:
     """Sampled, preprocessed frames; ``mask[b, k]`` marks real frames."""
 
     name = "video"
+    traits = ModalityTraits(continuous=True, perturb_input=True, value_range=(0.0, 1.0), normalised=True,
+                            channel_dim=1, space_dims=(2, 3), time_dims=(0,), raw_format="frames", task="video")
 
     def __init__(
         self,
@@ -54,14 +57,21 @@ class VideoModality:
         self.max_source_frames = int(max_source_frames)
         self.image = ImageModality(size, mean, std, interpolation, crop_pct, max_pixels)
 
+    def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel ``(mean, std)`` of the frames (the ``normalised`` trait)."""
+        return self.image.normalisation()
+
     def configure(self, preprocess_config: Mapping[str, Any]) -> VideoModality:
         """Per-frame preprocessing from an image encoder's config; ``frames``/``sampling`` too."""
         cfg = dict(preprocess_config)
-        image = self.image.configure(cfg.get("frame", cfg))
+        image = ImageModality(self.image.size, self.image.mean, self.image.std, self.image.interpolation,
+                              self.image.crop_pct, self.image.max_pixels).configure(cfg.get("frame", cfg))
         out = VideoModality(int(cfg.get("frames", self.frames)), str(cfg.get("sampling", self.sampling)),
                             image.size, image.mean, image.std, image.interpolation, image.crop_pct,
                             self.max_source_frames, image.max_pixels)
-        return out
+        # In place: a caller that ignores the return value must not keep the old preprocessing (issue 18).
+        self.__dict__.update(out.__dict__)
+        return self
 
     def _read_path(self, path: Path) -> list[Image.Image] | np.ndarray:
         if path.is_dir():

@@ -26,7 +26,8 @@ from typing import Any
 
 from polymodal import __version__
 from polymodal.errors import DataError
-from polymodal.leaderboard import RUN_KEYS, Column, Leaderboard, axis_sort_key, build_leaderboard, format_value
+from polymodal.leaderboard import (RUN_KEYS, Column, Leaderboard, ablations, axis_sort_key, build_leaderboard,
+                                   format_interval, format_value)
 from polymodal.report import Artifact, Progress, ResultsFolder, load_results
 from polymodal_plugins.reporters import html_charts as charts
 
@@ -59,13 +60,20 @@ class _Page:
         if body:
             self.sections.append((sid, title, body))
 
-    def chart(self, png: bytes | None, alt: str) -> str:
-        if png is None:
+    def chart(self, chart: bytes | charts.Chart | None, alt: str) -> str:
+        """A chart image; a :class:`~charts.Chart`'s spec is embedded beside it as JSON data."""
+        if chart is None:
             return ""
+        spec = ""
+        if isinstance(chart, charts.Chart):
+            data = json.dumps(chart.spec, ensure_ascii=True, allow_nan=False).replace("</", "<\\/")
+            spec = f'<script type="application/json" class="chart-spec">{data}</script>'
+            chart = chart.png
+        png = chart
         # Show every chart at the same scale (figure inches -> CSS pixels), shrinking only to fit.
         width = int(int.from_bytes(png[16:20], "big") * 96 / charts.DPI)
         return (f'<figure><img class="chart" alt="{esc(alt)}" width="{width}" '
-                f'src="{_data_uri(png)}"></figure>')
+                f'src="{_data_uri(png)}">{spec}</figure>')
 
     def image(self, relative: str | None, alt: str, cls: str = "artifact") -> str:
         """An artifact image embedded from the folder, or a visible note saying why it is not."""
@@ -101,14 +109,22 @@ def _leaderboard(board: Leaderboard, folder: ResultsFolder, colours: dict[str, s
         for c in board.columns:
             v = board.value(run, c.key)
             sort = "" if v is None or not math.isfinite(v) else repr(v)
-            cls = "num best" if board.is_best(run, c.key) else "num"
-            star = ' <span class="star">★</span>' if board.is_best(run, c.key) else ""
-            cells.append(f'<td class="{cls}" data-v="{sort}">{esc(format_value(v))}{star}</td>')
+            cls = "num best" if board.is_best(run, c.key) else "num tie" if board.is_tied(run, c.key) else "num"
+            star = (' <span class="star">★</span>' if board.is_best(run, c.key)
+                    else ' <span class="tie-mark" title="not significantly different from the leader">≈</span>'
+                    if board.is_tied(run, c.key) else "")
+            interval = board.interval(run, c.key)
+            ci = (f'<span class="ci" data-low="{interval.low!r}" data-high="{interval.high!r}">'
+                  f'{esc(format_interval(interval))}</span>' if interval else "")
+            cells.append(f'<td class="{cls}" data-v="{sort}">{esc(format_value(v))}{star}{ci}</td>')
         body.append(f'<tr><td class="run" data-v="{esc(run)}"><span class="dot" style="background:{colours[run]}">'
                     f'</span>{esc(run)} {badge}</td>{"".join(cells)}</tr>')
     notes = [f"<li><b>{esc(c.key)}</b>: {esc(c.note)}</li>" for c in board.columns if c.averaged_over]
+    notes += [f"<li><b>{esc(key)}</b>: {esc(note)}</li>" for key, note in board.best_notes.items()]
     return (
-        '<p class="hint">Click a column to sort. Best per column is highlighted ★. '
+        '<p class="hint">Click a column to sort. Small print under a value is its 95 % bootstrap interval. '
+        "★ marks a best that a paired test finds significantly better than every other run (p &lt; 0.05); "
+        "≈ marks runs the leader cannot be told apart from. "
         "Cells that aggregate several measurements are averaged as noted below; every single "
         "measurement is listed under <a href=\"#measurements\">All measurements</a>.</p>"
         '<div class="scroll"><table id="lb-table" class="lb"><thead>'
@@ -117,6 +133,51 @@ def _leaderboard(board: Leaderboard, folder: ResultsFolder, colours: dict[str, s
         + (f'<details class="notes"><summary>How cells are aggregated</summary><ul>{"".join(notes)}</ul>'
            "<p>Rows with an epoch or step condition keep only the last one.</p></details>" if notes else "")
     )
+
+
+def _ablations(found: list[Any]) -> str:
+    """Paired comparisons of each run with the column's leader, per one-setting sweep."""
+    out = []
+    for ab in found:
+        body = []
+        for key, entries in ab.comparisons.items():
+            for e in entries:
+                iv = e["interval"]
+                ci = f" [{iv['low']:+.3f}, {iv['high']:+.3f}]" if iv else ""
+                sig = "sig" if e["p_adjusted"] < 0.05 else "ns"
+                body.append(f'<tr class="{sig}"><td>{esc(key)}</td><td>{esc(e["run"])}</td><td>{esc(e["leader"])}</td>'
+                            f'<td class="num">{e["difference"]:+.3f}{esc(ci)}</td>'
+                            f'<td class="num">{e["p_value"]:.3g} ({e["p_adjusted"]:.3g})</td></tr>')
+        out.append(f'<h3>{esc(ab.key)} <span class="meta">{esc(ab.label)}</span></h3>'
+                   '<div class="scroll"><table class="lb ablation"><thead><tr><th>column</th><th>run</th>'
+                   '<th>vs leader</th><th class="num">difference [95 % CI]</th><th class="num">p (Holm)</th></tr>'
+                   f'</thead><tbody>{"".join(body)}</tbody></table></div>')
+    return ('<p class="hint">Runs that differ in one swept setting, each compared with the column\'s leader on the '
+            "same samples: paired bootstrap interval of the difference and sign-flip p-value, Holm-adjusted over "
+            "each table.</p>" + "".join(out))
+
+
+def _seed_groups(board: Leaderboard) -> str:
+    """Runs that differ only in their seed: mean ± standard deviation, seed count and t-interval."""
+    heads = "".join(f'<th class="num">{esc(c.axis)} · {esc(c.metric)} {"↑" if c.higher_is_better else "↓"}</th>'
+                    for c in board.columns)
+    body = []
+    for label, (members, summaries) in board.seed_groups.items():
+        cells = []
+        for c in board.columns:
+            s = summaries.get(c.key)
+            if s is None:
+                cells.append('<td class="num">—</td>')
+                continue
+            ci = (f'<span class="ci" data-low="{s.interval.low!r}" data-high="{s.interval.high!r}">'
+                  f'{esc(format_interval(s.interval))}</span>' if s.interval else "")
+            cells.append(f'<td class="num">{esc(format_value(s.mean))} ± {esc(format_value(s.std))} '
+                         f'<span class="meta">n={s.n}</span>{ci}</td>')
+        body.append(f'<tr><td class="run">{esc(label)}</td>{"".join(cells)}</tr>')
+    return ('<p class="hint">Mean ± sample standard deviation over seeds, n = seed count; the small print is '
+            'the 95 % Student-t interval of the mean.</p>'
+            f'<div class="scroll"><table class="lb seeds"><thead><tr><th>runs</th>{heads}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
 def _unit_columns(board: Leaderboard) -> list[Column]:
@@ -342,6 +403,11 @@ def render_html(folder: ResultsFolder, progress: Progress | None = None) -> str:
     page.step("leaderboard")
     if board.columns:
         page.add("leaderboard", "Leaderboard", _leaderboard(board, folder, colours))
+        if board.seed_groups:
+            page.add("seeds", "Over seeds", _seed_groups(board))
+        found = ablations(board)
+        if found:
+            page.add("ablations", "Ablations", _ablations(found))
         unit = _unit_columns(board)
         page.step("chart: overview")
         page.add("overview", "Overview",
@@ -434,6 +500,7 @@ table.lb{min-width:100%}
 .lb tbody tr:hover{background:#f9fafb}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 td.best{background:var(--good);color:var(--goodink);font-weight:700}.star{color:#d4a106}
+.ci{display:block;font-size:.75em;font-weight:400;color:var(--muted,#666)}td.tie{background:rgba(127,127,127,.08)}.tie-mark{color:#888}
 .dir{color:var(--muted);font-weight:400}
 .run{font-weight:550}.dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:8px;
 vertical-align:middle}

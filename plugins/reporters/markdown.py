@@ -2,8 +2,12 @@
 
 It opens with an overview table (runs x axes, one headline metric per axis)
 and follows with one table per axis holding every leaderboard metric of that
-axis. The best value of each column is bold and starred; arrows say which
-direction is better; failed runs are listed with their error. Numbers come
+axis. Each value carries its 95 % bootstrap interval ``[low, high]`` when
+the rows kept per-sample scores. The best value of a column is bold and
+starred only when a paired test finds it better than every other run; runs
+that cannot be told apart are marked ≈ (tied). Arrows say which direction is
+better; failed runs are listed with their error; suites with several seeds
+get an "Over seeds" table (mean ± standard deviation, seed count). Numbers come
 from :mod:`polymodal.leaderboard`, so they equal the HTML and JSON reports.
 """
 
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from polymodal.leaderboard import Column, Leaderboard, build_leaderboard, format_value
+from polymodal.leaderboard import Column, Leaderboard, ablations, build_leaderboard, format_interval, format_value
 from polymodal.report import Progress, ResultsFolder, load_results
 
 
@@ -36,7 +40,24 @@ def headline_columns(board: Leaderboard) -> list[Column]:
 
 def _value(board: Leaderboard, run: str, col: Column) -> str:
     text = format_value(board.value(run, col.key))
-    return f"**{text}** ★" if board.is_best(run, col.key) else text
+    if board.is_best(run, col.key):
+        text = f"**{text}** ★"
+    elif board.is_tied(run, col.key):
+        text = f"{text} ≈"
+    interval = format_interval(board.interval(run, col.key))
+    return f"{text} {interval}" if interval else text
+
+
+def _seed_table(board: Leaderboard, columns: list[Column]) -> list[str]:
+    lines = ["| runs (seeds) | " + " | ".join(_cell(f"{c.axis} · {c.metric} {_arrow(c)}") for c in columns) + " |",
+             "|---|" + "---:|" * len(columns)]
+    for label, (members, summaries) in board.seed_groups.items():
+        cells = []
+        for c in columns:
+            s = summaries.get(c.key)
+            cells.append("—" if s is None else f"{format_value(s.mean)} ± {format_value(s.std)} (n={s.n})")
+        lines.append(f"| {_cell(label)} ({len(members)}) | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _table(board: Leaderboard, runs: list[str], columns: list[Column], header: list[str],
@@ -73,10 +94,27 @@ def render_markdown(folder: ResultsFolder) -> str:
     else:
         heads = headline_columns(board)
         lines += ["## Leaderboard", "",
-                  "Best per column in **bold** ★ · ↑ higher is better · ↓ lower is better.", ""]
+                  "Value [95 % bootstrap interval] · **bold** ★ best, significantly (paired test, p < 0.05) · "
+                  "≈ tied with the leader · ↑ higher is better · ↓ lower is better.", ""]
         lines += _table(board, list(board.runs), heads, [f"{c.axis} · {c.metric} {_arrow(c)}" for c in heads],
                         frozenset(r.id for r in failed))
         lines.append("")
+        if board.seed_groups:
+            lines += ["### Over seeds", "", "Mean ± sample standard deviation over seeds (n = seed count).", ""]
+            lines += _seed_table(board, heads)
+            lines.append("")
+        for ab in ablations(board):
+            lines += [f"### Ablation: {_cell(ab.key)} ({_cell(ab.label)})", "",
+                      "Each run against the column's leader on the same samples: difference [95 % paired "
+                      "bootstrap interval], sign-flip p-value (Holm-adjusted over this table).", "",
+                      "| column | run | vs leader | difference | p (adj.) |", "|---|---|---|---:|---:|"]
+            for key, entries in ab.comparisons.items():
+                for e in entries:
+                    iv = e["interval"]
+                    ci = f" [{iv['low']:+.3f}, {iv['high']:+.3f}]" if iv else ""
+                    lines.append(f"| {_cell(key)} | {_cell(e['run'])} | {_cell(e['leader'])} | "
+                                 f"{e['difference']:+.3f}{ci} | {e['p_value']:.3g} ({e['p_adjusted']:.3g}) |")
+            lines.append("")
         for axis in dict.fromkeys(c.axis for c in board.columns):
             cols = [c for c in board.columns if c.axis == axis]
             runs = [r for r in board.runs if any(board.value(r, c.key) is not None for c in cols)]

@@ -9,6 +9,8 @@ builds one from the ``[data]`` table through the dataset and modality plugins
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -30,6 +32,10 @@ class TrainingData:
         self.cfg = cfg
         self.seed = seed
         self.collate = collate
+        #: Warnings about the data (shared splits, skipped samples) for the console and the report.
+        self.notes: list[str] = []
+        #: Samples the readers dropped, per split: ``[{"id", "reason"}]``.
+        self.skipped: dict[str, list[dict[str, Any]]] = {}
         self.splits = {name: (Subset(ds, range(min(cfg.limit, len(ds)))) if cfg.limit else ds)
                        for name, ds in splits.items()}
         if len(self.splits[cfg.train_split]) == 0:
@@ -84,15 +90,7 @@ def from_experiment(config: ExperimentConfig, plugins: Any, source: str) -> tupl
     from polymodal import data as pdata
 
     cfg = config.data
-    splits: dict[str, Any] = {}
-    for split in dict.fromkeys(s for s in (cfg.train_split, cfg.val_split, cfg.test_split) if s):
-        kwargs = dict(cfg.params)
-        if cfg.root is not None:
-            kwargs["root"] = cfg.root
-        try:
-            splits[split] = plugins.build("datasets", cfg.dataset, split=split, **kwargs)
-        except TypeError as exc:
-            raise ConfigError(f"{source}: data.params: dataset {cfg.dataset!r}: {exc}") from None
+    splits = build_splits(config, plugins, source)
     train = splits[cfg.train_split]
     available: dict[str, str] = dict(getattr(train, "fields", {}))
     wanted = list(cfg.fields) if cfg.fields is not None else model_fields(config) or list(available)
@@ -106,23 +104,113 @@ def from_experiment(config: ExperimentConfig, plugins: Any, source: str) -> tupl
     pdata.fit_modalities(modalities, train)
     fields = {f: FieldInfo(f, available[f], _describe(m)) for f, m in modalities.items()}
     class_names = dict(getattr(train, "class_names", {}) or {})
+    counts = dict(getattr(train, "num_classes", {}) or {})
     targets = {}
     for t in getattr(train, "targets", []):
         labels = class_names.get(t)
-        targets[t] = TargetInfo(t, len(labels) if labels else None, list(labels) if labels else None)
+        count = len(labels) if labels else counts.get(t)
+        targets[t] = TargetInfo(t, count, list(labels) if labels else None)
     collate = pdata.Collator(modalities, list(getattr(train, "targets", [])), root=getattr(train, "root", None),
                              dataset_name=cfg.dataset)
-    return TrainingData(splits, collate, cfg, config.train.seed), fields, targets, modalities
+    data = TrainingData(splits, collate, cfg, config.train.seed)
+    data.notes = data_notes(cfg, splits)
+    data.skipped = skipped_samples(cfg, splits)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, once rather than once per rank
+        for note in data.notes:
+            print(f"polymodal: warning: {note}", file=sys.stderr, flush=True)
+    return data, fields, targets, modalities
+
+
+def build_splits(config: ExperimentConfig, plugins: Any, source: str) -> dict[str, Any]:
+    """One dataset per split: asked of the dataset plugin, or cut here by ``data.split``."""
+    cfg = config.data
+    kwargs = dict(cfg.params)
+    if cfg.root is not None:
+        kwargs["root"] = cfg.root
+    wanted = list(dict.fromkeys(s for s in (cfg.train_split, cfg.val_split, cfg.test_split) if s))
+    if cfg.split is not None:
+        from polymodal.splits import SplitView, parse_split, split_indices, target_values
+
+        spec = parse_split(cfg.split, f"{source}: data.split")
+        if cfg.train_split not in spec.fractions:
+            raise ConfigError(f"{source}: data.split: no fraction for the training split {cfg.train_split!r}")
+        try:
+            whole = plugins.build("datasets", cfg.dataset, **kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"{source}: data.params: dataset {cfg.dataset!r}: {exc}") from None
+        target = config.model.target
+        stratify = target in (getattr(whole, "class_names", {}) or {}) or target in (getattr(whole, "num_classes", {}) or {})
+        labels = target_values(whole, target) if stratify else [None] * len(whole)
+        parts = split_indices(labels, spec)
+        return {name: SplitView(whole, parts[name], name) for name in wanted if name in spec.fractions}
+    splits: dict[str, Any] = {}
+    for split in wanted:
+        try:
+            splits[split] = plugins.build("datasets", cfg.dataset, split=split, **kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"{source}: data.params: dataset {cfg.dataset!r}: {exc}") from None
+        except DataError as exc:
+            if split == cfg.train_split:
+                raise
+            key = "val_split" if split == cfg.val_split else "test_split"
+            raise DataError(f"{exc} (for no {split!r} split, set data.{key} = false; to make one, "
+                            f"data.split = {{ train = 0.8, val = 0.1, test = 0.1, seed = 0 }})") from None
+    return splits
+
+
+def data_notes(cfg: DataConfig, splits: dict[str, Any]) -> list[str]:
+    """What the user must know about the data before trusting a figure: shared splits, skipped samples.
+
+    A reader that returns every sample whatever split it is asked for says
+    so with ``split = None``; evaluating on such a split measures training fit.
+    """
+    notes = []
+    for name in (cfg.val_split, cfg.test_split):
+        ds = splits.get(name) if name else None
+        if ds is not None and name != cfg.train_split and hasattr(ds, "split") and ds.split is None:
+            notes.append(f"data: the {name!r} split of dataset {cfg.dataset!r} is the training data (the data "
+                         f"has no {name!r} split), so its figures measure fit, not generalisation; set "
+                         f"data.split = {{ train = 0.8, val = 0.1, test = 0.1, seed = 0 }} for held-out splits")
+    for name, skipped in skipped_samples(cfg, splits).items():
+        shown = "; ".join(f"{s['id']}: {s['reason']}" for s in skipped[:MAX_LISTED])
+        more = f" (and {len(skipped) - MAX_LISTED} more, listed in manifest.json)" if len(skipped) > MAX_LISTED else ""
+        notes.append(f"data: skipped {len(skipped)} sample(s) of split {name!r} that failed to load: {shown}{more}")
+    return notes
+
+
+#: Skipped samples listed in a console line; the manifest lists all of them.
+MAX_LISTED = 5
+
+
+def skipped_samples(cfg: DataConfig, splits: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Per split, the samples the reader dropped (``on_error = "skip"``) with the reason.
+
+    A split that is the training data again (``split`` None) is not listed twice.
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    seen: set[int] = set()
+    for name, ds in splits.items():
+        if name != cfg.train_split and getattr(ds, "split", "") is None:
+            continue
+        base = getattr(ds, "dataset", None) if hasattr(ds, "indices") else None
+        source = base if base is not None else ds
+        if id(source) in seen:
+            continue  # one dataset cut into several splits: its skipped samples once
+        seen.add(id(source))
+        rows = [{"id": sid, "reason": reason} for sid, reason in getattr(source, "skipped_samples", []) or []]
+        if rows:
+            out[name if base is None else "all"] = rows
+    return out
 
 
 def model_fields(config: ExperimentConfig) -> list[str]:
-    """Fields the model config names: encoder tables, ``pair`` and ``params.*_field``.
+    """Fields the model config names: encoder tables and ``params.*_field``.
 
     Loading only these keeps a captioner from decoding audio and video it
     never reads. Empty when the config names none (then every field loads).
     """
     m = config.model
-    names = list(m.encoders) + list(m.pair or [])
+    names = list(m.encoders)
     for key, value in m.params.items():
         if key.endswith("_field") and isinstance(value, str):
             names.append(value)

@@ -13,6 +13,9 @@ class JointStrategy:
 
     name = "joint"
 
+    def __init__(self, params: object = None, ctx: object = None):
+        pass  # joint training has no options and keeps no state
+
     def begin_epoch(self, model: PolymodalModel, epoch: int, optimizer: torch.optim.Optimizer) -> str:
         return "joint"
 

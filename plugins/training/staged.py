@@ -14,15 +14,17 @@ from __future__ import annotations
 import torch
 
 from polymodal.batch import Batch
-from polymodal.experiment import StagedConfig
 from polymodal.model_api import LossOutput, PolymodalModel
+from polymodal.strategy import StrategyContext
+from polymodal_plugins.training.strategy_params import StagedParams
 
 
 class StagedStrategy:
     name = "staged"
 
-    def __init__(self, cfg: StagedConfig, model: PolymodalModel):
-        self.cfg = cfg
+    def __init__(self, params: StagedParams, ctx: StrategyContext):
+        self.cfg = params
+        model = ctx.model
         self.phase = "pretrain"
         # Parameters frozen before training began (a frozen pretrained tower) stay frozen.
         self.always_frozen = {id(p) for p in model.parameters() if not p.requires_grad}

@@ -24,18 +24,16 @@ import attrs
 import numpy as np
 import torch
 
-from polymodal.checkpoint import load_module_weights, load_train_state, read_meta, save_checkpoint
+from polymodal.checkpoint import load_module_weights, load_train_state, save_checkpoint, verify_checkpoint
 from polymodal.errors import ConfigError, PolymodalError
 from polymodal.experiment import ExperimentConfig, to_dict
 from polymodal.model_api import ModelContext, PolymodalModel, build_model
 from polymodal.results import JsonlStore, ResultRow
-from polymodal_plugins.training.adversarial import AdversarialStrategy
+from polymodal.strategy import StrategyContext
 from polymodal_plugins.training.data_source import TrainingData
 from polymodal_plugins.training.evaluation import evaluate
-from polymodal_plugins.training.joint import JointStrategy
-from polymodal_plugins.training.progress import Progress
+from polymodal.progress import Progress
 from polymodal_plugins.training.schedule import build_optimizer, lr_factor, set_lr
-from polymodal_plugins.training.staged import StagedStrategy
 
 CHECKPOINT_DIR = "checkpoint"
 METRICS_FILE = "metrics.jsonl"
@@ -101,13 +99,15 @@ def autocast_for(amp: str, device: torch.device) -> tuple[Callable[[], Any] | No
     return (lambda: torch.autocast("cuda", dtype=torch.float16)), True
 
 
-def make_strategy(config: ExperimentConfig, model: PolymodalModel, ctx: ModelContext) -> Any:
-    strategy = config.train.strategy
-    if strategy == "staged":
-        return StagedStrategy(config.train.staged, model)
-    if strategy == "adversarial":
-        return AdversarialStrategy(config.train.adversarial, config.train.seed, ctx.fields)
-    return JointStrategy()
+def make_strategy(config: ExperimentConfig, model: PolymodalModel, ctx: ModelContext,
+                  plugins: Any | None = None, modalities: dict[str, Any] | None = None) -> Any:
+    """The registered strategy ``[train] strategy``, built with its validated ``strategy_params``."""
+    plugins = plugins if plugins is not None else ctx.plugins
+    spec = plugins.get("strategies", config.train.strategy)
+    params = spec.validate_params(config.train.strategy_params, config.name, "train.strategy_params")
+    sctx = StrategyContext(model=model, seed=config.train.seed, fields=dict(ctx.fields), plugins=plugins,
+                           config=config, modalities=dict(modalities or {}))
+    return spec.build(params, sctx)
 
 
 class Trainer:
@@ -133,7 +133,7 @@ class Trainer:
         self.autocast, needs_scaler = autocast_for(self.tc.amp, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if needs_scaler else None
         self.model.to(self.device)
-        self.strategy = make_strategy(config, model, ctx)
+        self.strategy = make_strategy(config, model, ctx, plugins, self.modalities)
         self.optimizer = build_optimizer(model.stage_groups(), self.tc.optimizer)
         self.steps_per_epoch = data.steps_per_epoch()
         planned = self.steps_per_epoch * self.tc.epochs
@@ -161,16 +161,15 @@ class Trainer:
         position = {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step}
         return save_checkpoint(self.checkpoint_dir, self.model, experiment=to_dict(self.config),
                                context=self.ctx.to_json(), position=position, train_state=train_state,
-                               plugins=self.plugins, extra=self._save_vocabularies())
+                               plugins=self.plugins, companions=self._save_vocabularies)
 
-    def _save_vocabularies(self) -> dict[str, Any]:
+    def _save_vocabularies(self, folder: Path) -> dict[str, Any]:
         """Fitted word vocabularies, saved next to the weights: token ids mean nothing without them."""
         files = {}
         for field, modality in self.modalities.items():
             if getattr(modality, "vocab", None) is not None and callable(getattr(modality, "save_vocab", None)):
                 name = f"vocab-{field}.json"
-                self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-                modality.save_vocab(self.checkpoint_dir / name)
+                modality.save_vocab(folder / name)
                 files[field] = name
         return {"vocabularies": files} if files else {}
 
@@ -178,7 +177,7 @@ class Trainer:
         """Continue from ``out/checkpoint``; False when there is none yet."""
         if not (self.checkpoint_dir / "checkpoint.json").is_file():
             return False
-        meta = read_meta(self.checkpoint_dir)
+        meta = verify_checkpoint(self.checkpoint_dir)  # weights, state and metadata of one save
         saved, now = meta.get("experiment", {}), to_dict(self.config)
         for section in ("model", "data"):
             if saved.get(section) != now.get(section):

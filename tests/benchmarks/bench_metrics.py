@@ -71,12 +71,12 @@ def bench_captions(n_images: int, n_refs: int) -> None:
     ours_c, t_ours = _timed(lambda: cider_d(cands, refs))
     diff = max(abs(ref_c - ours_c.mean()), float(np.abs(ref_c_img - ours_c).max()))
     print(f"{'CIDEr-D':<10}{t_ours:>10.3f}{t_ref:>19.3f}{t_ref / t_ours:>9.1f}x{diff:>13.2e}")
-    _row(f"CIDEr-D, {n_images} images x {n_refs} refs", t_ours, t_ref, diff, "pycocoevalcap Cider", 5)
+    _row(f"CIDEr-D, {n_images} images x {n_refs} refs", t_ours, t_ref, diff, "pycocoevalcap Cider", 12)
     (ref_r, ref_r_img), t_ref = _timed(lambda: Rouge().compute_score(gts, res))
     ours_r, t_ours = _timed(lambda: np.array([rouge_l(c, r) for c, r in zip(cands, refs)]))
     diff = float(np.abs(ref_r_img - ours_r).max())
     print(f"{'ROUGE-L':<10}{t_ours:>10.3f}{t_ref:>19.3f}{t_ref / t_ours:>9.1f}x{diff:>13.2e}")
-    _row(f"ROUGE-L, {n_images} images x {n_refs} refs", t_ours, t_ref, diff, "pycocoevalcap Rouge", None)
+    _row(f"ROUGE-L, {n_images} images x {n_refs} refs", t_ours, t_ref, diff, "pycocoevalcap Rouge", 8)
 
 
 def bench_fidelity(n: int = 5000, dim: int = 1024) -> None:
@@ -102,7 +102,7 @@ def bench_fidelity(n: int = 5000, dim: int = 1024) -> None:
     ref, t_ref = _timed(lambda: kid_features_to_metric(tr, tf, **kw))
     ours, t_ours = _timed(lambda: kernel_inception_distance(real, fake, subset_size=min(1000, n)))
     print(f"{'KID':<10}{t_ours:>10.3f}{t_ref:>19.3f}{t_ref / t_ours:>9.1f}x{abs(ours.mean - ref['kernel_inception_distance_mean']):>13.2e}")
-    _row(f"KID from features, {n} x {dim}", t_ours, t_ref, abs(ours.mean - ref['kernel_inception_distance_mean']), "torch-fidelity", None, 1e-6)
+    _row(f"KID from features, {n} x {dim}", t_ours, t_ref, abs(ours.mean - ref['kernel_inception_distance_mean']), "torch-fidelity", 3, 1e-6)
     ref, t_ref = _timed(lambda: isc_features_to_metric(torch.from_numpy(logits)))
     ours, t_ours = _timed(lambda: inception_score(logits))
     print(f"{'IS':<10}{t_ours:>10.3f}{t_ref:>19.3f}{t_ref / t_ours:>9.1f}x{abs(ours.mean - ref['inception_score_mean']):>13.2e}")

@@ -1,0 +1,316 @@
+"""Contract checkers: one call runs a component through everything its kind promises.
+
+Modelled on scikit-learn's ``check_estimator``: a plugin author (and every
+built-in) calls ``check_fusion(MyFusion)`` in a test, and the checker builds
+the component on small synthetic inputs and asserts the contract -- shapes,
+masks, a missing modality, determinism, distributed-safe metric states, and
+well-formed rows for axes. A violation raises :class:`ContractError` whose
+message names the component, the check, and what was expected, so the test
+output says what to fix. Re-exported by :mod:`polymodal.testing`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from polymodal.errors import PolymodalError
+
+
+class ContractError(PolymodalError, AssertionError):
+    """A component breaks its kind's contract (an ``AssertionError``, so pytest shows it as a failure)."""
+
+
+def _require(ok: object, who: str, check: str, expected: str) -> None:
+    if not ok:
+        raise ContractError(f"{who}: {check}: {expected}")
+
+
+def _name(factory: Any) -> str:
+    return getattr(factory, "__qualname__", None) or type(factory).__name__
+
+
+def _features(dims: Mapping[str, int], batch: int, tokens: int, seed: int) -> dict[str, Any]:
+    import torch
+
+    from polymodal.batch import Features
+
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for i, (m, d) in enumerate(sorted(dims.items())):
+        mask = torch.ones(batch, tokens, dtype=torch.bool)
+        mask[0, tokens - 1 - i % tokens:] = False  # ragged lengths: padding the fusion must ignore
+        out[m] = Features(torch.randn(batch, tokens, d, generator=g), mask)
+    return out
+
+
+def check_fusion(factory: Callable[..., Any], input_dims: Mapping[str, int] | None = None, **params: Any) -> Any:
+    """Check a fusion factory (``factory(input_dims, **params)``); returns the built module.
+
+    Checks: an ``nn.Module`` with an int ``output_dim``; ``forward`` returns a
+    finite ``[B, output_dim]`` tensor that gradients flow through; padding
+    positions and a missing modality (all-false mask row, or absent from the
+    dict) never leak into the output (filled with NaN, the output stays finite
+    and unchanged); the same input gives the same output in eval mode;
+    ``interpretation()`` returns a dict of tensors.
+    """
+    import torch
+    from torch import nn
+
+    from polymodal.batch import Features
+
+    who = f"fusion {_name(factory)}"
+    dims = dict(input_dims or {"first": 12, "second": 8})  # any field names: a fusion must not care
+    fusion = factory(dict(dims), **params)
+    _require(isinstance(fusion, nn.Module), who, "type", "the factory must return a torch.nn.Module")
+    out_dim = getattr(fusion, "output_dim", None)
+    _require(isinstance(out_dim, int) and not isinstance(out_dim, bool) and out_dim > 0, who, "output_dim",
+             f"a positive int attribute, got {out_dim!r}")
+    fusion.eval()
+    feats = _features(dims, batch=4, tokens=5, seed=0)
+    with torch.no_grad():
+        y = fusion(feats)
+    _require(isinstance(y, torch.Tensor) and tuple(y.shape) == (4, out_dim), who, "forward",
+             f"a tensor [4, {out_dim}] for a batch of 4, got {getattr(y, 'shape', type(y).__name__)}")
+    _require(bool(torch.isfinite(y).all()), who, "forward", "finite outputs on finite inputs")
+    with torch.no_grad():
+        again = fusion(feats)
+    _require(torch.equal(y, again), who, "determinism", "the same input twice in eval mode gives the same output")
+
+    # Padding and a missing modality must not reach the output, whatever they hold.
+    first = sorted(dims)[0]
+    poisoned = {m: Features(f.tokens.clone(), f.mask.clone()) for m, f in feats.items()}
+    for f in poisoned.values():
+        f.tokens[~f.mask] = float("nan")
+    poisoned[first].mask[1] = False
+    poisoned[first].tokens[1] = float("nan")
+    clean = {m: Features(f.tokens.clone(), f.mask.clone()) for m, f in poisoned.items()}
+    for f in clean.values():
+        f.tokens[~f.mask] = 0.0
+    with torch.no_grad():
+        y_poison, y_clean = fusion(poisoned), fusion(clean)
+    _require(bool(torch.isfinite(y_poison).all()), who, "missing modality",
+             f"finite outputs when {first!r} is missing for sample 1 and padding holds NaN (mask it before use)")
+    _require(torch.allclose(y_poison, y_clean, atol=1e-6), who, "masking",
+             "values at masked positions must not change the output")
+    rest = {m: f for m, f in feats.items() if m != first}
+    if rest:
+        with torch.no_grad():
+            y_absent = fusion(rest)
+        _require(tuple(y_absent.shape) == (4, out_dim) and bool(torch.isfinite(y_absent).all()), who,
+                 "absent modality", f"a modality left out of the dict ({first!r}) is missing for every sample")
+
+    fusion.train()
+    grad_feats = {m: Features(f.tokens.clone().requires_grad_(True), f.mask) for m, f in feats.items()}
+    out = fusion(grad_feats)
+    # A random projection, not a plain sum: a final LayerNorm makes the sum constant.
+    (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(1))).sum().backward()
+    _require(any(f.tokens.grad is not None and bool(f.tokens.grad.abs().sum() > 0) for f in grad_feats.values()),
+             who, "gradients", "the output must depend differentiably on the input features")
+    fusion.eval()
+    interp = fusion.interpretation() if hasattr(fusion, "interpretation") else None
+    _require(isinstance(interp, dict) and all(isinstance(v, torch.Tensor) for v in interp.values()), who,
+             "interpretation()", "a method returning dict[str, Tensor] (may be empty)")
+    return fusion
+
+
+def check_encoder(factory: Callable[..., Any], batch: Any, **params: Any) -> Any:
+    """Check an encoder factory on a :class:`~polymodal.batch.ModalityBatch`; returns the module.
+
+    Checks: an ``nn.Module`` with an int ``output_dim``; ``forward(batch)``
+    returns :class:`~polymodal.batch.Features` with tokens ``[B, T,
+    output_dim]`` and a boolean mask ``[B, T]``; finite; deterministic in eval
+    mode; a sample whose modality is missing (all-false mask row) has an
+    all-false feature mask row.
+    """
+    import torch
+    from torch import nn
+
+    from polymodal.batch import Features, ModalityBatch
+
+    who = f"encoder {_name(factory)}"
+    enc = factory(**params)
+    _require(isinstance(enc, nn.Module), who, "type", "the factory must return a torch.nn.Module")
+    dim = getattr(enc, "output_dim", None)
+    _require(isinstance(dim, int) and not isinstance(dim, bool) and dim > 0, who, "output_dim",
+             f"a positive int attribute, got {dim!r}")
+    enc.eval()
+    with torch.no_grad():
+        f = enc(batch)
+    _require(isinstance(f, Features), who, "forward", f"polymodal.batch.Features, got {type(f).__name__}")
+    b = len(batch)
+    _require(f.tokens.dim() == 3 and f.tokens.shape[0] == b and f.tokens.shape[2] == dim, who, "tokens",
+             f"[{b}, T, {dim}], got {tuple(f.tokens.shape)}")
+    _require(f.mask.dtype == torch.bool and tuple(f.mask.shape) == tuple(f.tokens.shape[:2]), who, "mask",
+             f"a bool [B, T] mask matching the tokens, got {f.mask.dtype} {tuple(f.mask.shape)}")
+    _require(bool(torch.isfinite(f.tokens[f.mask]).all()), who, "forward", "finite features at valid positions")
+    with torch.no_grad():
+        again = enc(batch)
+    _require(torch.equal(f.tokens, again.tokens), who, "determinism", "same input, same features in eval mode")
+    missing = ModalityBatch(batch.data.clone(), batch.mask.clone(), dict(batch.meta))
+    missing.mask[0] = False
+    with torch.no_grad():
+        fm = enc(missing)
+    _require(not bool(fm.mask[0].any()), who, "missing modality",
+             "a sample whose input mask row is all false gets an all-false feature mask row")
+    return enc
+
+
+def check_modality(modality: Any, raw_values: Sequence[Any]) -> Any:
+    """Check a modality object on already loaded raw values; returns the collated batch.
+
+    Checks: ``preprocess`` gives a tensor per value; ``collate`` of the
+    tensors plus a ``None`` (a missing value) gives a
+    :class:`~polymodal.batch.ModalityBatch` with one row per value, a boolean
+    mask of shape ``[B]`` or ``[B, T]``, and an all-false row for the missing one.
+    """
+    import torch
+
+    from polymodal.batch import ModalityBatch
+
+    who = f"modality {getattr(modality, 'name', _name(type(modality)))}"
+    _require(isinstance(getattr(modality, "name", None), str), who, "name", "a str attribute `name`")
+    _require(len(raw_values) >= 2, who, "inputs", "give at least two raw values")
+    tensors = [modality.preprocess(v) for v in raw_values]
+    _require(all(isinstance(t, torch.Tensor) for t in tensors), who, "preprocess", "a torch.Tensor per raw value")
+    mb = modality.collate([*tensors, None])
+    _require(isinstance(mb, ModalityBatch), who, "collate", f"a ModalityBatch, got {type(mb).__name__}")
+    n = len(tensors) + 1
+    _require(mb.data.shape[0] == n and mb.mask.shape[0] == n, who, "collate", f"{n} rows in data and mask")
+    _require(mb.mask.dtype == torch.bool and mb.mask.dim() in (1, 2), who, "mask", "bool, [B] or [B, T]")
+    _require(not bool(mb.present[-1]) and bool(mb.present[:-1].all()), who, "missing value",
+             "None collates to an all-false mask row; present values to rows with a true mask")
+    again = modality.collate([modality.preprocess(v) for v in raw_values] + [None])
+    _require(torch.equal(again.data, mb.data) and torch.equal(again.mask, mb.mask), who, "determinism",
+             "preprocessing and collating the same values twice gives the same batch")
+    return mb
+
+
+def check_metric(factory: Callable[..., Any], updates: Sequence[tuple[Any, ...]], **params: Any) -> Any:
+    """Check a metric factory against a list of ``update`` argument tuples; returns ``compute()``.
+
+    Checks: a ``torchmetrics.Metric`` declaring ``higher_is_better`` (None
+    only when ``compute()`` returns a dict of figures with different senses); every
+    value it accumulates lives in a state registered with ``add_state`` (else
+    it is not synchronised across processes: a distributed run would report
+    one rank's value); the updates split over two instances and merged as
+    torch.distributed would give the single-instance result; ``reset()``
+    returns to the initial result.
+    """
+    import torch
+    import torchmetrics
+
+    who = f"metric {_name(factory)}"
+    metric = factory(**params)
+    _require(isinstance(metric, torchmetrics.Metric), who, "type", "the factory must return a torchmetrics.Metric")
+    hib = getattr(metric, "higher_is_better", None)
+    _require(len(updates) >= 2, who, "inputs", "give at least two update() argument tuples")
+    _require(bool(metric._defaults), who, "states", "accumulate in states registered with add_state()")
+    plain = {k: copy.deepcopy(v) for k, v in vars(metric).items() if not k.startswith("_") and k not in
+             metric._defaults and isinstance(v, (list, dict, int, float, torch.Tensor)) and not isinstance(v, bool)}
+    for args in updates:
+        metric.update(*args)
+    changed = sorted(k for k, v in plain.items() if not _same(v, getattr(metric, k, None)))
+    _require(not changed, who, "distributed-safe states",
+             f"update() changed plain attributes {changed}; register them with add_state() so they synchronise "
+             "across processes")
+    whole = metric.compute()
+    _require(isinstance(hib, bool) or (hib is None and isinstance(whole, Mapping)), who, "higher_is_better",
+             "a class attribute True or False, so reports and leaderboards know the better direction "
+             "(None only for a metric computing a dict of figures with different senses)")
+    half = len(updates) // 2
+    a, b = factory(**params), factory(**params)
+    for args in updates[:half]:
+        a.update(*args)
+    for args in updates[half:]:
+        b.update(*args)
+    _sync_two(a, b)
+    _require(_close(a.compute(), whole), who, "distributed merge",
+             "updates split over two processes and merged must compute the single-process value "
+             "(use dist_reduce_fx 'sum'/'cat'; do not average per-batch results)")
+    metric.reset()
+    fresh = factory(**params)
+    for args in updates:
+        metric.update(*args)
+        fresh.update(*args)
+    _require(_close(metric.compute(), fresh.compute()), who, "reset()", "after reset() the metric starts over")
+    return whole
+
+
+def _sync_two(a: Any, b: Any) -> None:
+    """Give ``a`` the states torchmetrics' ``sync`` would give two ranks holding ``a`` and ``b``.
+
+    As torchmetrics does: list states are concatenated per rank, every state
+    is gathered across ranks, then reduced with the state's ``dist_reduce_fx``.
+    """
+    import torch
+    from torchmetrics.utilities.data import dim_zero_cat
+
+    for attr, fx in a._reductions.items():
+        x, y = getattr(a, attr), getattr(b, attr)
+        if isinstance(x, list):
+            parts = [dim_zero_cat(v) for v in (x, y) if len(v)]
+            if not parts:
+                continue
+            gathered: Any = parts
+        else:
+            gathered = torch.stack([x, y])
+        setattr(a, attr, fx(gathered) if fx is not None else gathered)
+
+
+def _same(a: Any, b: Any) -> bool:
+    import torch
+
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and torch.equal(a, b)
+    return a == b
+
+
+def _close(a: Any, b: Any) -> bool:
+    import torch
+
+    if isinstance(a, Mapping):
+        return isinstance(b, Mapping) and a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    ta, tb = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    return ta.shape == tb.shape and torch.allclose(ta, tb, atol=1e-6, rtol=1e-6, equal_nan=True)
+
+
+def check_axis_rows(rows: Iterable[Any], axis: str, *, metrics: Iterable[str] = ()) -> list[Any]:
+    """Check what an axis's ``run`` yielded; returns the rows as a list.
+
+    Checks: at least one row; each a :class:`~polymodal.results.ResultRow` of
+    this axis (made with ``ctx.row``), with a finite float value or None, JSON-
+    serialisable conditions and extra, no two rows for the same metric and
+    conditions (resume would drop one), and every metric in ``metrics`` present.
+    """
+    import json
+
+    from polymodal.evaluation import condition_key
+    from polymodal.results import ResultRow
+
+    who = f"axis {axis}"
+    rows = list(rows)
+    _require(rows, who, "rows", "run() yields at least one row")
+    seen: set[str] = set()
+    for i, r in enumerate(rows):
+        _require(isinstance(r, ResultRow), who, f"row {i}", f"a ResultRow made with ctx.row(), got {type(r).__name__}")
+        _require(r.axis == axis, who, f"row {i}", f"axis {axis!r} (use ctx.row), got {r.axis!r}")
+        _require(r.value is None or (isinstance(r.value, float) and math.isfinite(r.value)), who, f"row {i}",
+                 f"a finite float value or None, got {r.value!r}")
+        try:
+            json.dumps(r.conditions)
+            json.dumps(r.extra)
+        except (TypeError, ValueError) as exc:
+            raise ContractError(f"{who}: row {i}: conditions and extra must be JSON-serialisable: {exc}") from None
+        key = condition_key(r.axis, r.metric, r.conditions)
+        _require(key not in seen, who, f"row {i}", f"one row per metric and conditions; {r.metric!r} {r.conditions} "
+                 "is repeated (add a condition that tells them apart)")
+        seen.add(key)
+    missing = sorted(set(metrics) - {r.metric for r in rows})
+    _require(not missing, who, "metrics", f"rows for {missing}")
+    return rows
+
+
+__all__ = ["ContractError", "check_axis_rows", "check_encoder", "check_fusion", "check_metric", "check_modality"]

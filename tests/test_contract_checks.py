@@ -1,0 +1,115 @@
+"""The contract checkers of polymodal.testing: built-ins pass them, broken components are caught by name."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torchmetrics import Metric
+
+import polymodal
+from polymodal.batch import Features
+from polymodal.testing import (
+    ContractError,
+    check_axis_rows,
+    check_encoder,
+    check_fusion,
+    check_metric,
+    check_modality,
+)
+
+FUSIONS = ["concat", "weighted", "attention", "tensor", "low-rank-tensor", "gmu"]
+
+
+@pytest.mark.parametrize("name", FUSIONS)
+def test_every_fusion_passes_the_fusion_checker(name: str) -> None:
+    spec = polymodal.get_plugins().get("fusions", name)
+    check_fusion(spec.load())
+
+
+def test_built_in_modalities_and_encoders_pass_their_checkers() -> None:
+    plugins = polymodal.get_plugins()
+    image = plugins.build("modalities", "image", size=16)
+    batch = check_modality(image, [torch.rand(16, 16, 3).numpy() * 255, torch.rand(20, 12, 3).numpy() * 255])
+    check_encoder(plugins.get("encoders", "cnn").load(), batch, width=8, depth=2, output_dim=16)
+    text = plugins.build("modalities", "text")
+    captions = ["a red circle", "a small blue square on the left"]
+    text.fit(captions)
+    tb = check_modality(text, captions)
+    check_encoder(plugins.get("encoders", "gru").load(), tb, vocab_size=text.vocab_size, output_dim=16)
+
+
+def test_built_in_and_contrib_metrics_pass_the_metric_checker() -> None:
+    plugins = polymodal.get_plugins()
+    g = torch.Generator().manual_seed(0)
+    updates = [(torch.randn(6, 4, generator=g), torch.randint(0, 4, (6,), generator=g)) for _ in range(3)]
+    figures = check_metric(plugins.get("metrics", "classification").load(), updates, num_classes=4, top_k=(1, 2))
+    assert set(figures) >= {"accuracy", "macro_f1"}
+    pairs = [(torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)) for _ in range(3)]
+    check_metric(plugins.get("metrics", "modality-gap").load(), pairs)
+    captions = [(["a red circle"], [["a red circle", "red circle"]]), (["blue square"], [["a blue square"]]),
+                (["a green star"], [["green triangle"]])]
+    check_metric(plugins.get("metrics", "bleu").load(), captions)
+
+
+class LeakyFusion(nn.Module):
+    """Mean over all tokens, padding included: the classic masking bug."""
+
+    def __init__(self, input_dims: dict[str, int]) -> None:
+        super().__init__()
+        self.output_dim = sum(input_dims.values())
+        self.dims = input_dims
+
+    def forward(self, features: dict[str, Features]) -> torch.Tensor:
+        return torch.cat([features[m].tokens.mean(1) for m in sorted(self.dims)], -1)
+
+    def interpretation(self) -> dict[str, torch.Tensor]:
+        return {}
+
+
+class BatchMeanAccuracy(Metric):
+    """Averages per-batch accuracies in a plain attribute: wrong across ranks twice over."""
+
+    higher_is_better = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("n", torch.tensor(0.0), dist_reduce_fx="sum")
+        self.batch_means: list[float] = []
+
+    def update(self, scores: torch.Tensor, targets: torch.Tensor) -> None:
+        self.n += 1
+        self.batch_means.append(float((scores.argmax(-1) == targets).float().mean()))
+
+    def compute(self) -> torch.Tensor:
+        return torch.tensor(sum(self.batch_means) / max(len(self.batch_means), 1))
+
+
+class MeanOfMeans(Metric):
+    higher_is_better = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("mean", torch.tensor(0.0), dist_reduce_fx="mean")
+
+    def update(self, values: torch.Tensor) -> None:
+        self.mean = values.float().mean()  # the last batch's mean: merging gives the mean of two
+
+    def compute(self) -> torch.Tensor:
+        return self.mean
+
+
+def test_checkers_name_the_broken_promise() -> None:
+    with pytest.raises(ContractError, match="fusion LeakyFusion: missing modality: finite outputs"):
+        check_fusion(LeakyFusion)
+    updates = [(torch.eye(3), torch.tensor([0, 1, 1])), (torch.eye(3), torch.tensor([0, 0, 0]))]
+    with pytest.raises(ContractError, match=r"distributed-safe states: update\(\) changed plain attributes"):
+        check_metric(BatchMeanAccuracy, updates)
+    with pytest.raises(ContractError, match="distributed merge"):
+        check_metric(MeanOfMeans, [(torch.tensor([1.0, 2.0]),), (torch.tensor([5.0]),), (torch.tensor([0.0]),)])
+    from polymodal.results import ResultRow
+
+    with pytest.raises(ContractError, match="is repeated"):
+        check_axis_rows([ResultRow("x", "acc", 0.5), ResultRow("x", "acc", 0.7)], "x")
+    with pytest.raises(ContractError, match="finite float"):
+        check_axis_rows([ResultRow("x", "acc", float("nan"))], "x")
