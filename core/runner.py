@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import sys
 import time
 import traceback
 from collections.abc import Callable

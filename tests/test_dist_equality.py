@@ -201,7 +201,7 @@ def test_every_axis_equals_one_process_at_awkward_sizes(default_grid: dict[int, 
 
 @pytest.mark.e2e
 def test_every_axis_equals_one_process_full_grid(tmp_path: Path) -> None:
-    cases = prepare([1, 2, 3, 7, 13, 41], [2, 3], tmp_path)
+    cases = prepare([2, 3, 7, 41], [2, 3], tmp_path)  # 41: the size the hang was reported at
     for world in (2, 3):
         spawn_suite_runs(world, cases[world], timeout_s=300)
         check_equal(cases[world], world)
