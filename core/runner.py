@@ -23,6 +23,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import shutil
 import sys
@@ -38,10 +39,11 @@ import attrs
 from polymodal import __version__
 from polymodal.errors import ConfigError, PolymodalError
 from polymodal.evaluation import AxisContext, Unit, condition_key
-from polymodal.results import JsonlStore, ResultRow, atomic_write_bytes
 from polymodal.progress import SuiteProgress as Progress
+from polymodal.results import JsonlStore, ResultRow, StorageError, atomic_write_bytes
+from polymodal.suite import RunPlan, Suite, shown_problems
 from polymodal.versions import versions
-from polymodal.suite import RunPlan, Suite
+from polymodal.writer_lock import writer_lock
 
 MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
@@ -165,7 +167,8 @@ class Runner:
         trainer = self.suite.data.get("trainer", "default")
         attempt(f"{src}: trainer", lambda: self.plugins.get("trainers", trainer))
         if problems:
-            raise ConfigError(f"suite {self.suite.name!r} has {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+            raise ConfigError(f"suite {self.suite.name!r} has {len(problems)} problem(s):\n  "
+                              + "\n  ".join(shown_problems(problems)))
 
     # -- the results folder -------------------------------------------------------
     def _prepare_out(self) -> dict[str, Any]:
@@ -270,6 +273,17 @@ class Runner:
     # -- running -------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         self.validate()
+        # One writer per results folder (rank 0 writes for all ranks): a second `run` is refused, naming the holder.
+        lock = writer_lock(self.out, "polymodal run") if self.is_writer else contextlib.nullcontext()
+        with lock:
+            try:
+                return self._run_locked()
+            except OSError as exc:  # a manifest write outside a store
+                if _is_storage_failure(exc):
+                    raise _storage_error(self.out, exc) from exc
+                raise
+
+    def _run_locked(self) -> dict[str, Any]:
         manifest = self._prepare_out()
         records = list(self.progress_store.read()) if self.options.resume else []
         complete = {(r["run"], r["axis"]) for r in records if r.get("status", "complete") == "complete"}
@@ -307,6 +321,8 @@ class Runner:
                 except KeyboardInterrupt:
                     raise
                 except Exception as exc:  # noqa: BLE001 - one failing run must not stop the suite
+                    if _is_storage_failure(exc):
+                        raise _storage_error(self.out, exc) from exc  # type: ignore[arg-type]
                     error, tb = f"{type(exc).__name__}: {exc}", traceback.format_exc()
                     if not self.is_writer:  # rank 0 stores its own traceback; the others' would be lost
                         sys.stderr.write(f"rank {self.options.rank}: run {plan.id} failed:\n{tb}")
@@ -444,6 +460,22 @@ class Runner:
         if unit.key is not None:
             record["unit"] = unit.key
         self.progress_store.append(record)
+
+
+#: Failures of the results folder itself, which stop the whole suite (no error row could be stored).
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def _is_storage_failure(exc: BaseException) -> bool:
+    return isinstance(exc, StorageError) or (isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS)
+
+
+def _storage_error(out: Path, exc: OSError) -> StorageError:
+    advice = "everything committed is kept: fix this and rerun with --resume"
+    if isinstance(exc, StorageError):
+        return StorageError(f"{exc}; {advice}")
+    return StorageError(f"--out {out}: cannot write{f' ({exc.filename})' if exc.filename else ''}: "
+                        f"{exc.strerror or exc}; {advice}")
 
 
 def _data_facts(data: Any) -> dict[str, Any]:

@@ -127,14 +127,13 @@ class RecallMeter(PerformanceMeter):
         out: dict[tuple[str, str | None], float] = {}
         with local():
             for (_m, name), q, g in zip(self.keys(), (a, b), (b, a), strict=True):
-                sim = q @ g.T
                 recall = RetrievalRecall(top_k=1)
                 indexes = torch.arange(n).repeat_interleave(n)
+                sim = q @ g.T
                 recall.update(sim.flatten(), torch.eye(n, dtype=torch.bool).flatten(), indexes=indexes)
                 out[("recall@1", name)] = float(recall.compute())
-                # A query scores 1 when its own item ranks first (every rank holds every query now).
-                own = sim.diagonal()
-                hits = ((sim > own[:, None]).sum(1) == 0).float().tolist() if n else []
+                # A query scores 1 when no other item scores above its own (every rank holds all queries).
+                hits = ((sim > sim.diagonal()[:, None]).sum(1) == 0).float().tolist() if n else []
                 scores = _consistent(hits, out[("recall@1", name)])
                 if scores is not None:
                     self.samples[("recall@1", name)] = scores
