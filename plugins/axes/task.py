@@ -84,10 +84,14 @@ class TaskAxis:
         split = self.split or ctx.split
         if "classify" in caps:
             yield from self._classification(model, data, ctx, split)
+        # Corpus scores and their examples: rank 0 measures the whole split alone; ``local`` keeps the
+        # metrics' syncs (FID's feature states) on this rank instead of waiting for ranks that left.
         if "caption" in caps and ctx.rank == 0:
-            yield from self._captioning(model, data, ctx, split)
+            with ctx.local():
+                yield from self._captioning(model, data, ctx, split)
         if "generate" in caps and ctx.rank == 0:
-            yield from self._generation(model, data, ctx, split)
+            with ctx.local():
+                yield from self._generation(model, data, ctx, split)
         if "transcribe" in caps:
             yield from self._transcription(model, data, ctx, split)
 
@@ -126,26 +130,26 @@ class TaskAxis:
     # -- classification / video understanding -------------------------------------------
     def _classification(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
         target = model.config.target
-        report = None
+        outputs = []
         top_k = tuple(sorted({1, *self.ks}))
         hits: dict[int, list[float]] = {k: [] for k in top_k}  # per-sample top-k correctness, split order
         ids: list[Any] = []
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="task: classification"):
-                logits = model.predict(chunk.batch).float().cpu()
-                if report is None:
-                    report = ctx.plugins.build("metrics", "classification", num_classes=int(logits.shape[1]),
-                                               top_k=top_k)
-                y = chunk.batch.targets[target].long().cpu()
-                report.update(logits, y)
+                logits, y = model.predict(chunk.batch).float().cpu(), chunk.batch.targets[target].long().cpu()
+                outputs.append((logits, y))
                 for k, v in topk_hits(logits, y, top_k).items():
                     hits[k] += v
                 ids += list(chunk.indices)
-        # Collective on every rank, whatever its shard held (an empty shard still takes part).
-        hits = {k: ctx.gather_cat(v) for k, v in hits.items()}
-        ids = ctx.gather_cat(ids)
-        if report is None:
+        # A rank with an empty shard (fewer samples than ranks) learns the class count from the others
+        # and still takes part in the metric's sync and the gathers; when no rank has a sample, all return together.
+        num_classes = int(ctx.all_reduce_max(float(outputs[0][0].shape[1]) if outputs else 0.0))
+        hits, ids = _joined(ctx.all_gather_object((hits, ids)), top_k)
+        if not num_classes:
             return
+        report = ctx.plugins.build("metrics", "classification", num_classes=num_classes, top_k=top_k)
+        for logits, y in outputs:
+            report.update(logits, y)
         out = report.compute()
         figures = {"accuracy": float(out["accuracy"]), "f1_macro": float(out["macro_f1"]),
                    "balanced_accuracy": float(out["balanced_accuracy"])}
@@ -153,7 +157,7 @@ class TaskAxis:
         fields = list(model.input_fields)
         # A modality may name the task that classifying it is (frames: video understanding).
         task = next((t for t in (field_traits(data, f).task for f in fields) if t), "classification")
-        extra = {"samples": int(report.total), "target": target, "fields": fields}
+        extra = {"samples": int(out["confusion_matrix"].sum()), "target": target, "fields": fields}
         per_sample = {"accuracy": hits[1], **{f"top{k}_accuracy": hits[k] for k in top_k if k > 1}}
         for name, value in figures.items():
             scores = per_sample.get(name)
@@ -164,13 +168,11 @@ class TaskAxis:
 
     # -- captioning ---------------------------------------------------------------------------
     def _captioning(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
-        from polymodal_plugins.metrics.caption import CaptionScores
-
         ref_field = self.references_field or getattr(model, "caption_field", None)
         image_field = getattr(model, "image_field", None)
         if ref_field is None:
             raise ConfigError("axis task: references_field: the captioning model names no caption field; set it")
-        scores = CaptionScores()
+        scores = ctx.plugins.build("metrics", "caption-scores")  # by name: a plugin's replacement is used
         shown: list[tuple[Any, str, list[str]]] = []
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="task: captioning", sharded=False):
@@ -231,8 +233,6 @@ class TaskAxis:
         return encoder.to(ctx.device).eval(), name
 
     def _generation(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
-        from polymodal_plugins.metrics.fidelity import FID, KID, InceptionScore
-
         extractor, ext_name, comparable = self._extractor(ctx)
 
         def features(images: torch.Tensor) -> torch.Tensor:
@@ -240,7 +240,10 @@ class TaskAxis:
 
         image_field = getattr(model, "image_field", None)
         text_field = getattr(model, "text_field", None)
-        fid, kid, inception = FID(), KID(subset_size=self.kid_subset_size), InceptionScore(splits=self.is_splits)
+        # Built by name through the registry, so a metric another plugin ``replaces`` is the one used.
+        fid = ctx.plugins.build("metrics", "fid")
+        kid = ctx.plugins.build("metrics", "kid", subset_size=self.kid_subset_size)
+        inception = ctx.plugins.build("metrics", "inception-score", splits=self.is_splits)
         clip = self._load(ctx, self.clip_model, "clip_model", "embed")
         classifier = self._load(ctx, self.is_classifier, "is_classifier", "classify")
         clip_metric = ctx.plugins.build("metrics", "clipscore") if clip is not None else None
@@ -340,3 +343,9 @@ class TaskAxis:
             ei = clip.embed(Batch({img_f: collate_field(data, img_f, uint8, ctx.device)}, {}, []), img_f)
             et = clip.embed(Batch({txt_f: collate_field(data, txt_f, texts, ctx.device)}, {}, []), txt_f)
         return ei.float(), et.float()
+
+
+def _joined(parts: list[Any], top_k: tuple[int, ...]) -> tuple[dict[int, list[float]], list[Any]]:
+    """Every rank's per-sample hits and ids (one gather), joined in rank order = split order."""
+    hits = {k: [x for part, _ in parts for x in part[k]] for k in top_k}
+    return hits, [i for _, part in parts for i in part]

@@ -21,6 +21,9 @@ Sub-commands and their JSON keys:
 * ``wer|cer --references R.jsonl --predictions P.jsonl [--normalize]``: ``wer`` / ``cer``,
   ``errors``, ``reference_length``, ``num_utterances`` (JSONL of ``{"id", "text"}``, ids in
   any order; equal to jiwer; never imports torch or numpy)
+* ``vqa --annotations A.json --predictions R.json [--questions Q.json] [--per-question]``: ``overall``,
+  ``per_answer_type``, ``per_question_type`` (fractions in [0, 1]), exactly as the official VQAv2
+  evaluation; never imports torch or numpy
 """
 
 from __future__ import annotations
@@ -87,6 +90,13 @@ def add_score_command(parser: argparse.ArgumentParser) -> Callable[[argparse.Nam
                        help="lower-case, remove Unicode punctuation, collapse whitespace before counting")
         common(p)
 
+    p = sub.add_parser("vqa", help="VQA accuracy of VQAv2-format results, exactly as the official evaluation")
+    p.add_argument("--annotations", required=True, type=Path, help="VQAv2 annotations JSON")
+    p.add_argument("--predictions", required=True, type=Path, help='results JSON: [{"question_id", "answer"}]')
+    p.add_argument("--questions", type=Path, help="VQAv2 questions JSON (checked against the annotations)")
+    p.add_argument("--per-question", action="store_true", help="include each question's accuracy")
+    common(p)
+
     return _handle
 
 
@@ -99,6 +109,7 @@ def _handle(args: argparse.Namespace) -> int:
         "is": _inception,
         "wer": _error_rate,
         "cer": _error_rate,
+        "vqa": _vqa,
     }[args.score_kind](args)
     text = json.dumps(result, indent=2, ensure_ascii=False)
     print(text)
@@ -205,3 +216,17 @@ def _error_rate(args: argparse.Namespace) -> dict[str, Any]:
                         f"the {args.score_kind.upper()} is undefined")
     return {args.score_kind: counts.rate, "errors": counts.errors, "reference_length": counts.reference_length,
             "num_utterances": len(ids), "normalized": bool(args.normalize)}
+
+
+def _vqa(args: argparse.Namespace) -> dict[str, Any]:
+    from polymodal_plugins.metrics.vqa_files import read_vqa_annotations, read_vqa_results
+    from polymodal_plugins.metrics.vqa_scores import summarize, vqa_accuracy
+
+    questions = read_vqa_annotations(args.annotations, args.questions)
+    answers = read_vqa_results(args.predictions, questions)
+    print(f"scoring {len(questions)} questions ...", file=sys.stderr)
+    accs = [vqa_accuracy(a, q.answers) for a, q in zip(answers, questions)]
+    out = summarize(accs, [q.answer_type for q in questions], [q.question_type for q in questions])
+    if args.per_question:
+        out["per_question"] = [{"question_id": q.question_id, "accuracy": a} for q, a in zip(questions, accs)]
+    return out

@@ -161,7 +161,9 @@ def _read_state(path: Path) -> tuple[dict[str, torch.Tensor], str]:
         try:
             module = torch.jit.load(str(path), map_location="cpu")
         except Exception:  # noqa: BLE001
-            raise DataError(f"{path}: neither a state dict nor a TorchScript archive: {first}") from None
+            reason = str(first).strip().splitlines()[0][:200] if str(first).strip() else type(first).__name__
+            raise DataError(f"{path}: neither a state dict torch loads safely (weights_only=True) nor a TorchScript "
+                            f"archive: {reason}; use a .safetensors file") from None
         state = {k: v for k, v in module.state_dict().items()}
         return convert_torchscript_state(state, str(path)), f"{path} (TorchScript, converted)"
 
