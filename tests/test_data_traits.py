@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,13 @@ def test_a_plugin_corruption_joins_its_raw_format_and_is_listed():
     assert short_name("rgb.invert", "rgb") == "invert" and short_name("standalone") == "standalone"
     with pytest.raises(Exception, match=r"no corruption 'invrt' for raw format 'rgb'.*did you mean 'invert'"):
         get_corruption("rgb", "invrt", plugins=plugins)
+
+
+def test_info_shows_a_modalitys_traits(capsys):
+    from polymodal.cli import main
+
+    assert main(["info", "modality", "image", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["traits"]["pictorial"] is True and info["traits"]["raw_format"] == "rgb"
+    assert main(["info", "modality", "text"]) == 0
+    assert "traits: " in capsys.readouterr().out
