@@ -205,13 +205,13 @@ def skipped_samples(cfg: DataConfig, splits: dict[str, Any]) -> dict[str, list[d
 
 
 def model_fields(config: ExperimentConfig) -> list[str]:
-    """Fields the model config names: encoder tables, ``pair`` and ``params.*_field``.
+    """Fields the model config names: encoder tables and ``params.*_field``.
 
     Loading only these keeps a captioner from decoding audio and video it
     never reads. Empty when the config names none (then every field loads).
     """
     m = config.model
-    names = list(m.encoders) + list(m.pair or [])
+    names = list(m.encoders)
     for key, value in m.params.items():
         if key.endswith("_field") and isinstance(value, str):
             names.append(value)
