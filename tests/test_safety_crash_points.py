@@ -123,15 +123,18 @@ def test_a_seeded_kill_point_then_resume_equals_the_uninterrupted_run(reference,
     trial(suite, ref, tmp_path / "kill", f"kill@{random.Random(SEED).randint(1, points)}")
 
 
+def _chosen(points: int) -> list[int]:
+    """Every write point; ``POLYMODAL_CRASH_POINTS=N``: a seeded sample of N (for a quick local check)."""
+    every = list(range(1, points + 1))
+    sample = int(os.environ.get("POLYMODAL_CRASH_POINTS", "0"))
+    return sorted(random.Random(SEED).sample(every, min(sample, points))) if sample else every
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("kind", ["kill", "enospc"])
 def test_every_write_point_then_resume_equals_the_uninterrupted_run(reference, tmp_path: Path, kind: str) -> None:
     suite, ref, points = reference
-    chosen = list(range(1, points + 1))
-    sample = int(os.environ.get("POLYMODAL_CRASH_POINTS", "0"))
-    if sample:
-        chosen = sorted(random.Random(SEED).sample(chosen, min(sample, points)))
-    for n in chosen:
+    for n in _chosen(points):
         trial(suite, ref, tmp_path / f"{kind}{n}", f"{kind}@{n}")
 
 
@@ -186,7 +189,7 @@ def test_train_resume_after_a_fault_at_every_write_point_equals_the_uninterrupte
     assert points > 20, points
     files = ("checkpoint/model.safetensors", "checkpoint/train_state.pt", "metrics.jsonl")
     expected = {f: (tmp_path / "ref" / f).read_bytes() for f in files}
-    for n in range(1, points + 1):
+    for n in _chosen(points):
         out, mark = tmp_path / f"{kind}{n}", tmp_path / f"{kind}{n}.mark"
         proc = train(out, POLYMODAL_FAULT=f"{kind}@{n}", POLYMODAL_FAULT_MARK=str(mark))
         if kind == "kill":
