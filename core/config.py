@@ -10,6 +10,7 @@ keys.
 from __future__ import annotations
 
 import copy
+import keyword
 import tomllib
 import types
 import typing
@@ -84,6 +85,11 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             node = nxt
         node[parts[-1]] = value
     return out
+
+
+def type_name(tp: Any) -> str:
+    """How a type reads to someone writing TOML (``list of string``, ``table``, ``one of 'a', 'b'``)."""
+    return _type_name(tp)
 
 
 def _type_name(tp: Any) -> str:
@@ -181,12 +187,18 @@ def _describe(value: Any) -> str:
     return f"{names.get(type(value), type(value).__name__)} ({value!r})" if not isinstance(value, (dict, list)) else names[type(value)]
 
 
+def toml_key(field: attrs.Attribute) -> str:
+    """The TOML key of an attrs field: a Python keyword spelled ``lambda_`` is written ``lambda``."""
+    name = field.alias or field.name
+    return name[:-1] if name.endswith("_") and keyword.iskeyword(name[:-1]) else name
+
+
 def _structure(cls: type[T], data: Any, path: str, ctx: _Ctx) -> T:
     if not isinstance(data, Mapping):
         raise ctx.err(path, f"expected a table, got {_describe(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in attrs.fields(cls)}
-    aliases = {f.alias or f.name: f.name for f in attrs.fields(cls)}
+    aliases = {toml_key(f): f.name for f in attrs.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         sub = f"{path}.{key}" if path else key

@@ -34,7 +34,7 @@ from polymodal.strategy import StrategyContext
 from polymodal.writer_lock import writer_lock
 from polymodal_plugins.training.data_source import TrainingData
 from polymodal_plugins.training.evaluation import evaluate
-from polymodal_plugins.training.progress import Progress
+from polymodal.progress import Progress
 from polymodal_plugins.training.schedule import build_optimizer, lr_factor, set_lr
 
 CHECKPOINT_DIR = "checkpoint"
@@ -369,7 +369,7 @@ def train_experiment(path: str | Path, *, overrides: tuple[str, ...] | list[str]
                      resume: bool = False, plugins: Any | None = None, progress: bool = True) -> TrainOutcome:
     """Load an experiment file and train it: what ``polymodal train`` runs."""
     from polymodal.experiment import load_experiment
-    from polymodal.plugins import build_plugin_manager
+    from polymodal import build_plugin_manager
 
     config = load_experiment(path, overrides)
     if plugins is None:
