@@ -10,7 +10,13 @@ exposes
   modality is a missing key or ``None``), the targets, and an ``"id"``;
 * optionally ``root`` (where relative paths resolve), ``name``,
   ``texts(field) -> list[str]`` (cheap access to captions for fitting a
-  vocabulary) and ``class_names: dict[target, list[str]]``.
+  vocabulary), ``class_names: dict[target, list[str]]``,
+  ``num_classes: dict[target, int]`` (the class count of targets that have
+  no names, e.g. integer labels), ``target_values(name) -> list`` (every
+  sample's label without decoding, for stratified splits and label
+  counts), ``split`` (the split held, or None when the data has no splits
+  and every split is every sample: the runner then warns that evaluation
+  data is training data) and ``skipped_samples: list[(id, reason)]``.
 
 A modality (built by a ``modalities`` plugin) turns one raw value into a
 tensor and a list of tensors into a padded :class:`ModalityBatch`. The

@@ -43,8 +43,6 @@ from polymodal.stats import (DEFAULT_RESAMPLES, PER_SAMPLE_KEY, Interval, SeedSu
 #: Significance level for marking a best value.
 DEFAULT_ALPHA = 0.05
 
-#: Axes shown first, in this order; any other axis follows alphabetically.
-AXIS_ORDER: tuple[str, ...] = ("task", "zero-shot", "retrieval", "robustness.noise", "robustness.adversarial")
 
 #: Axes that explain a model or record training rather than score it.
 EXCLUDED_AXIS_PREFIXES: tuple[str, ...] = ("interpretability", "train")
@@ -66,8 +64,15 @@ def higher_is_better(metric: str, hint: Any = None) -> bool:
     return not any(word in name for word in _LOWER_IS_BETTER_WORDS)
 
 
-def axis_sort_key(axis: str) -> tuple[int, str]:
-    return (AXIS_ORDER.index(axis), "") if axis in AXIS_ORDER else (len(AXIS_ORDER), axis)
+def axis_order(axes: Iterable[str]) -> dict[str, int]:
+    """Each axis's position: the order the suite ran them in (first appearance in the results).
+
+    No axis is privileged by a built-in list; a suite author orders the report by ordering its axes.
+    """
+    order: dict[str, int] = {}
+    for axis in axes:
+        order.setdefault(axis, len(order))
+    return order
 
 
 @attrs.frozen
@@ -236,6 +241,7 @@ def build_leaderboard(rows: Iterable[ResultRow], runs: Sequence[str] | None = No
     for r in rows:
         groups.setdefault((r.run, r.axis, r.metric), []).append(r)
         column_order.setdefault((r.axis, r.metric), len(column_order))
+    axes_first = axis_order(r.axis for r in rows)
 
     cells: dict[tuple[str, str], Cell] = {}
     varying: dict[tuple[str, str], set[str]] = {}
@@ -258,7 +264,7 @@ def build_leaderboard(rows: Iterable[ResultRow], runs: Sequence[str] | None = No
     columns = tuple(
         Column(axis=axis, metric=metric, higher_is_better=higher_is_better(metric, hints.get((axis, metric))),
                averaged_over=tuple(sorted(varying.get((axis, metric), ()))))
-        for axis, metric in sorted(column_order, key=lambda am: (axis_sort_key(am[0]), column_order[am]))
+        for axis, metric in sorted(column_order, key=lambda am: (axes_first[am[0]], column_order[am]))
     )
     best: dict[str, frozenset[str]] = {}
     tied: dict[str, frozenset[str]] = {}
@@ -339,3 +345,68 @@ def format_value(value: float | None, digits: int = 3) -> str:
     if abs(value) >= 100:
         return f"{value:.1f}"
     return f"{value:.{digits}f}"
+
+
+@attrs.frozen
+class Ablation:
+    """Runs that differ in one swept setting only (e.g. ``fusion``), compared pairwise on shared samples."""
+
+    #: The run id with the swept setting blanked, e.g. ``classifier/fusion=*/seed=0``.
+    label: str
+    #: The setting that varies, e.g. ``fusion``.
+    key: str
+    runs: tuple[str, ...]
+    #: Per column: the leader and each other run's paired comparison against it (Holm-adjusted).
+    comparisons: dict[str, list[dict[str, Any]]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "key": self.key, "runs": list(self.runs), "comparisons": self.comparisons}
+
+
+def ablations(board: Leaderboard, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> list[Ablation]:
+    """Paired tests of every run against the column's leader, within each one-setting sweep.
+
+    Run ids are ``label/key=value/.../seed=N`` (how suites name swept runs);
+    runs whose ids differ in exactly one ``key=value`` part form an ablation.
+    Per column, each run is compared with the leader on the samples both
+    scored (paired sign-flip test, paired bootstrap interval); the p-values
+    of one ablation's comparisons are Holm-corrected together.
+    """
+    from polymodal.stats import holm
+
+    groups: dict[tuple[str, str], list[str]] = {}
+    for run in board.runs:
+        parts = run.split("/")
+        for i, part in enumerate(parts):
+            key, eq, _value = part.partition("=")
+            if eq and key != "seed":
+                blanked = "/".join(parts[:i] + [f"{key}=*"] + parts[i + 1:])
+                groups.setdefault((blanked, key), []).append(run)
+    out = []
+    for (label, key), runs in groups.items():
+        if len(runs) < 2:
+            continue
+        comparisons: dict[str, list[dict[str, Any]]] = {}
+        flat: list[dict[str, Any]] = []
+        for col in board.columns:
+            cells = [(r, board.cells[(r, col.key)]) for r in runs if (r, col.key) in board.cells]
+            cells = [(r, c) for r, c in cells if c.samples is not None and c.value is not None]
+            if len(cells) < 2 or len({c.sample_ids for _, c in cells}) != 1:
+                continue
+            sign = 1.0 if col.higher_is_better else -1.0
+            leader, lead = max(cells, key=lambda rc: sign * rc[1].value)
+            entries = []
+            for run, cell in cells:
+                if run == leader:
+                    continue
+                result = paired_test(cell.samples, lead.samples, resamples=resamples, seed=seed)
+                entries.append({"run": run, "leader": leader, "difference": result.difference,
+                                "interval": result.interval.to_json() if result.interval else None,
+                                "p_value": result.p_value})
+            comparisons[col.key] = entries
+            flat += entries
+        for entry, p_adj in zip(flat, holm([e["p_value"] for e in flat]), strict=True):
+            entry["p_adjusted"] = p_adj
+        if comparisons:
+            out.append(Ablation(label, key, tuple(runs), comparisons))
+    return out

@@ -83,7 +83,7 @@ def test_partial_registrations_of_a_failing_plugin_are_discarded(make_plugins) -
         (("ok", "not a target"), {}, "module:attribute"),
         (("ok", 42), {}, "factory must be callable"),
         (("ok", "json:dumps"), {"capabilities": "embed"}, "lists of strings"),
-        (("ok", "json:dumps"), {"params": ["x"]}, "params must be a dict"),
+        (("ok", "json:dumps"), {"params": ["x"]}, "params must be an attrs class"),
     ],
 )
 def test_register_validates_immediately(make_plugins, args, kwargs, message) -> None:
@@ -117,7 +117,7 @@ def test_lazy_factory_import_error_names_plugin(make_plugins) -> None:
 
 
 def test_public_api_surface() -> None:
-    assert polymodal.PLUGIN_API_VERSION == "1.0"
+    assert polymodal.PLUGIN_API_VERSION == "2.0"
     assert callable(polymodal.build_plugin_manager)
 
 

@@ -12,7 +12,7 @@ import pytest
 EXPECTED = {
     "modalities": {"image", "text", "audio", "video"},
     "encoders": {"cnn", "gru", "transformer", "audio", "video", "timm", "hf-text", "hf-vision"},
-    "datasets": {"shapes", "coco-captions", "image-folder", "manifest", "clip-folder"},
+    "datasets": {"shapes", "coco-captions", "image-folder", "manifest", "clip-folder", "hf-datasets", "webdataset"},
 }
 
 _PROBE = """

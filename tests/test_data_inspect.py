@@ -76,6 +76,17 @@ def test_inspect_every_other_builtin_reader(tmp_path):
     _wav(tmp_path / "clips" / "cat" / "1.wav")
     code, rep = _inspect("clip-folder", "--root", str(tmp_path / "clips"))
     assert code == 0 and rep["modalities"] == {"audio": "audio"} and rep["targets"]["label"]["num_classes"] == 2
+    # speech (manifest layout)
+    _wav(tmp_path / "speech" / "u1.wav")
+    (tmp_path / "speech" / "manifest.jsonl").write_text(json.dumps({"audio": "u1.wav", "text": "hello there"}) + "\n")
+    code, rep = _inspect("speech", "--root", str(tmp_path / "speech"))
+    assert code == 0 and rep["fields"] == {"audio": "audio", "text": "text"} and rep["failures"] == []
+    # webdataset shards
+    from webdataset_shards import write_shards
+
+    write_shards(tmp_path / "shards", shards=2, per_shard=2)
+    code, rep = _inspect("webdataset", "--root", str(tmp_path / "shards"))
+    assert code == 0 and rep["splits"]["all"]["labels"] == {"label": {"0": 2, "1": 2}}
     # shapes (generated, no root)
     code, rep = _inspect("shapes", "--param", "num_samples=6", "--param", "image_size=16", "--param", "frames=2")
     assert code == 0 and rep["splits"]["all"]["samples"] == 6 and rep["batch"]["inputs"]["video"]["shape"][0] == 6

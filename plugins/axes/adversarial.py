@@ -138,6 +138,10 @@ class AdversarialAxis:
         indices = list(ctx.shard(ctx.limited(len(dataset)), block=p.batch_size))
         chunks = [indices[i:i + p.batch_size] for i in range(0, len(indices), p.batch_size)]
         worst: dict[Any, float] = {}
+        # Per-sample outcomes (split order) behind each rate, for intervals and paired tests: clean and
+        # robust correctness over every sample, attack success over the clean-correct ones (with their ids).
+        per: dict[Any, list[float]] = {}
+        per_ids: dict[Any, list[int]] = {}
         model.eval()
         for done, chunk in enumerate(chunks):
             batch = data.collate([dataset[i] for i in chunk]).to(ctx.device)
@@ -146,6 +150,7 @@ class AdversarialAxis:
                 clean_ok = model.predict(batch).argmax(-1) == target
             add("total", len(chunk))
             add("clean", clean_ok.sum())
+            per.setdefault("clean", []).extend(clean_ok.float().tolist())
             for group, name, norm in jobs:
                 robust = clean_ok.clone()
                 spaces, apply = self._spaces(model, batch, group, data)
@@ -163,6 +168,10 @@ class AdversarialAxis:
                     key = ("+".join(group), name, norm, eps)
                     add(("robust",) + key, robust.sum())
                     add(("flipped",) + key, (clean_ok & ~robust).sum())
+                    per.setdefault(("robust",) + key, []).extend(robust.float().tolist())
+                    kept = clean_ok.nonzero().flatten().tolist()
+                    per.setdefault(("flipped",) + key, []).extend((~robust[kept]).float().tolist())
+                    per_ids.setdefault(("flipped",) + key, []).extend(chunk[i] for i in kept)
                     for f, d in deltas.items():
                         flat = d.detach().flatten(1)
                         size = flat.abs().amax(1) if norm == "linf" else flat.norm(dim=1)
@@ -177,13 +186,20 @@ class AdversarialAxis:
             counts.setdefault(key, SumMetric())
         worst_keys = sorted(("+".join(g), a, norm, e, f) for g, a, norm in jobs for e in eps_of[norm] for f in g)
         worst = dict(zip(worst_keys, ctx.all_reduce_max([worst.get(k, 0.0) for k in worst_keys]), strict=True))
+        # Gathered in a fixed key order on every rank, whatever its shard held.
+        per_keys = ["clean"] + [(kind, "+".join(g), a, norm, e) for kind in ("robust", "flipped")
+                                for g, a, norm in jobs for e in eps_of[norm]]
+        parts = ctx.all_gather_object((per, per_ids))  # one collective for every key
+        per = {k: [x for part, _ in parts for x in part.get(k, [])] for k in per_keys}
+        per_ids = {k: [x for _, part in parts for x in part.get(k, [])] for k in per_keys}
         total = float(counts["total"].compute())
         if not total:
             return
         clean_correct = float(counts["clean"].compute())
         if not ctx.unit_done("clean"):
             with ctx.unit("clean"):
-                yield ctx.row("robust_accuracy", clean_correct / total, attack="none", epsilon=0.0)
+                yield ctx.row("robust_accuracy", clean_correct / total, attack="none", epsilon=0.0,
+                              per_sample=per["clean"])
                 for f, reason in skipped.items():
                     yield ctx.row("robust_accuracy", None, extra={"reason": reason}, modality=f,
                                   attack="not_applicable")
@@ -198,9 +214,11 @@ class AdversarialAxis:
                     robust = float(counts[("robust",) + key].compute())
                     flipped = float(counts[("flipped",) + key].compute())
                     conds = {"modality": label, "attack": name, "norm": norm, "epsilon": eps}
-                    yield ctx.row("robust_accuracy", robust / total, extra=extra, **conds)
+                    yield ctx.row("robust_accuracy", robust / total, extra=extra, **conds,
+                                  per_sample=per[("robust",) + key])
                     yield ctx.row("attack_success_rate", flipped / clean_correct if clean_correct else None,
-                                  extra=extra, **conds)
+                                  extra=extra, **conds, per_sample=per[("flipped",) + key] or None,
+                                  sample_ids=per_ids[("flipped",) + key] or None)
 
     def _scale(self, model: Any, field: str) -> float:
         if field in self.params.scales:

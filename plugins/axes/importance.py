@@ -57,7 +57,8 @@ from polymodal.results import ResultRow
 from polymodal.traits import ModalityTraits, not_applicable
 from polymodal_plugins.axes import heatmaps
 from polymodal_plugins.axes.params import as_list
-from polymodal_plugins.axes.samples import chunks, field_object, field_traits, load_image, without
+from polymodal_plugins.axes.samples import (chunks, field_object, field_traits, load_image, transcript_field,
+                                            without)
 
 METHODS = ("ablation", "shapley", "integrated_gradients", "occlusion", "deletion")
 
@@ -161,7 +162,7 @@ class ImportanceAxis:
         from polymodal_plugins.metrics.error_rates import Normalization, count_errors
 
         field = next((f for f in model.input_fields if _attributable(field_traits(data, f))), None)
-        ref_field = getattr(model, "text_field", None) or "text"
+        ref_field = transcript_field(model)
         if field is None:
             raise ConfigError("axis interpretability.importance: the transcriber reads no continuous field")
         norm, k = Normalization.standard(), self.time_segments

@@ -20,8 +20,29 @@ from polymodal.batch import Batch
 from polymodal.errors import ConfigError
 
 
+def _gathered(local: list[float]) -> list[float]:
+    """Per-sample scores of every rank's contiguous shard, joined in split order (a collective)."""
+    from polymodal.collective import active, all_gather_object
+
+    return [x for part in all_gather_object(local) for x in part] if active() else local
+
+
+def _consistent(scores: list[float], value: float) -> list[float] | None:
+    """``scores`` when their mean is ``value`` (a tie broken another way would make them disagree)."""
+    if not scores or abs(sum(scores) / len(scores) - value) > 1e-9:
+        return None
+    return scores
+
+
 class PerformanceMeter:
-    """Accumulates batches of one condition and reports ``{(metric, direction): value}``."""
+    """Accumulates batches of one condition and reports ``{(metric, direction): value}``.
+
+    After :meth:`compute`, ``samples`` holds the per-sample scores behind each
+    value that is a mean over samples (split order, every rank's shard), for
+    the leaderboard's intervals and paired tests; corpus-level values have none.
+    """
+
+    samples: dict[tuple[str, str | None], list[float]]
 
     def keys(self) -> list[tuple[str, str | None]]:
         """The ``(metric, direction)`` keys :meth:`compute` returns."""
@@ -43,6 +64,8 @@ class AccuracyMeter(PerformanceMeter):
 
         self.correct = SumMetric()
         self.total = SumMetric()
+        self.hits: list[float] = []
+        self.samples = {}
 
     def keys(self) -> list[tuple[str, str | None]]:
         return [("accuracy", None)]
@@ -51,12 +74,18 @@ class AccuracyMeter(PerformanceMeter):
         with torch.no_grad():
             logits = model.predict(batch)
         target = model.target(batch).to(logits.device)
-        self.correct.update((logits.argmax(-1) == target).sum().float().cpu())
+        hit = (logits.argmax(-1) == target).float().cpu()
+        self.correct.update(hit.sum())
         self.total.update(torch.tensor(float(target.numel())))
+        self.hits += hit.reshape(-1).tolist()
 
     def compute(self) -> dict[tuple[str, str | None], float]:
         total = float(self.total.compute())
-        return {("accuracy", None): float(self.correct.compute()) / total if total else float("nan")}
+        value = float(self.correct.compute()) / total if total else float("nan")
+        scores = _gathered(self.hits)
+        self.samples = {} if not total else {k: s for k, s in {("accuracy", None): _consistent(scores, value)}.items()
+                                             if s is not None}
+        return {("accuracy", None): value}
 
 
 class RecallMeter(PerformanceMeter):
@@ -71,6 +100,7 @@ class RecallMeter(PerformanceMeter):
     def __init__(self, pair: tuple[str, str]):
         self.pair = pair
         self.embeddings: dict[str, list[torch.Tensor]] = {f: [] for f in pair}
+        self.samples = {}
 
     def keys(self) -> list[tuple[str, str | None]]:
         a, b = self.pair
@@ -84,32 +114,29 @@ class RecallMeter(PerformanceMeter):
     def compute(self) -> dict[tuple[str, str | None], float]:
         from torchmetrics.retrieval import RetrievalRecall
 
-        from polymodal.collective import active, all_gather_object
+        from polymodal.collective import all_gather_object, local
 
-        local = {f: torch.cat(self.embeddings[f]) if self.embeddings[f] else torch.zeros(0, 0)
-                 for f in self.pair}
-        parts = all_gather_object(local)
+        local_emb = {f: torch.cat(self.embeddings[f]) if self.embeddings[f] else torch.zeros(0, 0)
+                     for f in self.pair}
+        # Every rank gathers every shard (in rank order = split order) and ranks all queries against the
+        # whole gallery itself, outside any metric sync: RetrievalRecall's list states (reduce fx None)
+        # would skip the gather on a rank without queries and leave the others waiting.
+        parts = all_gather_object(local_emb)
         a, b = (torch.cat([p[f] for p in parts if p[f].numel()]) for f in self.pair)
         n = len(a)
-        # Every rank ranks the whole gallery for its own queries only (its shard, at its offset in
-        # the split); RetrievalRecall's cat states then join the queries of all ranks. Ranking all
-        # queries on every rank would hand the metric each query world_size times.
-        rank = 0
-        if active():
-            import torch.distributed as dist
-
-            rank = dist.get_rank()
-        start = sum(len(p[self.pair[0]]) for p in parts[:rank])
-        stop = start + len(local[self.pair[0]])
         out: dict[tuple[str, str | None], float] = {}
-        for (_m, name), q, g in zip(self.keys(), (a, b), (b, a), strict=True):
-            sim = q[start:stop] @ g.T
-            recall = RetrievalRecall(top_k=1)
-            indexes = torch.arange(start, stop).repeat_interleave(n)
-            relevant = torch.zeros(stop - start, n, dtype=torch.bool)
-            relevant[torch.arange(stop - start), torch.arange(start, stop)] = True
-            recall.update(sim.flatten(), relevant.flatten(), indexes=indexes)
-            out[("recall@1", name)] = float(recall.compute())
+        with local():
+            for (_m, name), q, g in zip(self.keys(), (a, b), (b, a), strict=True):
+                recall = RetrievalRecall(top_k=1)
+                indexes = torch.arange(n).repeat_interleave(n)
+                sim = q @ g.T
+                recall.update(sim.flatten(), torch.eye(n, dtype=torch.bool).flatten(), indexes=indexes)
+                out[("recall@1", name)] = float(recall.compute())
+                # A query scores 1 when no other item scores above its own (every rank holds all queries).
+                hits = ((sim > sim.diagonal()[:, None]).sum(1) == 0).float().tolist() if n else []
+                scores = _consistent(hits, out[("recall@1", name)])
+                if scores is not None:
+                    self.samples[("recall@1", name)] = scores
         return out
 
 
@@ -121,6 +148,7 @@ class WordAccuracyMeter(PerformanceMeter):
 
         self.references_field = references_field
         self.wer = WordErrorRate(normalize=True)
+        self.samples = {}  # corpus-level WER: not a mean over samples
 
     def keys(self) -> list[tuple[str, str | None]]:
         return [("word_accuracy", None)]
@@ -151,7 +179,9 @@ def meter_factory(model: Any, pair: list[str] | None = None) -> Any:
                               f"({', '.join(model.embed_fields)}), got {list(fields)}")
         return lambda: RecallMeter((fields[0], fields[1]))
     if "transcribe" in caps:
-        refs = getattr(model, "text_field", None) or "text"
+        from polymodal_plugins.axes.samples import transcript_field
+
+        refs = transcript_field(model)
         return lambda: WordAccuracyMeter(refs)
     raise ConfigError(f"model {type(model).__name__} can neither classify, embed nor transcribe; "
                       "robustness axes need one")

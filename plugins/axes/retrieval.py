@@ -29,7 +29,7 @@ from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
 from polymodal_plugins.axes.params import as_list
 from polymodal_plugins.axes.samples import chunks, field_modality, field_traits, load_image
-from polymodal_plugins.metrics.retrieval import retrieval_metrics
+from polymodal_plugins.metrics.retrieval import retrieval_details
 
 
 @attrs.define
@@ -99,7 +99,7 @@ class RetrievalAxis:
             queries = embs[other][keep]
             # The group side plays CLIP_benchmark's images (one image, several captions):
             # "text_to_image" is other -> group and "image_to_text" is group -> other.
-            figures = retrieval_metrics(gallery, queries, torch.tensor(groups), tuple(self.ks))
+            figures, per_query = retrieval_details(gallery, queries, torch.tensor(groups), tuple(self.ks))
             for q, c, prefix in ((other, group_side, "text_to_image_"), (group_side, other, "image_to_text_")):
                 direction = f"{q}->{c}"
                 extra = {"queries": len(first) if q == group_side else len(keep),
@@ -113,7 +113,13 @@ class RetrievalAxis:
                                                   "modality": f"{field_modality(data, q)}-{field_modality(data, c)}"}
                     if metric.startswith("recall@"):
                         conditions["k"] = int(metric.split("@")[1])
-                    yield ctx.row(metric, value, extra=extra, **conditions)
+                    scores = per_query.get(name)
+                    query_ids = ([ids[keep[first[g]]] for g in range(len(first))] if q == group_side
+                                 else [ids[i] for i in keep])
+                    yield ctx.row(metric, value, extra=extra, **conditions,
+                                  per_sample=scores if scores is not None and scores.size else None,
+                                  sample_ids=query_ids if scores is not None and scores.size == len(query_ids)
+                                  else None)
             code = torch.tensor(groups)
             rel = code[:, None] == code[None, :]
             sims = embs[a][keep] @ embs[b][keep].T

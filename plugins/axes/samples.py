@@ -167,3 +167,34 @@ def load_image(data: EvalData, field: str, value: Any) -> np.ndarray | None:
         return image_uint8(modality.load(value, getattr(data.collate, "root", None)))
     except Exception:  # noqa: BLE001 - an artifact is optional; the metric rows do not depend on it
         return None
+
+
+def topk_hits(logits: torch.Tensor, y: torch.Tensor, ks: Any) -> dict[int, list[float]]:
+    """Per-sample top-K correctness (1.0 / 0.0) for each K, with the selections torchmetrics makes.
+
+    Top-1 is ``argmax`` and top-K ``topk``, as in torchmetrics' multiclass
+    accuracy, so the mean of each list equals its accuracy figure.
+    """
+    out: dict[int, list[float]] = {}
+    for k in sorted(set(ks)):
+        if k == 1:
+            out[k] = (logits.argmax(dim=1) == y).float().tolist()
+        else:
+            ranked = logits.topk(min(k, logits.shape[1]), dim=1).indices
+            out[k] = (ranked == y[:, None]).any(dim=1).float().tolist()
+    return out
+
+
+def transcript_field(model: Any, override: str | None = None) -> str:
+    """The field holding a transcriber's reference transcripts: the axis's setting, else the model's fact.
+
+    A ``transcribe`` model declares ``text_field`` (the field its transcripts
+    are read from); axes never assume a field name.
+    """
+    field = override or getattr(model, "text_field", None)
+    if not isinstance(field, str) or not field:
+        from polymodal.errors import ConfigError
+
+        raise ConfigError(f"model {type(model).__name__} transcribes but declares no text_field (the field of its "
+                          "reference transcripts); set it in the model params or the axis's references_field")
+    return field

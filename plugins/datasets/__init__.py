@@ -16,5 +16,18 @@ manifest_plugin = component("datasets", "manifest", "polymodal_plugins.datasets.
                      description="JSONL/CSV manifest with one column per modality plus label columns.")
 clip_folder_plugin = component("datasets", "clip-folder", "polymodal_plugins.datasets.clip_folder:ClipFolder",
                         description="Folders of audio or video clips, optional class sub-folders and .txt captions.")
+hf_datasets_plugin = component("datasets", "hf-datasets", "polymodal_plugins.datasets.hf_datasets:HFDataset",
+                        description="Hugging Face datasets: a hub id or local parquet/arrow/imagefolder/audiofolder; "
+                                    "columns to fields by feature type, ClassLabel names.")
 speech_plugin = component("datasets", "speech", "polymodal_plugins.datasets.speech:SpeechDataset",
                           description="Speech recognition corpora: audio + transcript manifest, or the LibriSpeech layout.")
+webdataset_plugin = component("datasets", "webdataset", "polymodal_plugins.datasets.webdataset:WebDatasetShards",
+                              description="WebDataset-format sharded tars (key.jpg, key.txt, key.cls ...), indexed by "
+                                          "tar headers for millions of samples.")
+vqa_plugin = component("datasets", "vqa", "polymodal_plugins.datasets.vqa:VQADataset",
+                       description="Visual questions with human answers: the VQAv2 questions + annotations pair, "
+                                   "or a JSONL of image, question, answers.")
+multiple_choice_plugin = component("datasets", "multiple-choice",
+                                   "polymodal_plugins.datasets.multiple_choice:MultipleChoiceDataset",
+                                   description="MMBench-like multiple choice (JSONL/TSV, options A-D, base64 or path "
+                                               "images); circular = option rotations.")

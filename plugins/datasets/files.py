@@ -85,8 +85,8 @@ class FileDataset:
         self.class_names: dict[str, list[str]] = {}
         #: Class count per class target, from the data (integer labels have counts but no names).
         self.num_classes: dict[str, int] = {}
-        #: The split this object holds; None when the reader returned every sample (no split in the data).
-        self.split: str | None = None
+        # A reader sets ``self.split``: the split it holds, or None when it returned every sample because the
+        # data has no splits (then the runner warns that evaluation data is training data). Unset: unknown.
         self._loaders: dict[str, Any] = {}
 
     def _loader(self, kind: str) -> Any:

@@ -160,10 +160,11 @@ class Manifest(FileDataset):
         values = [row.get(name) for _, row in rows]
         if kind == "integer":
             ints = [int(v) if v not in (None, "") else None for v in values]
-            negative = [line for (line, _), v in zip(rows, ints, strict=True) if v is not None and v < 0]
-            if negative:
-                raise DataError(f"dataset {self.name!r}: {file}: target {name!r} has negative class indices at "
-                                f"line(s) {_lines(negative)}")
+            if any(v is not None and v < 0 for v in ints):
+                if names is not None:
+                    raise DataError(f"dataset {self.name!r}: {file}: target {name!r} has negative class indices "
+                                    f"but class_names was given")
+                return ints  # negative integers are numbers (e.g. an offset), not class indices: no class count
             count = max((v for v in ints if v is not None), default=-1) + 1
             if names is not None:
                 if count > len(names):

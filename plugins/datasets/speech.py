@@ -40,8 +40,10 @@ class SpeechDataset(FileDataset):
         self.fields = {"audio": "audio", "text": "text"}
         self.targets = []
         base = self.root
+        self.split = None  # set below when the data really has the split asked for
         if split and (self.root / split).is_dir():
             base = resolve_inside(self.root, split, what=f"dataset {self.name!r}")
+            self.split = split
         if layout == "auto":
             layout = "librispeech" if next(base.rglob("*.trans.txt"), None) is not None else "manifest"
         if layout == "librispeech":
@@ -75,6 +77,8 @@ class SpeechDataset(FileDataset):
     def _manifest(self, manifest: str, split: str | None) -> None:
         file = resolve_inside(self.root, manifest, what=f"dataset {self.name!r}")
         rows = Manifest._read(self, file)  # the manifest reader's JSONL/CSV parsing and its errors
+        if split is not None and any("split" in row for row in rows.values()):
+            self.split = split
         for n, row in rows.items():
             if split is not None and "split" in row and row["split"] != split:
                 continue

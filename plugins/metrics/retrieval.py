@@ -41,6 +41,20 @@ def retrieval_metrics(
                                               ks=ks, chunk_size=chunk_size, normalize=normalize, progress=progress)
 
 
+def retrieval_details(
+    image_embeddings: torch.Tensor | np.ndarray,
+    text_embeddings: torch.Tensor | np.ndarray,
+    text_to_image: torch.Tensor | np.ndarray | Sequence[int],
+    ks: Sequence[int] = (1, 5, 10),
+    chunk_size: int = 4096,
+    normalize: bool = True,
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """:func:`retrieval_metrics` and the per-query scores behind each mean (same kernel)."""
+    return retrieval_scores.retrieval_details(_numpy(image_embeddings), _numpy(text_embeddings),
+                                              _numpy(text_to_image), ks=ks, chunk_size=chunk_size,
+                                              normalize=normalize)
+
+
 class RetrievalRecall(Metric):
     """Image-text retrieval metrics over everything seen, synchronised across processes.
 

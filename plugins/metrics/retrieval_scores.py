@@ -139,7 +139,25 @@ def retrieval_metrics(
     normalize: bool = True,
     progress: bool = False,
 ) -> dict[str, float]:
-    """Recall@K both ways, mean/median rank, MRR and mAP of image-text retrieval.
+    """Recall@K both ways, mean/median rank, MRR and mAP of image-text retrieval (see :func:`retrieval_details`)."""
+    return retrieval_details(image_embeddings, text_embeddings, text_to_image, ks, chunk_size, normalize, progress)[0]
+
+
+def retrieval_details(
+    image_embeddings: np.ndarray,
+    text_embeddings: np.ndarray,
+    text_to_image: np.ndarray | Sequence[int],
+    ks: Sequence[int] = (1, 5, 10),
+    chunk_size: int = 4096,
+    normalize: bool = True,
+    progress: bool = False,
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Recall@K both ways, mean/median rank, MRR and mAP of image-text retrieval, and the per-query scores.
+
+    The second value maps every figure that is a mean over queries (recall@K,
+    mean rank, MRR, mAP) to its per-query scores, in query order (texts for
+    ``text_to_image_*``, images with at least one text for ``image_to_text_*``),
+    for bootstrap intervals and paired tests.
 
     ``image_embeddings`` is ``[N, D]``, ``text_embeddings`` ``[M, D]`` and
     ``text_to_image[j]`` the row of text ``j``'s image. Embeddings are
@@ -185,19 +203,24 @@ def retrieval_metrics(
     thr_low = np.where(has_text, thr_low, np.inf).astype(pos_score.dtype)
     t2i_counts, i2t_counts = _rank_counts(img, txt, t2i, pos_score, thr, thr_low, chunk_size, progress)
 
+    per: dict[str, np.ndarray] = {}
     # text -> image: one positive per text
     ranks = t2i_counts.astype(np.float64) + 1
     for k in ks:
+        per[f"text_to_image_recall@{k}"] = (ranks <= k).astype(np.float64)
         out[f"text_to_image_recall@{k}"] = float((ranks <= k).mean())
     out["text_to_image_mean_rank"] = float(ranks.mean())
     out["text_to_image_median_rank"] = _lower_median(ranks)
     out["text_to_image_mrr"] = float((1 / ranks).mean())
     out["text_to_image_map"] = out["text_to_image_mrr"]
+    per["text_to_image_mean_rank"] = ranks
+    per["text_to_image_mrr"] = per["text_to_image_map"] = 1 / ranks
 
     # image -> text: a hit if any of the image's captions ranks within K
     valid = has_text
     br = i2t_counts[:, 0].astype(np.float64)[valid] + 1  # best positive's position
     for k in ks:
+        per[f"image_to_text_recall@{k}"] = (br <= k).astype(np.float64)
         out[f"image_to_text_recall@{k}"] = float((br <= k).mean()) if len(br) else float("nan")
     out["image_to_text_mean_rank"] = float(br.mean()) if len(br) else float("nan")
     out["image_to_text_median_rank"] = _lower_median(br)
@@ -207,4 +230,7 @@ def retrieval_metrics(
     ap = np.where(real, idx / positions, 0.0).sum(axis=1) / np.maximum(per_image, 1)
     out["image_to_text_map"] = float(ap[valid].mean()) if valid.any() else float("nan")
     out["images_without_text"] = int((~valid).sum())
-    return out
+    per["image_to_text_mean_rank"] = br
+    per["image_to_text_mrr"] = 1 / br
+    per["image_to_text_map"] = ap[valid]
+    return out, per

@@ -26,7 +26,7 @@ from typing import Any
 
 from polymodal import __version__
 from polymodal.errors import DataError
-from polymodal.leaderboard import (RUN_KEYS, Column, Leaderboard, axis_sort_key, build_leaderboard, format_interval,
+from polymodal.leaderboard import (RUN_KEYS, Column, Leaderboard, ablations, build_leaderboard, format_interval,
                                    format_value)
 from polymodal.report import Artifact, Progress, ResultsFolder, load_results
 from polymodal_plugins.reporters import html_charts as charts
@@ -133,6 +133,28 @@ def _leaderboard(board: Leaderboard, folder: ResultsFolder, colours: dict[str, s
         + (f'<details class="notes"><summary>How cells are aggregated</summary><ul>{"".join(notes)}</ul>'
            "<p>Rows with an epoch or step condition keep only the last one.</p></details>" if notes else "")
     )
+
+
+def _ablations(found: list[Any]) -> str:
+    """Paired comparisons of each run with the column's leader, per one-setting sweep."""
+    out = []
+    for ab in found:
+        body = []
+        for key, entries in ab.comparisons.items():
+            for e in entries:
+                iv = e["interval"]
+                ci = f" [{iv['low']:+.3f}, {iv['high']:+.3f}]" if iv else ""
+                sig = "sig" if e["p_adjusted"] < 0.05 else "ns"
+                body.append(f'<tr class="{sig}"><td>{esc(key)}</td><td>{esc(e["run"])}</td><td>{esc(e["leader"])}</td>'
+                            f'<td class="num">{e["difference"]:+.3f}{esc(ci)}</td>'
+                            f'<td class="num">{e["p_value"]:.3g} ({e["p_adjusted"]:.3g})</td></tr>')
+        out.append(f'<h3>{esc(ab.key)} <span class="meta">{esc(ab.label)}</span></h3>'
+                   '<div class="scroll"><table class="lb ablation"><thead><tr><th>column</th><th>run</th>'
+                   '<th>vs leader</th><th class="num">difference [95 % CI]</th><th class="num">p (Holm)</th></tr>'
+                   f'</thead><tbody>{"".join(body)}</tbody></table></div>')
+    return ('<p class="hint">Runs that differ in one swept setting, each compared with the column\'s leader on the '
+            "same samples: paired bootstrap interval of the difference and sign-flip p-value, Holm-adjusted over "
+            "each table.</p>" + "".join(out))
 
 
 def _seed_groups(board: Leaderboard) -> str:
@@ -333,7 +355,7 @@ def _measurements(page: _Page) -> None:
     for r in page.folder.metric_rows:
         by_axis.setdefault(r.axis, []).append(r)
     parts = []
-    for axis in sorted(by_axis, key=axis_sort_key):
+    for axis in by_axis:  # the order the suite ran its axes in
         rows = by_axis[axis]
         shown = rows[:MAX_TABLE_ROWS]
         trs = "".join(f'<tr><td>{esc(r.run)}</td><td>{esc(r.metric)}</td><td class="cond">'
@@ -383,6 +405,9 @@ def render_html(folder: ResultsFolder, progress: Progress | None = None) -> str:
         page.add("leaderboard", "Leaderboard", _leaderboard(board, folder, colours))
         if board.seed_groups:
             page.add("seeds", "Over seeds", _seed_groups(board))
+        found = ablations(board)
+        if found:
+            page.add("ablations", "Ablations", _ablations(found))
         unit = _unit_columns(board)
         page.step("chart: overview")
         page.add("overview", "Overview",

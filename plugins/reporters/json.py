@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 from polymodal import __version__
-from polymodal.leaderboard import build_leaderboard
+from polymodal.leaderboard import ablations, build_leaderboard
 from polymodal.report import Progress, ResultsFolder, load_results
 
 REPORT_SCHEMA = "polymodal-report"
@@ -47,6 +47,7 @@ def report_document(folder: ResultsFolder) -> dict[str, Any]:
         "manifest": folder.manifest,
         "runs": [r.to_json() for r in folder.runs],
         "leaderboard": board.to_json(),
+        "ablations": [a.to_json() for a in ablations(board)],
         "results": [r.to_json() for r in folder.rows],
         "artifacts": [attrs.asdict(a) for a in folder.artifacts],
     }

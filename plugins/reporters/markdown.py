@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from polymodal.leaderboard import Column, Leaderboard, build_leaderboard, format_interval, format_value
+from polymodal.leaderboard import Column, Leaderboard, ablations, build_leaderboard, format_interval, format_value
 from polymodal.report import Progress, ResultsFolder, load_results
 
 
@@ -102,6 +102,18 @@ def render_markdown(folder: ResultsFolder) -> str:
         if board.seed_groups:
             lines += ["### Over seeds", "", "Mean ± sample standard deviation over seeds (n = seed count).", ""]
             lines += _seed_table(board, heads)
+            lines.append("")
+        for ab in ablations(board):
+            lines += [f"### Ablation: {_cell(ab.key)} ({_cell(ab.label)})", "",
+                      "Each run against the column's leader on the same samples: difference [95 % paired "
+                      "bootstrap interval], sign-flip p-value (Holm-adjusted over this table).", "",
+                      "| column | run | vs leader | difference | p (adj.) |", "|---|---|---|---:|---:|"]
+            for key, entries in ab.comparisons.items():
+                for e in entries:
+                    iv = e["interval"]
+                    ci = f" [{iv['low']:+.3f}, {iv['high']:+.3f}]" if iv else ""
+                    lines.append(f"| {_cell(key)} | {_cell(e['run'])} | {_cell(e['leader'])} | "
+                                 f"{e['difference']:+.3f}{ci} | {e['p_value']:.3g} ({e['p_adjusted']:.3g}) |")
             lines.append("")
         for axis in dict.fromkeys(c.axis for c in board.columns):
             cols = [c for c in board.columns if c.axis == axis]

@@ -44,6 +44,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
               ["--samples", "512", "--repeats", "3", "--no-progress"]),
     "eval": ("bench_eval.py", ["--samples", "2000", "--repeats", "3"], ["--samples", "1000", "--repeats", "3"]),
     "distributed": ("bench_distributed.py", ["--samples", "512"], ["--samples", "128"]),
+    "asr": ("bench_asr.py", ["--utterances", "20"], ["--utterances", "10"]),
 }
 
 

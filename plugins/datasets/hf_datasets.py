@@ -1,0 +1,306 @@
+"""Hugging Face ``datasets`` as a reader: a hub id, or local parquet / arrow / imagefolder / audiofolder data.
+
+``path`` is what :func:`datasets.load_dataset` takes: a hub id
+(``"ylecun/mnist"``) or a builder name (``"parquet"``, ``"arrow"``,
+``"imagefolder"``, ``"audiofolder"``, ``"csv"``, ``"json"``) with
+``data_files`` / ``data_dir`` relative to ``root``. Columns become fields
+by their *feature type*, which the dataset declares: ``Image`` -> image,
+``Audio`` -> audio (decoded here with soundfile, so no extra decoder is
+needed), a string column named ``text``/``caption``/``sentence`` (or
+starting with one) -> text. ``fields`` overrides that mapping. Targets
+default to the remaining ``ClassLabel`` and numeric columns (and string
+columns, as class names): ``ClassLabel`` names become ``class_names``,
+integer columns give the class count from the data.
+
+Our split names map onto the dataset's (``val`` -> ``validation`` when
+there is no ``val``); data with one split serves every split and says so
+(``split`` None), like a manifest without a ``split`` column.
+
+``streaming = true`` reads rows over the network without writing the
+dataset to disk; the first ``max_samples`` rows of the split are kept in
+memory (required with streaming, so that a run has a known length).
+Nothing runs remote code: ``datasets`` 3+ has no loading scripts.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from polymodal.errors import DataError
+from polymodal.paths import resolve_inside
+
+_TEXT_NAMES = ("text", "caption", "sentence")
+_SPLIT_ALIASES = {"val": ("validation", "valid", "dev"), "test": ("testing",), "train": ("training",)}
+
+
+class HFDataset:
+    """One split of a ``datasets`` dataset, rows decoded on ``__getitem__``."""
+
+    name = "hf-datasets"
+
+    def __init__(
+        self,
+        path: str,
+        root: str | os.PathLike[str] | None = None,
+        split: str | None = None,
+        data_files: str | Sequence[str] | Mapping[str, str | Sequence[str]] | None = None,
+        data_dir: str | None = None,
+        config_name: str | None = None,
+        fields: Mapping[str, str] | None = None,
+        targets: Sequence[str] | None = None,
+        streaming: bool = False,
+        max_samples: int | None = None,
+        cache_dir: str | None = None,
+        revision: str | None = None,
+        on_error: str = "raise",
+    ) -> None:
+        if on_error not in ("raise", "skip"):
+            raise DataError(f"dataset {self.name!r}: on_error must be 'raise' or 'skip', got {on_error!r}")
+        if streaming and max_samples is None:
+            raise DataError(f"dataset {self.name!r}: streaming = true needs max_samples (rows kept in memory)")
+        self.root = Path(root).expanduser().resolve() if root is not None else None
+        self.source = path
+        self.skipped = 0
+        self.skipped_samples: list[tuple[Any, str]] = []
+        self.class_names: dict[str, list[str]] = {}
+        self.num_classes: dict[str, int] = {}
+        table = self._load(path, split, _local(self.root, data_files), _local(self.root, data_dir), config_name,
+                           streaming, cache_dir, revision)
+        if max_samples is not None:
+            table = self._take(table, int(max_samples))
+        self._table = table
+        features = dict(table.features or {})
+        self.fields = dict(fields) if fields is not None else _infer_fields(features)
+        unknown = [c for c in [*self.fields, *(targets or [])] if c not in features]
+        if unknown:
+            raise DataError(f"dataset {self.name!r} ({path}): no column(s) {unknown}; columns: {', '.join(features)}")
+        bad = {c: k for c, k in self.fields.items() if k not in ("image", "audio", "text", "video")}
+        if bad:
+            raise DataError(f"dataset {self.name!r} ({path}): unknown modality kinds {bad}")
+        if not self.fields:
+            raise DataError(f"dataset {self.name!r} ({path}): no image/audio/text column found among "
+                            f"{', '.join(features)}; pass fields = {{ column = \"image\" }}")
+        self.targets = list(targets) if targets is not None else [
+            c for c, f in features.items() if c not in self.fields and c != "id" and _is_target(f)]
+        self._label_maps: dict[str, dict[str, int]] = {}
+        for t in self.targets:
+            self._describe_target(t, features[t])
+        self._rows = list(range(len(table)))
+        if on_error == "skip":
+            keep = []
+            for i in self._rows:
+                try:
+                    self._item(i)
+                except DataError as exc:
+                    self.skipped_samples.append((self._id(i), str(exc)))
+                else:
+                    keep.append(i)
+            self._rows = keep
+            self.skipped = len(self.skipped_samples)
+
+    # -- loading ------------------------------------------------------------------------
+    def _load(self, path: str, split: str | None, data_files: Any, data_dir: Any, config_name: str | None,
+              streaming: bool, cache_dir: str | None, revision: str | None) -> Any:
+        try:
+            import datasets
+        except ImportError:
+            raise DataError(f"dataset {self.name!r} needs the 'datasets' package: pip install 'polymodal[hf]'") from None
+        try:
+            every = datasets.load_dataset(path, name=config_name, data_files=data_files, data_dir=data_dir,
+                                          cache_dir=cache_dir, revision=revision, streaming=streaming)
+        except Exception as exc:  # noqa: BLE001 - hub, offline, format and file errors all arrive here
+            raise DataError(f"dataset {self.name!r}: cannot load {path!r}"
+                            f"{f' (data_files={data_files})' if data_files else ''}: {type(exc).__name__}: {exc}") from None
+        names = list(every)
+        self.split = split
+        if split is None:
+            chosen = "train" if "train" in names else names[0]
+            self.split = None
+        elif split in names:
+            chosen = split
+        elif alias := next((a for a in _SPLIT_ALIASES.get(split, ()) if a in names), None):
+            chosen = alias
+        elif len(names) == 1:
+            chosen, self.split = names[0], None  # one split serves all; the runner warns
+        else:
+            raise DataError(f"dataset {self.name!r} ({path}): no split {split!r}; it has {', '.join(names)}")
+        self.hf_split = chosen
+        table = every[chosen]
+        for column, feature in dict(table.features or {}).items():
+            if isinstance(feature, datasets.Audio) and feature.decode:
+                # Decoded here with soundfile: datasets' own decoder needs torchcodec, an extra native dependency.
+                table = table.cast_column(column, datasets.Audio(decode=False))
+        return table
+
+    @staticmethod
+    def _take(table: Any, n: int) -> Any:
+        """The first ``n`` rows, in memory (a streamed table becomes a map-style one)."""
+        import datasets
+
+        if isinstance(table, datasets.IterableDataset):
+            return _Rows(list(table.take(n)), table.features)  # rows already decoded; re-encoding could need codecs
+        return table.select(range(min(n, len(table))))
+
+    def _describe_target(self, name: str, feature: Any) -> None:
+        import datasets
+
+        if isinstance(feature, datasets.ClassLabel):
+            self.class_names[name] = list(feature.names)
+            self.num_classes[name] = int(feature.num_classes)
+            return
+        dtype = getattr(feature, "dtype", "")
+        if isinstance(feature, datasets.Value) and dtype.startswith(("int", "uint")):
+            column = [v for v in self._column(name) if v is not None]
+            if any(v < 0 for v in column):
+                raise DataError(f"dataset {self.name!r}: target {name!r} has negative class indices")
+            self.num_classes[name] = max(column, default=-1) + 1
+        elif isinstance(feature, datasets.Value) and dtype in ("string", "large_string"):
+            names = sorted({v for v in self._column(name) if v is not None})
+            self.class_names[name] = names
+            self.num_classes[name] = len(names)
+            self._label_maps[name] = {n: i for i, n in enumerate(names)}
+
+    def _column(self, name: str) -> list[Any]:
+        """One column as a list, read from Arrow without decoding the other columns."""
+        return list(self._table[name])
+
+    # -- samples ------------------------------------------------------------------------
+    def _id(self, row: int) -> Any:
+        if "id" in (self._table.features or {}):
+            return self._table[row]["id"]
+        return f"{self.hf_split}:{row}"
+
+    def _item(self, row: int) -> dict[str, Any]:
+        try:
+            record = self._table[row]
+        except Exception as exc:  # noqa: BLE001 - a corrupt image or file surfaces while decoding the row
+            raise DataError(f"dataset {self.name!r} ({self.source}), split {self.hf_split!r}, row {row}: "
+                            f"cannot decode: {type(exc).__name__}: {exc}") from None
+        item: dict[str, Any] = {"id": record.get("id", f"{self.hf_split}:{row}")}
+        for field, kind in self.fields.items():
+            try:
+                item[field] = _value(kind, record.get(field))
+            except DataError as exc:
+                raise DataError(f"dataset {self.name!r} ({self.source}), split {self.hf_split!r}, row {row}, "
+                                f"field {field!r}: {exc}") from None
+        for t in self.targets:
+            value = record.get(t)
+            if value is None:
+                raise DataError(f"dataset {self.name!r} ({self.source}), split {self.hf_split!r}, row {row}: "
+                                f"missing target {t!r}")
+            item[t] = self._label_maps[t][value] if t in self._label_maps else value
+        return item
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self._item(self._rows[i])
+
+    def texts(self, field: str, indices: Sequence[int] | None = None) -> list[str]:
+        """The column's texts without decoding images or audio (for fitting a vocabulary)."""
+        if self.fields.get(field) != "text":
+            raise DataError(f"dataset {self.name!r} has no text field {field!r}")
+        column = self._column(field)
+        rows = self._rows if indices is None else [self._rows[i] for i in indices]
+        return [column[r] for r in rows if isinstance(column[r], str) and column[r].strip()]
+
+    def target_values(self, name: str) -> list[Any]:
+        column = self._column(name)
+        labels = self._label_maps.get(name)
+        return [labels[column[r]] if labels else column[r] for r in self._rows]
+
+    def describe(self) -> dict[str, Any]:
+        return {"dataset": self.name, "path": self.source, "split": self.hf_split, "samples": len(self),
+                "fields": self.fields, "targets": self.targets, "skipped": self.skipped}
+
+
+class _Rows:
+    """Rows pulled from a stream, with the access a ``datasets.Dataset`` gives (row by index, column by name)."""
+
+    def __init__(self, rows: list[dict[str, Any]], features: Any):
+        self.rows = rows
+        self.features = features if features is not None else {k: None for k in (rows[0] if rows else {})}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: int | str) -> Any:
+        if isinstance(key, str):
+            return [row.get(key) for row in self.rows]
+        return self.rows[key]
+
+
+def _local(root: Path | None, value: Any) -> Any:
+    """``data_files`` / ``data_dir`` resolved inside ``root`` (hub paths pass through when there is no root)."""
+    if root is None or value is None:
+        return value
+    if isinstance(value, str):
+        return str(resolve_inside(root, value, what="dataset 'hf-datasets'"))
+    if isinstance(value, Mapping):
+        return {k: _local(root, v) for k, v in value.items()}
+    return [_local(root, v) for v in value]
+
+
+def _infer_fields(features: Mapping[str, Any]) -> dict[str, str]:
+    import datasets
+
+    out = {}
+    for column, feature in features.items():
+        if isinstance(feature, datasets.Image):
+            out[column] = "image"
+        elif isinstance(feature, datasets.Audio):
+            out[column] = "audio"
+        elif isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string") \
+                and column.lower().startswith(_TEXT_NAMES):
+            out[column] = "text"
+    return out
+
+
+def _is_target(feature: Any) -> bool:
+    import datasets
+
+    if isinstance(feature, datasets.ClassLabel):
+        return True
+    return isinstance(feature, datasets.Value) and (
+        feature.dtype.startswith(("int", "uint", "float")) or feature.dtype in ("bool", "string", "large_string"))
+
+
+def _value(kind: str, value: Any) -> Any:
+    """A decoded cell as the modality's ``load`` accepts it (PIL image, AudioClip, str)."""
+    if value is None:
+        return None
+    if kind == "audio":
+        return _audio(value)
+    if kind == "text":
+        if not isinstance(value, str) or not value.strip():
+            raise DataError("empty or non-string caption")
+        return value
+    return value  # images arrive as PIL images, video as frames or arrays
+
+
+def _audio(value: Any) -> Any:
+    import numpy as np
+
+    from polymodal.data import AudioClip
+
+    if isinstance(value, Mapping) and "array" in value:
+        samples = np.asarray(value["array"], dtype=np.float32)
+        return AudioClip(samples if samples.ndim == 2 else samples[None], int(value["sampling_rate"]))
+    if hasattr(value, "get_all_samples"):  # a torchcodec decoder (datasets >= 4 decodes audio with it)
+        decoded = value.get_all_samples()
+        return AudioClip(np.asarray(decoded.data, dtype=np.float32), int(decoded.sample_rate))
+    if isinstance(value, Mapping) and (value.get("bytes") or value.get("path")):
+        import soundfile
+
+        source = io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"]
+        try:
+            samples, rate = soundfile.read(source, dtype="float32", always_2d=True)
+        except Exception as exc:  # noqa: BLE001 - soundfile raises several types for bad files
+            raise DataError(f"cannot read audio: {type(exc).__name__}: {exc}") from None
+        return AudioClip(samples.T.copy(), int(rate))
+    raise DataError(f"audio: expected an Audio feature value, got {type(value).__name__}")
