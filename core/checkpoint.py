@@ -35,7 +35,6 @@ import hashlib
 import io
 import json
 import os
-import platform
 import re
 import secrets
 import shutil
@@ -48,27 +47,12 @@ from torch import nn
 
 from polymodal.errors import DataError
 from polymodal.faults import write_point
+from polymodal.versions import versions
 
 WEIGHTS = "model.safetensors"
 META = "checkpoint.json"
 TRAIN_STATE = "train_state.pt"
 FORMAT_VERSION = 1
-
-
-def versions(plugins: Any | None = None) -> dict[str, Any]:
-    """Versions of polymodal, torch, Python and (optionally) every loaded plugin."""
-    import polymodal
-
-    out: dict[str, Any] = {
-        "polymodal": polymodal.__version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-    if plugins is not None:
-        out["plugins"] = {
-            r.name: f"{r.distribution} {r.version}".strip() for r in plugins.records.values() if r.status == "loaded"
-        }
-    return out
 
 
 def _write_durable(path: Path, data: bytes) -> None:

@@ -60,6 +60,7 @@ def _cmd_plugins(plugins: Plugins) -> Handler:
             line = f"{r.name:<{width}}  {r.status:<8}  {r.distribution} {r.version}"
             if r.status == "loaded":
                 line += f"  [{what or 'nothing registered'}]" if made else "  [nothing registered]"
+                line += "".join(f"  DEPRECATED: {n}" for n in r.notes)
             else:
                 line += f"  {r.reason}"
             print(line)
@@ -111,6 +112,9 @@ def _cmd_info(plugins: Plugins) -> Handler:
             print(info["content"].rstrip("\n"))
             return 0
         info["parameters"] = {k: v for k, v in spec.parameters().items()}
+        types = spec.parameter_types()
+        if types:
+            info["parameter_types"] = types
         if args.json:
             _print_json(info)
             return 0
@@ -121,7 +125,7 @@ def _cmd_info(plugins: Plugins) -> Handler:
         if info["parameters"]:
             print("  parameters:")
             for k, v in info["parameters"].items():
-                print(f"    {k} = {v!r}")
+                print(f"    {k}{': ' + types[k] if k in types else ''} = {v!r}")
         return 0
 
     return run

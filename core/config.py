@@ -10,6 +10,7 @@ keys.
 from __future__ import annotations
 
 import copy
+import keyword
 import tomllib
 import types
 import typing
@@ -24,12 +25,21 @@ from polymodal.errors import ConfigError, did_you_mean
 T = TypeVar("T")
 
 
+#: A config or suite file larger than this is refused before it is read (``include = ["/dev/zero"]``).
+MAX_TOML_BYTES = 16 * 1024 * 1024
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML file; errors name the file and position."""
+    """Parse a TOML file (a regular file of at most :data:`MAX_TOML_BYTES`); errors name the file and position."""
     p = Path(path)
     try:
+        if p.exists() and not p.is_dir() and not p.is_file():
+            raise ConfigError(f"{p}: not a regular file (a device, pipe or socket); expected a TOML file")
         with p.open("rb") as fh:
-            return tomllib.load(fh)
+            raw = fh.read(MAX_TOML_BYTES + 1)
+        if len(raw) > MAX_TOML_BYTES:
+            raise ConfigError(f"{p}: larger than {MAX_TOML_BYTES // (1024 * 1024)} MiB; not a config file")
+        return tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such config file") from None
     except IsADirectoryError:
@@ -75,6 +85,11 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             node = nxt
         node[parts[-1]] = value
     return out
+
+
+def type_name(tp: Any) -> str:
+    """How a type reads to someone writing TOML (``list of string``, ``table``, ``one of 'a', 'b'``)."""
+    return _type_name(tp)
 
 
 def _type_name(tp: Any) -> str:
@@ -172,12 +187,18 @@ def _describe(value: Any) -> str:
     return f"{names.get(type(value), type(value).__name__)} ({value!r})" if not isinstance(value, (dict, list)) else names[type(value)]
 
 
+def toml_key(field: attrs.Attribute) -> str:
+    """The TOML key of an attrs field: a Python keyword spelled ``lambda_`` is written ``lambda``."""
+    name = field.alias or field.name
+    return name[:-1] if name.endswith("_") and keyword.iskeyword(name[:-1]) else name
+
+
 def _structure(cls: type[T], data: Any, path: str, ctx: _Ctx) -> T:
     if not isinstance(data, Mapping):
         raise ctx.err(path, f"expected a table, got {_describe(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in attrs.fields(cls)}
-    aliases = {f.alias or f.name: f.name for f in attrs.fields(cls)}
+    aliases = {toml_key(f): f.name for f in attrs.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         sub = f"{path}.{key}" if path else key

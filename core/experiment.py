@@ -43,23 +43,25 @@ languages of text are two fields of one modality.
 
 from __future__ import annotations
 
+import math
+
 import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
-from polymodal.config import PluginsSection, apply_overrides, load_toml, structure
+from polymodal.config import PluginsSection, apply_overrides, load_toml, structure, toml_key
 from polymodal.errors import ConfigError, did_you_mean
 
 def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None and value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+    if value is not None and (not math.isfinite(value) or value <= 0):  # nan <= 0 is False: check finiteness
+        raise ValueError(f"{attribute.name} must be a finite number > 0, got {value!r}")
 
 
 def _non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None and value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+    if value is not None and (not math.isfinite(value) or value < 0):
+        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
 
 
 def _no_split(value: Any) -> Any:
@@ -140,12 +142,15 @@ class HeadConfig:
 class ModelConfig:
     """``[model]``: which model plugin, with which encoders and fusion.
 
-    Fields shared by several models are typed here; anything else a model
-    needs goes in ``params`` and is validated by that model.
+    Only what models share is typed here. Everything else a model needs goes
+    in ``params`` and is checked against the parameter class the model
+    declares (``polymodal info model <name>`` lists it) when the suite is
+    validated, before anything trains.
     """
 
     name: str
     encoders: dict[str, EncoderConfig] = attrs.field(factory=dict)
+    #: Fusion plugin of models that fuse fields (those whose spec is tagged ``fusion``).
     fusion: str = "concat"
     fusion_params: dict[str, Any] = attrs.field(factory=dict)
     head: HeadConfig = attrs.field(factory=HeadConfig)
@@ -153,18 +158,11 @@ class ModelConfig:
     target: str = "label"
     #: Number of classes; default: read from the dataset.
     num_classes: int | None = attrs.field(default=None, validator=_positive)
-    #: Shared embedding size (dual encoder, co-learning similarity space).
-    embed_dim: int = attrs.field(default=128, validator=_positive)
-    #: Initial softmax temperature of contrastive models.
-    temperature: float = attrs.field(default=0.07, validator=_positive)
-    learn_temperature: bool = True
-    #: The two fields a dual encoder aligns; default: the first two encoder fields.
-    pair: list[str] | None = None
-    #: Weight of the similarity term of co-learning: L = L_ce + lambda * L_sim.
-    #: Written ``lambda = ...`` in TOML (a Python keyword, hence the field name).
-    lambda_: float = attrs.field(default=0.5, validator=_non_negative)
-    #: Model-specific extra parameters (validated by the model plugin).
+    #: Model-specific parameters, checked against the model's declared parameter class.
     params: dict[str, Any] = attrs.field(factory=dict)
+    #: Plugin API 1 top-level keys (``embed_dim``, ``temperature``, ``learn_temperature``, ``pair``,
+    #: ``lambda``) moved here by the loader; used where the model declares them. Not written by hand.
+    legacy_params: dict[str, Any] = attrs.field(factory=dict)
 
     def modality_of(self, field: str) -> str:
         enc = self.encoders.get(field)
@@ -240,13 +238,61 @@ class ExperimentConfig:
     name: str = "experiment"
 
 
-def _rename_lambda(data: dict[str, Any], source: str) -> dict[str, Any]:
+#: Keys that plugin API 1 typed on ``[model]`` and that now belong to the models that use them.
+MOVED_MODEL_KEYS: tuple[str, ...] = ("embed_dim", "temperature", "learn_temperature", "pair", "lambda")
+
+
+#: attrs field metadata key: this parameter was a top-level ``[model]`` key in plugin API 1, so
+#: old files that set it there still reach the model (``attrs.field(metadata={MOVED_FROM_MODEL: True})``).
+MOVED_FROM_MODEL = "polymodal.moved_from_model"
+
+
+def _moved_model_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """Plugin API 1 files: model-specific ``[model]`` keys move to ``legacy_params`` with a warning.
+
+    Before, these keys were typed in core and ignored by models that did not
+    use them; now each model declares them in its own parameter class. The
+    model reads them from ``legacy_params`` when it declares them (an
+    explicit ``model.params`` entry wins), and other models still ignore them.
+    """
     model = data.get("model")
-    if isinstance(model, dict) and "lambda" in model:
-        if "lambda_" in model:
-            raise ConfigError(f"{source}: model.lambda: given twice (as 'lambda' and 'lambda_')")
-        data = {**data, "model": {("lambda_" if k == "lambda" else k): v for k, v in model.items()}}
-    return data
+    if not isinstance(model, dict):
+        return data
+    moved = {k: model[k] for k in (*MOVED_MODEL_KEYS, "lambda_") if k in model}
+    if not moved:
+        return data
+    if "lambda" in moved and "lambda_" in moved:
+        raise ConfigError(f"{source}: model.lambda: given twice (as 'lambda' and 'lambda_')")
+    if "lambda_" in moved:
+        moved["lambda"] = moved.pop("lambda_")
+    warnings.warn(
+        f"{source}: model.{', model.'.join(moved)}: deprecated (polymodal plugin API 2): move "
+        f"{'it' if len(moved) == 1 else 'them'} into model.params (e.g. params = {{ {next(iter(moved))} = ... }})",
+        DeprecationWarning, stacklevel=3)
+    rest = {k: v for k, v in model.items() if k not in (*MOVED_MODEL_KEYS, "lambda_")}
+    return {**data, "model": {**rest, "legacy_params": {**moved, **rest.get("legacy_params", {})}}}
+
+
+def model_params(spec: Any, config: ModelConfig, source: str = "<model>") -> Any:
+    """``config.params`` checked against model ``spec``'s parameter class: an instance of it.
+
+    Plugin API 1 keys from ``legacy_params`` fill the parameters the model
+    marks with :data:`MOVED_FROM_MODEL` (``params`` wins; other models ignore
+    them, as they did); models without a parameter class get the
+    plain ``params`` dict back, after any unknown name their factory shows.
+    """
+    cls = spec.param_class()
+    values = dict(config.params)
+    if cls is not None:
+        declared = {toml_key(f) for f in attrs.fields(cls) if f.metadata.get(MOVED_FROM_MODEL)}
+        values = {**{k: v for k, v in config.legacy_params.items() if k in declared}, **values}
+        return spec.validate_params(values, source, "model.params")
+    return values
+
+
+#: The option tables plugin API 1 had under ``[train]`` (one per built-in strategy); old
+#: checkpoints and resolved configs carry all of them, whichever strategy ran.
+API1_STRATEGY_TABLES: frozenset[str] = frozenset({"adversarial", "staged"})
 
 
 def _strategy_table(data: dict[str, Any], source: str) -> dict[str, Any]:
@@ -266,8 +312,16 @@ def _strategy_table(data: dict[str, Any], source: str) -> dict[str, Any]:
         return data
     chosen = train.get("strategy", "joint")
     train = dict(train)
-    for key in legacy:
+    for key in list(legacy):
         if key != chosen:
+            if key in API1_STRATEGY_TABLES:
+                # API 1 wrote every strategy's table into checkpoints and resolved configs; it applied
+                # only when that strategy was chosen, so it is dropped, as it was ignored then.
+                warnings.warn(f"{source}: [train.{key}] is ignored (it applied only with train.strategy = "
+                              f"{key!r}); remove it (polymodal plugin API 2: options go in "
+                              "[train.strategy_params])", DeprecationWarning, stacklevel=3)
+                del train[key]
+                continue
             if did_you_mean(key, known):
                 continue  # a typo of a real key: the usual unknown-key error, with its did-you-mean
             raise ConfigError(
@@ -285,7 +339,7 @@ def _strategy_table(data: dict[str, Any], source: str) -> dict[str, Any]:
 
 def experiment_from_dict(data: dict[str, Any], source: str = "<experiment>") -> ExperimentConfig:
     """Validate a parsed experiment table."""
-    return structure(ExperimentConfig, _strategy_table(_rename_lambda(data, source), source), source)
+    return structure(ExperimentConfig, _strategy_table(_moved_model_keys(data, source), source), source)
 
 
 def load_experiment_dict(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
@@ -301,14 +355,14 @@ def load_experiment(path: str | Path, overrides: list[str] | tuple[str, ...] = (
 
 
 def to_dict(config: Any) -> Any:
-    """An attrs config as plain TOML-able data (``lambda_`` written back as ``lambda``)."""
+    """An attrs config as plain TOML-able data (fields written under their aliases)."""
     if attrs.has(type(config)):
         out = {}
         for f in attrs.fields(type(config)):
             value = getattr(config, f.name)
-            if value is None:
+            if value is None or (f.name == "legacy_params" and not value):
                 continue
-            out["lambda" if f.name == "lambda_" else f.name] = to_dict(value)
+            out[toml_key(f)] = to_dict(value)
         return out
     if isinstance(config, dict):
         return {k: to_dict(v) for k, v in config.items()}

@@ -7,6 +7,10 @@ distribution) provided it. Its signature is::
     register(name, factory, *, description="", params=None, replaces=None,
              capabilities=(), tags=())
 
+``params`` is the component's parameter class (an ``attrs`` class, or its
+lazy ``"module:Class"`` string): suite tables for the component are checked
+against it before anything runs, and ``polymodal info`` lists it.
+
 ``factory`` is either a callable or a lazy ``"module:attribute"`` string that
 is imported only when the component is built, so listing components never
 imports torch. ``replaces`` names the *plugin* whose component of the same
@@ -77,7 +81,11 @@ def register_models(register: Register) -> None:
     require; the full contract is in :mod:`polymodal.model_api`). The spec's
     ``capabilities`` (e.g. ``classify``, ``embed``, ``caption``, ``generate``)
     say which evaluation axes the model supports, so suites are checked
-    before anything runs.
+    before anything runs. ``params=`` (an ``attrs`` class or its lazy
+    ``"module:Class"`` string) declares the model's options: ``model.params``
+    is checked against it when the suite is validated and handed to the
+    factory as ``ctx.params``. The tag ``fusion`` says the model fuses its
+    fields with ``model.fusion``.
     """
 
 
@@ -106,6 +114,19 @@ def register_attacks(register: Register) -> None:
 
     The factory takes attack parameters (epsilon, steps, ...) and returns a
     callable ``attack(loss_fn, inputs) -> perturbed inputs``.
+    """
+
+
+@hookspec
+def register_corruptions(register: Register) -> None:
+    """Register corruptions used by the noise-robustness axis.
+
+    The factory is a function ``fn(raw, severity, rng) -> raw`` that damages
+    one raw sample value (what a modality's ``load`` returns) at severity
+    1..5, drawing randomness only from the ``numpy.random.Generator`` it is
+    given. ``tags`` name the raw formats it accepts (the ``raw_format`` trait
+    of a modality, e.g. ``rgb``); name it ``<format>.<corruption>``: suites
+    and result rows use the part after the format.
     """
 
 

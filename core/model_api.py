@@ -11,7 +11,13 @@ simply by declaring it on its model spec and requiring it on its axis.
 :func:`build_model` copies the spec's capabilities onto the instance, so
 ``model.capabilities`` is the one fact every consumer reads.
 ``config`` is the validated ``[model]`` table (:class:`polymodal.experiment.
-ModelConfig`; model-specific options live in ``config.params``). ``ctx`` says
+ModelConfig`). Model-specific options live in ``config.params``; a model
+declares them as an ``attrs`` class (``params=`` on the spec, lazily as
+``"module:Class"``), so unknown or ill-typed keys are rejected, with a
+did-you-mean, when a suite is validated, and the model reads the validated
+instance as ``ctx.params``. A model that fuses fields with ``model.fusion``
+says so with the spec tag ``fusion``, so the suite check resolves the fusion
+name before anything trains. ``ctx`` says
 what the data looks like: the input fields with their modality and the
 preprocessing facts an encoder needs (vocabulary size, image size, ...), the
 targets with their number of classes, and the plugin manager to build
@@ -111,6 +117,9 @@ class ModelContext:
     targets: dict[str, TargetInfo] = attrs.field(factory=dict)
     #: Where the config came from, for error messages.
     source: str = "<model>"
+    #: ``model.params`` validated against the model's declared parameter class (an instance of
+    #: it), set by :func:`build_model`; the plain dict for models that declare none.
+    params: Any = None
 
     def field(self, name: str) -> FieldInfo:
         """The input field ``name``; a :class:`ConfigError` when the data lacks it."""
@@ -234,6 +243,17 @@ class PolymodalModel(nn.Module):
     def loss(self, batch: Batch) -> LossOutput:
         raise NotImplementedError(f"{type(self).__name__} does not define loss()")
 
+    def loss_and_predict(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float], torch.Tensor | None]:
+        """Loss, logs and (``classify`` models, batch with the target) the logits of one batch.
+
+        Evaluation needs both; a model whose loss already computes the logits
+        overrides this to return them from the same forward pass (half the
+        work). The default calls :meth:`loss` then :meth:`predict`.
+        """
+        loss, logs = self.loss(batch)
+        wants = "classify" in self.capabilities and self.config.target in batch.targets
+        return loss, logs, self.predict(batch) if wants else None
+
     def unimodal_loss(self, batch: Batch, field: str) -> LossOutput:
         raise PolymodalError(f"model {type(self).__name__} does not support staged training (no unimodal_loss)")
 
@@ -305,13 +325,22 @@ def build_encoders(model: PolymodalModel, config: ModelConfig, ctx: ModelContext
 
 
 def build_model(config: ModelConfig, ctx: ModelContext) -> PolymodalModel:
-    """Build the model plugin named ``config.name``."""
+    """Build the model plugin named ``config.name``, its ``model.params`` validated first (as ``ctx.params``)."""
     spec = ctx.plugins.get("models", config.name)
     bad = sorted(c for c in spec.capabilities if not isinstance(c, str) or not _CAPABILITY.match(c))
     if bad:
         raise PolymodalError(f"model {config.name!r} (plugin {spec.plugin!r}) declares malformed capabilities {bad}: "
                              "expected lower-case names such as 'classify' or 'transcribe'")
-    model = spec.build(config, ctx)
+    from polymodal.compat import BRIDGED_MAJORS
+    from polymodal.experiment import model_params
+
+    ctx = attrs.evolve(ctx, params=model_params(spec, config, ctx.source))
+    if spec.api is not None and spec.api.split(".")[0] in {str(m) for m in BRIDGED_MAJORS}:
+        from polymodal.compat import LegacyModelConfig
+
+        model = spec.build(LegacyModelConfig(config), ctx)  # an API 1 model reads config.embed_dim ...
+    else:
+        model = spec.build(config, ctx)
     if not isinstance(model, PolymodalModel):
         raise PolymodalError(
             f"model {config.name!r} (plugin {spec.plugin!r}) must return a polymodal.model_api.PolymodalModel, "

@@ -14,6 +14,7 @@ import inspect
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from typing import Any
@@ -22,6 +23,7 @@ import attrs
 import pluggy
 
 from polymodal import hookspecs
+from polymodal.compat import BRIDGED_MAJORS, deprecation, incompatibility
 from polymodal.errors import PluginError, did_you_mean
 from polymodal.registry import KINDS, ComponentSpec, Register, Registry, conflict_message, singular
 
@@ -29,8 +31,9 @@ ENTRY_POINT_GROUP = "polymodal"
 
 #: The plugin API this core implements. A plugin declares the API it needs as
 #: a module/object attribute ``POLYMODAL_API = "MAJOR.MINOR"``; it loads when
-#: the major versions are equal and its minor is not newer than ours.
-PLUGIN_API_VERSION = "1.0"
+#: the major versions are equal and its minor is not newer than ours, or, for
+#: an older major that :mod:`polymodal.compat` bridges, with a deprecation note.
+PLUGIN_API_VERSION = "2.0"
 
 
 def _split_env(value: str | None) -> list[str] | None:
@@ -83,6 +86,10 @@ class PluginRecord:
     hooks: list[str] = attrs.field(factory=list)
     registered: dict[str, list[str]] = attrs.field(factory=dict)
     detail: str = attrs.field(default="", repr=False)  # the traceback of a failure
+    #: The plugin API the plugin declares (``POLYMODAL_API``); None when it declares none.
+    api: str | None = None
+    #: Deprecation notes (e.g. loaded through the compatibility layer of an older API).
+    notes: list[str] = attrs.field(factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +101,8 @@ class PluginRecord:
             "module": self.module,
             "hooks": self.hooks,
             "registered": self.registered,
+            "api": self.api,
+            "notes": self.notes,
         }
 
 
@@ -165,12 +174,19 @@ def _api_problem(obj: Any) -> str | None:
     except ValueError:
         return f"declares POLYMODAL_API={wanted!r}; expected 'MAJOR.MINOR'"
     major, minor = (int(x) for x in PLUGIN_API_VERSION.split("."))
+    if w_major in BRIDGED_MAJORS and w_minor <= BRIDGED_MAJORS[w_major]:
+        return None
     if w_major != major or w_minor > minor:
         return (
             f"needs polymodal plugin API {wanted}, but the installed polymodal "
             f"provides API {PLUGIN_API_VERSION}; upgrade polymodal or install an older plugin version"
         )
     return None
+
+
+def _declared_api(obj: Any) -> str | None:
+    wanted = getattr(obj, "POLYMODAL_API", None)
+    return None if wanted is None else str(wanted)
 
 
 def _matches(name: str, patterns: Iterable[str]) -> bool:
@@ -265,8 +281,10 @@ def build_plugin_manager(
             obj = loader
             rec.module = getattr(obj, "__name__", type(obj).__name__)
         problem = _api_problem(obj)
+        rec.api = _declared_api(obj)
         if problem is None and isinstance(loader, metadata.EntryPoint):
             problem = _api_problem(sys.modules.get(loader.module))
+            rec.api = rec.api or _declared_api(sys.modules.get(loader.module))
         if problem:
             fail(rec, problem)
             continue
@@ -284,6 +302,16 @@ def build_plugin_manager(
             fail(rec, f"invalid hook implementation: {exc}", traceback.format_exc())
             continue
         rec.hooks = sorted(h.name for h in pm.get_hookcallers(obj) or [])
+        if rec.api is not None and int(rec.api.split(".")[0]) in BRIDGED_MAJORS:
+            kinds = [h.removeprefix("register_") for h in rec.hooks]
+            refused = incompatibility(rec.api, kinds)
+            if refused:
+                pm.unregister(obj)
+                fail(rec, refused)
+                continue
+            note = deprecation(rec.name, rec.distribution, rec.api, PLUGIN_API_VERSION, kinds)
+            rec.notes.append(note)
+            warnings.warn(note, DeprecationWarning, stacklevel=2)
         loaded.append((rec, obj))
 
     registries = {kind: Registry(kind) for kind in KINDS}
@@ -295,7 +323,7 @@ def build_plugin_manager(
                 hook_name = f"register_{kind}"
                 if hook_name not in rec.hooks:
                     continue
-                register = Register(kind, rec.name, rec.distribution, staged.append)
+                register = Register(kind, rec.name, rec.distribution, staged.append, api=rec.api)
                 caller = pm.subset_hook_caller(hook_name, remove_plugins=[o for o in objects if o is not obj])
                 caller(register=register)
         except Exception as exc:  # noqa: BLE001 - a hook raising only disables its plugin

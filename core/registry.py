@@ -27,6 +27,7 @@ KINDS: tuple[str, ...] = (
     "metrics",
     "axes",
     "attacks",
+    "corruptions",
     "datasets",
     "trainers",
     "strategies",
@@ -65,6 +66,8 @@ class ComponentSpec:
     replaces: str | None = None
     capabilities: frozenset[str] = frozenset()
     tags: frozenset[str] = frozenset()
+    #: The plugin API its plugin declares (``POLYMODAL_API``); None: the current one.
+    api: str | None = None
 
     @property
     def target(self) -> str:
@@ -108,6 +111,8 @@ class ComponentSpec:
         """
         cls = self.param_class()
         if cls is not None:
+            from polymodal.config import toml_key
+
             out: dict[str, Any] = {}
             for f in attrs.fields(cls):
                 if f.default is attrs.NOTHING:
@@ -116,7 +121,7 @@ class ComponentSpec:
                     value = f.default.factory() if not f.default.takes_self else "<computed>"
                 else:
                     value = f.default
-                out[f.alias or f.name] = value
+                out[toml_key(f)] = value
             return out
         if isinstance(self.params, dict):
             return dict(self.params)
@@ -129,6 +134,18 @@ class ComponentSpec:
                 continue
             out[p.name] = "<required>" if p.default is p.empty else p.default
         return out
+
+    def parameter_types(self) -> dict[str, str]:
+        """TOML-facing type names of the declared parameter class (empty without one)."""
+        cls = self.param_class()
+        if cls is None:
+            return {}
+        import typing
+
+        from polymodal.config import toml_key, type_name
+
+        hints = typing.get_type_hints(cls)
+        return {toml_key(f): type_name(hints.get(f.name, Any)) for f in attrs.fields(cls)}
 
     def validate_params(self, values: dict[str, Any], source: str = "<config>", path: str = "params") -> Any:
         """``values`` checked against the declared parameter class: an instance of it.
@@ -305,8 +322,10 @@ class Register:
     distribution that made it.
     """
 
-    def __init__(self, kind: str, plugin: str, distribution: str, sink: Callable[[ComponentSpec], None]):
+    def __init__(self, kind: str, plugin: str, distribution: str, sink: Callable[[ComponentSpec], None],
+                 api: str | None = None):
         self.kind = kind
+        self.api = api
         self.plugin = plugin
         self.distribution = distribution
         self._sink = sink
@@ -357,6 +376,7 @@ class Register:
             replaces=replaces,
             capabilities=frozenset(capabilities),
             tags=frozenset(tags),
+            api=self.api,
         )
         self._sink(spec)
         self.registered.append(name)

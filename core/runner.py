@@ -23,9 +23,8 @@ uninterrupted one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
-import os
-import platform
 import shutil
 import sys
 import time
@@ -40,8 +39,11 @@ import attrs
 from polymodal import __version__
 from polymodal.errors import ConfigError, PolymodalError
 from polymodal.evaluation import AxisContext, Unit, condition_key
-from polymodal.results import JsonlStore, ResultRow, atomic_write_bytes
-from polymodal.suite import RunPlan, Suite
+from polymodal.progress import SuiteProgress as Progress
+from polymodal.results import JsonlStore, ResultRow, StorageError, atomic_write_bytes
+from polymodal.suite import RunPlan, Suite, shown_problems
+from polymodal.versions import versions
+from polymodal.writer_lock import writer_lock
 
 MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
@@ -79,73 +81,6 @@ def _atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode("utf-8"))
 
 
-def _fmt(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"{seconds // 60:02d}:{seconds % 60:02d}"
-
-
-class Progress:
-    """One status line on stderr: run, axis, progress within it, elapsed and remaining."""
-
-    def __init__(self, total_units: int, enabled: bool = True):
-        self.total = total_units
-        self.done = 0
-        self.enabled = enabled
-        self.started = time.perf_counter()
-        self.unit_times: list[float] = []
-        self.prefix = ""
-        self._last = 0.0
-        self.tty = sys.stderr.isatty()
-
-    def unit(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.line("starting")
-
-    def finish_unit(self, seconds: float, skipped: bool = False) -> None:
-        self.done += 1
-        if not skipped:
-            self.unit_times.append(seconds)
-
-    def line(self, what: str, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if not force and not self.tty and now - self._last < 5:
-            return
-        self._last = now
-        elapsed = now - self.started
-        if self.unit_times:
-            left = (self.total - self.done) * sum(self.unit_times) / len(self.unit_times)
-            eta = f"~{_fmt(left)} left"
-        else:
-            eta = "estimating"
-        text = f"[{self.done}/{self.total}] {self.prefix}: {what} | {_fmt(elapsed)} elapsed, {eta}"
-        if self.tty:
-            sys.stderr.write("\r\x1b[2K" + text[: shutil.get_terminal_size().columns - 1])
-        else:
-            sys.stderr.write(text + "\n")
-        sys.stderr.flush()
-
-    def note(self, text: str, always: bool = False) -> None:
-        if self.enabled or always:
-            sys.stderr.write(("\n" if self.tty else "") + text + "\n")
-            sys.stderr.flush()
-
-
-def _versions(plugins: Any) -> dict[str, Any]:
-    import torch
-
-    return {
-        "polymodal": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "plugins": {r.name: {"distribution": r.distribution, "version": r.version, "status": r.status}
-                    for r in plugins.records.values()},
-    }
-
-
 class Runner:
     """Validates a suite, then trains and evaluates every run into ``options.out``."""
 
@@ -164,7 +99,7 @@ class Runner:
     # -- validation -------------------------------------------------------------
     def validate(self) -> None:
         """Check every name, capability and parameter; report all problems at once."""
-        from polymodal.experiment import experiment_from_dict
+        from polymodal.experiment import experiment_from_dict, model_params
 
         problems: list[str] = []
         src = self.suite.source
@@ -198,18 +133,21 @@ class Runner:
                 attempt(where, lambda s=strategy_spec, e=exp: s.validate_params(
                     e.train.strategy_params, where, "train.strategy_params"))
             attempt(f"{where}: data.dataset", lambda e=exp: self.plugins.get("datasets", e.data.dataset))
-            if exp.model.name == "fusion-classifier" or exp.model.fusion != "concat":
+            # A model declares that it fuses fields with ``model.fusion`` by the spec tag ``fusion``.
+            if model_spec is not None and "fusion" in model_spec.tags:
                 attempt(f"{where}: model.fusion", lambda e=exp: self.plugins.get("fusions", e.model.fusion))
+            if model_spec is not None:
+                attempt(where, lambda s=model_spec, e=exp: model_params(s, e.model, where))
             for field, enc in exp.model.encoders.items():
                 spec = attempt(f"{where}: model.encoders.{field}.name", lambda n=enc.name: self.plugins.get("encoders", n))
                 if spec is not None:
-                    attempt(f"{where}: model.encoders.{field}.params",
-                            lambda s=spec, e=enc: _check_params(s, e.params))
+                    attempt(where, lambda s=spec, e=enc, f=field: s.validate_params(
+                        e.params, where, f"model.encoders.{f}.params"))
             if exp.model.fusion_params:
                 fusion_spec = attempt(f"{where}: model.fusion", lambda e=exp: self.plugins.get("fusions", e.model.fusion))
                 if fusion_spec is not None:
-                    attempt(f"{where}: model.fusion_params",
-                            lambda s=fusion_spec, e=exp: _check_params(s, e.model.fusion_params))
+                    attempt(where, lambda s=fusion_spec, e=exp: s.validate_params(
+                        e.model.fusion_params, where, "model.fusion_params"))
             if model_spec is None:
                 continue
             seen_models[plan.id] = model_spec
@@ -229,7 +167,8 @@ class Runner:
         trainer = self.suite.data.get("trainer", "default")
         attempt(f"{src}: trainer", lambda: self.plugins.get("trainers", trainer))
         if problems:
-            raise ConfigError(f"suite {self.suite.name!r} has {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+            raise ConfigError(f"suite {self.suite.name!r} has {len(problems)} problem(s):\n  "
+                              + "\n  ".join(shown_problems(problems)))
 
     # -- the results folder -------------------------------------------------------
     def _prepare_out(self) -> dict[str, Any]:
@@ -250,7 +189,7 @@ class Runner:
                 manifest = self._prepare_out_here()
             except PolymodalError as exc:
                 error = str(exc)
-        error = broadcast_object(error)
+        error, manifest = broadcast_object((error, manifest))  # every rank tracks run statuses
         if error is not None:
             raise PolymodalError(error)
         return manifest
@@ -297,7 +236,7 @@ class Runner:
                           "axes": list(p.axes), "swept": p.swept, "status": "pending"} for p in self.suite.runs],
                 "seeds": sorted({p.seed for p in self.suite.runs}),
             }
-        manifest["versions"] = _versions(self.plugins)
+        manifest["versions"] = versions(self.plugins)
         manifest["device"] = self.options.device or "auto"
         manifest["limit"] = self.options.limit
         manifest["world_size"] = self.options.world_size
@@ -324,17 +263,27 @@ class Runner:
             store.truncate_to(last[key])
 
     def _set_status(self, manifest: dict[str, Any], run_id: str, status: str, **extra: Any) -> None:
-        if not self.is_writer:
-            return
-        for r in manifest["runs"]:
+        for r in manifest.setdefault("runs", []):
             if r["id"] == run_id:
                 r["status"] = status
                 r.update(extra)
-        _atomic_write_json(self.out / MANIFEST, manifest)
+        if self.is_writer:
+            _atomic_write_json(self.out / MANIFEST, manifest)
 
     # -- running -------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         self.validate()
+        # One writer per results folder (rank 0 writes for all ranks): a second `run` is refused, naming the holder.
+        lock = writer_lock(self.out, "polymodal run") if self.is_writer else contextlib.nullcontext()
+        with lock:
+            try:
+                return self._run_locked()
+            except OSError as exc:  # a manifest write outside a store
+                if _is_storage_failure(exc):
+                    raise _storage_error(self.out, exc) from exc
+                raise
+
+    def _run_locked(self) -> dict[str, Any]:
         manifest = self._prepare_out()
         records = list(self.progress_store.read()) if self.options.resume else []
         complete = {(r["run"], r["axis"]) for r in records if r.get("status", "complete") == "complete"}
@@ -352,35 +301,72 @@ class Runner:
         self._units, self._stored_rows = units, stored_rows
         bar = Progress(sum(len(p.axes) + 1 for p in self.suite.runs), enabled=self.options.progress and self.is_writer)
         failures = 0
-        for index, plan in enumerate(self.suite.runs):
-            if all((plan.id, a) in complete for a in ("train", *plan.axes)):
-                bar.done += len(plan.axes) + 1
-                continue
-            bar.unit(f"run {index + 1}/{len(self.suite.runs)} {plan.id}")
-            try:
-                data = self._run_one(plan, complete, stored_keys, bar)
-                self._set_status(manifest, plan.id, "complete", **_data_facts(data))
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:  # noqa: BLE001 - one failing run must not stop the suite
+        from polymodal import collective
+
+        guarded = collective.guarded_metrics() if self.options.world_size > 1 else contextlib.nullcontext()
+        with guarded:
+            for index, plan in enumerate(self.suite.runs):
+                if all((plan.id, a) in complete for a in ("train", *plan.axes)):
+                    bar.done += len(plan.axes) + 1
+                    continue
+                if collective.broken():
+                    failures += 1
+                    self._fail(manifest, plan, f"not run: {collective.broken()}", "", bar)
+                    continue
+                bar.unit(f"run {index + 1}/{len(self.suite.runs)} {plan.id}")
+                error, tb, data = None, "", None
+                collective.set_position(plan.id)
+                try:
+                    data = self._run_one(plan, complete, stored_keys, bar)
+                except KeyboardInterrupt:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - one failing run must not stop the suite
+                    if _is_storage_failure(exc):
+                        raise _storage_error(self.out, exc) from exc  # type: ignore[arg-type]
+                    error, tb = f"{type(exc).__name__}: {exc}", traceback.format_exc()
+                    if not self.is_writer:  # rank 0 stores its own traceback; the others' would be lost
+                        sys.stderr.write(f"rank {self.options.rank}: run {plan.id} failed:\n{tb}")
+                errors = self._agree(plan, error)
+                if not errors:
+                    self._set_status(manifest, plan.id, "complete", **_data_facts(data))
+                    continue
                 failures += 1
-                tb = traceback.format_exc()
-                if self.is_writer:
-                    error = ResultRow("runner", "error", None, run=plan.id,
-                                      conditions={"model": plan.experiment.get("model", {}).get("name")},
-                                      extra={"error": f"{type(exc).__name__}: {exc}", "traceback": tb})
-                    self._commit(plan.id, "runner", Unit(None, "error", rows=[error]), set(), status="error")
-                self._set_status(manifest, plan.id, "failed", error=f"{type(exc).__name__}: {exc}")
-                # Printed even under --quiet: why a run failed must not live only in the files.
-                bar.note(f"run {plan.id} failed: {type(exc).__name__}: {exc}", always=True)
+                message = errors[0] if len(errors) == 1 else "; ".join(errors)
+                self._fail(manifest, plan, message, tb, bar)
                 if self.options.fail_fast:
-                    raise PolymodalError(f"run {plan.id} failed (--fail-fast): {type(exc).__name__}: {exc}") from exc
+                    raise PolymodalError(f"run {plan.id} failed (--fail-fast): {message}")
+        manifest["failed_runs"] = failures  # every rank's exit status reads it
         if self.is_writer:
             manifest["finished"] = datetime.now(timezone.utc).isoformat()
-            manifest["failed_runs"] = failures
             _atomic_write_json(self.out / MANIFEST, manifest)
         bar.note(f"polymodal run: {len(self.suite.runs)} runs, {failures} failed; results in {self.out}")
         return manifest
+
+    def _agree(self, plan: RunPlan, error: str | None) -> list[str]:
+        """Every rank's error for this run (one rank failing fails the run on all), as messages."""
+        if self.options.world_size <= 1:
+            return [error] if error else []
+        from polymodal import collective
+
+        try:
+            errors = collective.agree(f"end of run {plan.id}", error)
+        except PolymodalError as exc:
+            return [m for m in (error, str(exc)) if m]
+        failed = [(r, e) for r, e in enumerate(errors) if e]
+        # The same message from every rank (a mismatch everybody saw) is said once.
+        if len({e for _r, e in failed}) == 1:
+            return [failed[0][1]]
+        return [f"rank {r}: {e}" for r, e in failed]
+
+    def _fail(self, manifest: dict[str, Any], plan: RunPlan, message: str, tb: str, bar: Progress) -> None:
+        if self.is_writer:
+            error = ResultRow("runner", "error", None, run=plan.id,
+                              conditions={"model": plan.experiment.get("model", {}).get("name")},
+                              extra={"error": message, "traceback": tb})
+            self._commit(plan.id, "runner", Unit(None, "error", rows=[error]), set(), status="error")
+        self._set_status(manifest, plan.id, "failed", error=message)
+        # Printed even under --quiet: why a run failed must not live only in the files.
+        bar.note(f"run {plan.id} failed: {message}", always=True)
 
     def _train(self, plan: RunPlan, exp: Any) -> TrainedRun:
         trainer_name = self.suite.data.get("trainer", "default")
@@ -393,6 +379,8 @@ class Runner:
                  stored: dict[tuple[str, str], set[str]], bar: Progress) -> Any:
         """Train and evaluate one run; returns its data (for the facts the manifest records)."""
         import torch
+
+        from polymodal import collective
 
         exp = self.experiments[plan.id]
         t0 = time.perf_counter()
@@ -427,6 +415,7 @@ class Runner:
                 # sets) would otherwise write rows with identical keys, and the
                 # store would keep only the first table's figures.
                 conditions["axis_label"] = label
+            collective.set_position(plan.id, label)
             ctx = AxisContext(
                 run=plan.id, axis=entry.name, conditions=conditions, device=device, plugins=self.plugins,
                 model_ctx=trained.model_ctx, out_dir=self.out, seed=plan.seed, limit=self.options.limit,
@@ -473,16 +462,20 @@ class Runner:
         self.progress_store.append(record)
 
 
-def _check_params(spec: Any, params: dict[str, Any]) -> None:
-    """Unknown parameter names of a component, with a did-you-mean (its signature is the truth)."""
-    from polymodal.errors import did_you_mean
+#: Failures of the results folder itself, which stop the whole suite (no error row could be stored).
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 
-    unknown = spec.unknown_parameters(params)
-    if unknown:
-        known = spec.parameters()
-        raise ConfigError(f"unknown parameter {unknown[0]!r} of {spec.kind[:-1]} {spec.name!r}"
-                          f"{did_you_mean(unknown[0], known)}; parameters: "
-                          f"{', '.join(k for k in known if k != 'input_dims')}")
+
+def _is_storage_failure(exc: BaseException) -> bool:
+    return isinstance(exc, StorageError) or (isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS)
+
+
+def _storage_error(out: Path, exc: OSError) -> StorageError:
+    advice = "everything committed is kept: fix this and rerun with --resume"
+    if isinstance(exc, StorageError):
+        return StorageError(f"{exc}; {advice}")
+    return StorageError(f"--out {out}: cannot write{f' ({exc.filename})' if exc.filename else ''}: "
+                        f"{exc.strerror or exc}; {advice}")
 
 
 def _data_facts(data: Any) -> dict[str, Any]:

@@ -148,7 +148,7 @@ def test_bad_tokens_and_bad_config_are_platform_errors(plugins):
     batch.inputs["caption"].data[0, 0] = 99
     with pytest.raises(DataError, match="token id 99 is outside the vocabulary"):
         model.loss(batch)
-    with pytest.raises(ConfigError, match="model.params.hidden"):
+    with pytest.raises(ConfigError, match="model.params: hidden must be > 0"):
         make_model(plugins, hidden=0)
     ctx = ModelContext(plugins=plugins, fields={"image": FieldInfo("image", "image"), "caption": FieldInfo("caption", "text")})
     with pytest.raises(ConfigError, match="vocab"):

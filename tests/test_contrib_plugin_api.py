@@ -25,7 +25,7 @@ def test_compatible_or_undeclared_api_loads(make_plugins, api):
     assert plugins.get("fusions", "tensor").plugin == "zoo.tensor"
 
 
-@pytest.mark.parametrize("api", [f"{MAJOR}.{MINOR + 1}", f"{MAJOR + 1}.0", f"{MAJOR - 1}.{MINOR}"])
+@pytest.mark.parametrize("api", [f"{MAJOR}.{MINOR + 1}", f"{MAJOR + 1}.0", "0.9"])
 def test_incompatible_api_is_refused_with_a_clear_reason(make_plugins, api):
     plugins = make_plugins(fusion_plugin(api), fusion_plugin(None, name="other"), names=["zoo.tensor", "ok"])
     record = plugins.records["zoo.tensor"]

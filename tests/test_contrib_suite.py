@@ -43,7 +43,7 @@ model.encoders.image = { name = "cnn", params = { width = 8, depth = 2, output_d
 [runs.minilm]
 axes = ["zs-unseen", "zs-reordered"]
 model.name = "dual-encoder"
-model.embed_dim = 16
+model.params.embed_dim = 16
 model.encoders.text = { name = "minilm", frozen = true, params = { max_length = 16 } }
 model.encoders.image = { name = "cnn", params = { width = 8, depth = 2, output_dim = 16 } }
 

@@ -90,8 +90,9 @@ def test_dual_encoder_text_text_pair_and_bad_pair(pm):
     model, _ = build(pm, name="dual-encoder", encoders={"text": ENC["text"], "text_zh": ENC["text_zh"]})
     assert model.embed_fields == ("text", "text_zh")
     assert torch.isfinite(model.loss(kit.batch(4))[0])
-    with pytest.raises(ConfigError, match="model.pair"):
-        build(pm, name="dual-encoder", encoders={"text": ENC["text"], "image": ENC["image"]}, pair=["text", "audio"])
+    with pytest.raises(ConfigError, match="model.params.pair"):
+        build(pm, name="dual-encoder", encoders={"text": ENC["text"], "image": ENC["image"]},
+              params={"pair": ["text", "audio"]})
 
 
 def test_co_learning_objective_and_unimodal_use(pm):
@@ -175,10 +176,13 @@ def test_config_errors_name_the_key(pm):
 
 
 def test_swapping_fusion_is_one_word_and_lambda_round_trips():
-    cfg = kit.experiment({"fusion": "weighted", "lambda": 0.25})
-    assert cfg.model.fusion == "weighted" and cfg.model.lambda_ == 0.25
+    cfg = kit.experiment({"fusion": "weighted", "params": {"lambda": 0.25}})
+    assert cfg.model.fusion == "weighted" and cfg.model.params == {"lambda": 0.25}
     again = experiment_from_dict(to_dict(cfg), "x")
     assert again == cfg
+    with pytest.warns(DeprecationWarning):
+        old = kit.experiment({"lambda": 0.25})
+    assert old.model.legacy_params == {"lambda": 0.25} and experiment_from_dict(to_dict(old), "x") == old
 
 
 def test_every_builtin_model_subclasses_the_interface_and_declares_capabilities(pm):

@@ -101,7 +101,7 @@ def test_checkpoint_round_trip_and_errors(clip_dir, tmp_path):
     assert torch.equal(model.embed(b, "image"), loaded.embed(b, "image"))
     with pytest.raises(ConfigError, match="model.params.model: cannot load CLIP"):
         make(tmp_path / "nowhere")
-    with pytest.raises(ConfigError, match="model.params.colour: unknown hf-clip parameter"):
+    with pytest.raises(ConfigError, match="model.params.colour: unknown key; valid keys: class_prompts"):
         make(clip_dir, colour=1)
     no_text = Batch({"image": clip_batch().inputs["image"],
                      "text": ModalityBatch(torch.zeros(3, 4, dtype=torch.long), torch.ones(3, 4, dtype=torch.bool))})

@@ -119,7 +119,7 @@ def test_fine_tuning_loss_is_finite_and_has_gradients(whisper_dir):
 
 
 def test_errors_name_the_problem(whisper_dir, tmp_path):
-    with pytest.raises(ConfigError, match="unknown hf-whisper parameter"):
+    with pytest.raises(ConfigError, match=r"model.params.beam: unknown key \(did you mean 'num_beams'\?\)"):
         make(whisper_dir, beam=2)
     with pytest.raises(ConfigError, match="task: expected 'transcribe' or 'translate'"):
         make(whisper_dir, task="summarise")

@@ -79,9 +79,14 @@ def test_old_strategy_tables_map_with_a_warning_or_say_what_to_change():
     with pytest.warns(DeprecationWarning, match=r"\[train.staged\] is deprecated.*\[train.strategy_params\]"):
         cfg = experiment_from_dict({**base, "train": {"strategy": "staged", "staged": {"freeze_epochs": 2}}}, "e.toml")
     assert cfg.train.strategy_params == {"freeze_epochs": 2}
-    with pytest.raises(ConfigError, match=r"e.toml: train.adversarial: strategy options now go in "
+    with pytest.raises(ConfigError, match=r"e.toml: train.mixup: strategy options now go in "
                                           r"\[train.strategy_params\].*'joint'"):
-        experiment_from_dict({**base, "train": {"adversarial": {"epsilon": 0.1}}}, "e.toml")
+        experiment_from_dict({**base, "train": {"mixup": {"alpha": 0.1}}}, "e.toml")
+    # API 1 checkpoints carry every built-in strategy's table whichever ran: they still load.
+    with pytest.warns(DeprecationWarning, match=r"\[train.staged\] is ignored"):
+        old = experiment_from_dict({**base, "train": {"strategy": "adversarial", "adversarial": {"mix": 0.3},
+                                                      "staged": {"freeze_epochs": 1}}}, "checkpoint.json")
+    assert old.train.strategy_params == {"mix": 0.3}
     with pytest.raises(ConfigError, match=r"train.optimiser: unknown key.*did you mean 'optimizer'"):
         experiment_from_dict({**base, "train": {"optimiser": {"lr": 0.1}}}, "e.toml")
 

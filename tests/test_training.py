@@ -213,7 +213,7 @@ def test_lr_schedules():
 
 
 def test_dual_encoder_trains_to_retrieve(pm, tmp_path):
-    t = make_trainer(pm, tmp_path, {"name": "dual-encoder", "embed_dim": 16},
+    t = make_trainer(pm, tmp_path, {"name": "dual-encoder", "params": {"embed_dim": 16}},
                      {"epochs": 3, "optimizer": {"lr": 3e-3}})
     out = t.fit()
     # 48 test pairs: chance R@1 is ~1/48, but 4 classes drive content, so 1/12 is the ceiling of

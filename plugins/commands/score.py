@@ -12,12 +12,18 @@ Sub-commands and their JSON keys:
 * ``captions --references ANN.json --predictions RES.json [--per-image]``:
   ``bleu_1``..``bleu_4``, ``rouge_l``, ``cider`` (CIDEr-D, coco-caption scale)
 * ``retrieval --image-embeddings I.npy --text-embeddings T.npy --text-to-image M.npy [--k 1 5 10]``
-* ``fid --real A.npy --generated B.npy`` (or ``--real-dir/--generated-dir --extractor``): ``fid``
+* ``fid --real A.npy|DIR --generated B.npy|DIR`` [``--extractor``]: ``fid``; folders of images go
+  through the standard FID Inception (``fid-inception``, equal to pytorch-fid) unless
+  ``--extractor`` names a registered encoder; ``extractor`` and ``comparable_with_published``
+  say which network made the number
 * ``kid`` (same inputs, ``--subsets``, ``--subset-size``): ``kid_mean``, ``kid_std``
 * ``is --logits L.npy [--splits 10]``: ``is_mean``, ``is_std``
 * ``wer|cer --references R.jsonl --predictions P.jsonl [--normalize]``: ``wer`` / ``cer``,
   ``errors``, ``reference_length``, ``num_utterances`` (JSONL of ``{"id", "text"}``, ids in
   any order; equal to jiwer; never imports torch or numpy)
+* ``vqa --annotations A.json --predictions R.json [--questions Q.json] [--per-question]``: ``overall``,
+  ``per_answer_type``, ``per_question_type`` (fractions in [0, 1]), exactly as the official VQAv2
+  evaluation; never imports torch or numpy
 """
 
 from __future__ import annotations
@@ -56,11 +62,13 @@ def add_score_command(parser: argparse.ArgumentParser) -> Callable[[argparse.Nam
 
     for name, helptext in (("fid", "Frechet distance"), ("kid", "Kernel Inception Distance")):
         p = sub.add_parser(name, help=f"{helptext} from feature arrays or image folders")
-        p.add_argument("--real", type=Path, help="[N, D] features .npy")
-        p.add_argument("--generated", type=Path, help="[M, D] features .npy")
-        p.add_argument("--real-dir", type=Path, help="folder of real images (with --extractor)")
-        p.add_argument("--generated-dir", type=Path, help="folder of generated images (with --extractor)")
-        p.add_argument("--extractor", help="registered image encoder name, or a local InceptionV3 weights file")
+        p.add_argument("--real", type=Path, help="[N, D] features .npy, or a folder of images")
+        p.add_argument("--generated", type=Path, help="[M, D] features .npy, or a folder of images")
+        p.add_argument("--real-dir", type=Path, help="folder of real images (same as a folder in --real)")
+        p.add_argument("--generated-dir", type=Path, help="folder of generated images")
+        p.add_argument("--extractor", default="fid-inception",
+                       help="fid-inception (default: the standard FID network, pytorch-fid's weights), a weights "
+                            "file for it, or a registered image encoder name")
         p.add_argument("--image-size", type=int, default=299)
         if name == "kid":
             p.add_argument("--subsets", type=int, default=100)
@@ -82,6 +90,13 @@ def add_score_command(parser: argparse.ArgumentParser) -> Callable[[argparse.Nam
                        help="lower-case, remove Unicode punctuation, collapse whitespace before counting")
         common(p)
 
+    p = sub.add_parser("vqa", help="VQA accuracy of VQAv2-format results, exactly as the official evaluation")
+    p.add_argument("--annotations", required=True, type=Path, help="VQAv2 annotations JSON")
+    p.add_argument("--predictions", required=True, type=Path, help='results JSON: [{"question_id", "answer"}]')
+    p.add_argument("--questions", type=Path, help="VQAv2 questions JSON (checked against the annotations)")
+    p.add_argument("--per-question", action="store_true", help="include each question's accuracy")
+    common(p)
+
     return _handle
 
 
@@ -94,6 +109,7 @@ def _handle(args: argparse.Namespace) -> int:
         "is": _inception,
         "wer": _error_rate,
         "cer": _error_rate,
+        "vqa": _vqa,
     }[args.score_kind](args)
     text = json.dumps(result, indent=2, ensure_ascii=False)
     print(text)
@@ -147,14 +163,16 @@ def _features(args: argparse.Namespace, which: str):
 
     path, folder = getattr(args, which), getattr(args, f"{which}_dir")
     if (path is None) == (folder is None):
-        raise ConfigError(f"give exactly one of --{which} (features .npy) or --{which}-dir (images)")
+        raise ConfigError(f"give exactly one of --{which} (features .npy or a folder of images) or --{which}-dir")
+    if path is not None and path.is_dir():
+        path, folder = None, path
     if path is not None:
         return read_array(path, f"{which} features [N, D]", 2)
-    if not args.extractor:
-        raise ConfigError(f"--{which}-dir needs --extractor (a registered image encoder or InceptionV3 weights file)")
-    from polymodal_plugins.metrics.feature_extractor import extract_folder
+    from polymodal_plugins.metrics.feature_extractor import build_feature_extractor, extract_folder
 
-    return extract_folder(folder, args.extractor, args.image_size)
+    if getattr(args, "_extractor", None) is None:
+        args._extractor = build_feature_extractor(args.extractor)
+    return extract_folder(folder, args._extractor, args.image_size)
 
 
 def _fid_kid(args: argparse.Namespace) -> dict[str, Any]:
@@ -163,13 +181,15 @@ def _fid_kid(args: argparse.Namespace) -> dict[str, Any]:
     real, gen = _features(args, "real"), _features(args, "generated")
     if real.shape[1] != gen.shape[1]:
         raise DataError(f"feature sizes differ: real {real.shape[1]}, generated {gen.shape[1]}")
+    ext = getattr(args, "_extractor", None)
+    about = {} if ext is None else {"extractor": ext.description, "comparable_with_published": ext.standard_fid}
     try:
         if args.score_kind == "fid":
-            return {"fid": frechet_distance(real, gen), "num_real": len(real), "num_generated": len(gen)}
+            return {"fid": frechet_distance(real, gen), "num_real": len(real), "num_generated": len(gen), **about}
         r = kernel_inception_distance(real, gen, subsets=args.subsets, subset_size=args.subset_size, seed=args.seed)
     except ValueError as exc:
         raise DataError(str(exc)) from None
-    return {"kid_mean": r.mean, "kid_std": r.std, "num_real": len(real), "num_generated": len(gen)}
+    return {"kid_mean": r.mean, "kid_std": r.std, "num_real": len(real), "num_generated": len(gen), **about}
 
 
 def _inception(args: argparse.Namespace) -> dict[str, Any]:
@@ -196,3 +216,17 @@ def _error_rate(args: argparse.Namespace) -> dict[str, Any]:
                         f"the {args.score_kind.upper()} is undefined")
     return {args.score_kind: counts.rate, "errors": counts.errors, "reference_length": counts.reference_length,
             "num_utterances": len(ids), "normalized": bool(args.normalize)}
+
+
+def _vqa(args: argparse.Namespace) -> dict[str, Any]:
+    from polymodal_plugins.metrics.vqa_files import read_vqa_annotations, read_vqa_results
+    from polymodal_plugins.metrics.vqa_scores import summarize, vqa_accuracy
+
+    questions = read_vqa_annotations(args.annotations, args.questions)
+    answers = read_vqa_results(args.predictions, questions)
+    print(f"scoring {len(questions)} questions ...", file=sys.stderr)
+    accs = [vqa_accuracy(a, q.answers) for a, q in zip(answers, questions)]
+    out = summarize(accs, [q.answer_type for q in questions], [q.question_type for q in questions])
+    if args.per_question:
+        out["per_question"] = [{"question_id": q.question_id, "accuracy": a} for q, a in zip(questions, accs)]
+    return out

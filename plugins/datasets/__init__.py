@@ -24,3 +24,10 @@ speech_plugin = component("datasets", "speech", "polymodal_plugins.datasets.spee
 webdataset_plugin = component("datasets", "webdataset", "polymodal_plugins.datasets.webdataset:WebDatasetShards",
                               description="WebDataset-format sharded tars (key.jpg, key.txt, key.cls ...), indexed by "
                                           "tar headers for millions of samples.")
+vqa_plugin = component("datasets", "vqa", "polymodal_plugins.datasets.vqa:VQADataset",
+                       description="Visual questions with human answers: the VQAv2 questions + annotations pair, "
+                                   "or a JSONL of image, question, answers.")
+multiple_choice_plugin = component("datasets", "multiple-choice",
+                                   "polymodal_plugins.datasets.multiple_choice:MultipleChoiceDataset",
+                                   description="MMBench-like multiple choice (JSONL/TSV, options A-D, base64 or path "
+                                               "images); circular = option rotations.")

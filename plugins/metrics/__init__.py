@@ -17,6 +17,7 @@ metric.retrieval   ``retrieval`` (Recall@K both ways, ranks, MRR, mAP; chunked)
 metric.zeroshot    ``zero-shot`` (template class embeddings, top-k, per-class)
 metric.clipscore   ``clipscore``
 metric.asr         ``wer``, ``cer`` (corpus-level, equal to jiwer; normalisation options)
+metric.vqa         ``vqa-accuracy`` (official VQAv2), ``choice-accuracy`` (multiple choice)
 =================  ==========================================================
 """
 
@@ -58,4 +59,10 @@ clipscore_plugin = components(
 asr_plugin = components(
     _metric("wer", "asr:WordErrorRate", "Corpus word error rate, equal to jiwer (case/punctuation/whitespace options)."),
     _metric("cer", "asr:CharErrorRate", "Corpus character error rate, equal to jiwer (spaces count)."),
+)
+vqa_plugin = components(
+    _metric("vqa-accuracy", "vqa:VQAAccuracy",
+            "VQA accuracy exactly as the official VQAv2 evaluation (normalisation, leave-one-out min(n/3, 1))."),
+    _metric("choice-accuracy", "vqa:ChoiceAccuracy",
+            "Multiple-choice accuracy from free-text replies (letter/option extraction; failures counted)."),
 )

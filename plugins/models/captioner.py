@@ -30,10 +30,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from polymodal.batch import Batch, Features, ModalityBatch
-from polymodal.errors import ConfigError, DataError
+from polymodal.errors import DataError
 from polymodal.experiment import ModelConfig
 from polymodal.model_api import LossOutput, ModelContext, PolymodalModel
-from polymodal_plugins.models.generative_fields import Vocabulary, int_param, pick_field
+from polymodal_plugins.models.generative_fields import Vocabulary, pick_field
+from polymodal_plugins.models.params import CaptionerParams
 
 
 class SpatialCNN(nn.Module):
@@ -286,19 +287,17 @@ def _stack(att: list[torch.Tensor], t: int) -> torch.Tensor:
 class Captioner(PolymodalModel):
     """Model plugin ``captioner``: image field -> caption of the text field.
 
-    ``model.params``: ``image_field`` / ``caption_field`` (default: the only
-    image / text field), ``hidden`` (256), ``embed_dim`` (128), ``attn_dim``
-    (128), ``feature_dim`` of the default CNN (128), ``cnn_width`` (32),
-    ``cnn_depth`` (3), ``dropout`` (0.1), ``max_len`` (20), ``beam_size`` (1),
-    ``length_penalty`` (0.0).
+    ``model.params`` are :class:`polymodal_plugins.models.params.CaptionerParams`,
+    validated by :func:`polymodal.model_api.build_model` and read as ``ctx.params``.
     """
 
     capabilities = frozenset({"caption"})
 
     def __init__(self, config: ModelConfig, ctx: ModelContext) -> None:
         super().__init__(config, ctx)
-        image = pick_field(config, ctx, "image_field", "image")
-        text = pick_field(config, ctx, "caption_field", "text")
+        p: CaptionerParams = ctx.params
+        image = pick_field(config, ctx, "image_field", "image", p.image_field)
+        text = pick_field(config, ctx, "caption_field", "text", p.caption_field)
         self.image_field, self.caption_field = image.name, text.name
         self.vocab = Vocabulary.from_field(text, ctx.source)
         if image.name in config.encoders:
@@ -306,21 +305,15 @@ class Captioner(PolymodalModel):
         else:
             self.encoders[image.name] = SpatialCNN(
                 channels=int(image.params.get("channels", 3)),
-                dim=int_param(config, ctx, "feature_dim", 128),
-                width=int_param(config, ctx, "cnn_width", 32),
-                depth=int_param(config, ctx, "cnn_depth", 3),
+                dim=p.feature_dim, width=p.cnn_width, depth=p.cnn_depth,
             )
-        dropout = config.params.get("dropout", 0.1)
-        if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-            raise ConfigError(f"{ctx.source}: model.params.dropout must be in [0, 1), got {dropout!r}")
         self.net = CaptionNet(
             self.vocab.size, self.encoders[image.name].output_dim, pad_id=self.vocab.pad_id,
-            embed_dim=int_param(config, ctx, "embed_dim", 128), hidden=int_param(config, ctx, "hidden", 256),
-            attn_dim=int_param(config, ctx, "attn_dim", 128), dropout=float(dropout),
+            embed_dim=p.embed_dim, hidden=p.hidden, attn_dim=p.attn_dim, dropout=p.dropout,
         )
-        self.max_len = int_param(config, ctx, "max_len", 20)
-        self.beam_size = int_param(config, ctx, "beam_size", 1)
-        self.length_penalty = float(config.params.get("length_penalty", 0.0))
+        self.max_len = p.max_len
+        self.beam_size = p.beam_size
+        self.length_penalty = p.length_penalty
         self.last: Decoded | None = None
 
     def _features(self, batch: Batch) -> Features:

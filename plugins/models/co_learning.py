@@ -38,7 +38,7 @@ class CoLearning(PolymodalModel):
         super().__init__(config, ctx)
         build_encoders(self, config, ctx)
         self.num_classes = ctx.num_classes(config)
-        self.lam = config.lambda_
+        self.lam = ctx.params.lambda_
         self.heads = nn.ModuleDict(
             {f: mlp_head(int(e.output_dim), self.num_classes, config.head) for f, e in self.encoders.items()}
         )

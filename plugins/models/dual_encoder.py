@@ -31,21 +31,22 @@ class DualEncoder(PolymodalModel):
     def __init__(self, config: ModelConfig, ctx: ModelContext):
         super().__init__(config, ctx)
         build_encoders(self, config, ctx)
-        pair = list(config.pair) if config.pair else list(config.encoders)[:2]
+        params = ctx.params
+        pair = list(params.pair) if params.pair else list(config.encoders)[:2]
         if len(pair) != 2 or pair[0] == pair[1]:
-            raise ConfigError(f"{ctx.source}: model.pair: a dual encoder needs two different fields, got {pair}")
+            raise ConfigError(f"{ctx.source}: model.params.pair: a dual encoder needs two different fields, got {pair}")
         for f in pair:
             if f not in self.encoders:
                 raise ConfigError(
-                    f"{ctx.source}: model.pair: field {f!r} has no [model.encoders.{f}] table "
+                    f"{ctx.source}: model.params.pair: field {f!r} has no [model.encoders.{f}] table "
                     f"(encoders: {', '.join(self.encoders)})"
                 )
         self.pair = tuple(pair)
         self.proj = nn.ModuleDict(
-            {f: nn.Linear(int(self.encoders[f].output_dim), config.embed_dim, bias=False) for f in self.pair}
+            {f: nn.Linear(int(self.encoders[f].output_dim), params.embed_dim, bias=False) for f in self.pair}
         )
-        init = torch.tensor(math.log(1.0 / config.temperature))
-        if config.learn_temperature:
+        init = torch.tensor(math.log(1.0 / params.temperature))
+        if params.learn_temperature:
             self.log_scale = nn.Parameter(init)
         else:
             self.register_buffer("log_scale", init)

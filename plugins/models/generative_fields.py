@@ -17,7 +17,6 @@ undone so reconstruction targets and generated images are in [0, 1].
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import attrs
 import torch
@@ -27,13 +26,10 @@ from polymodal.experiment import ModelConfig
 from polymodal.model_api import FieldInfo, ModelContext
 
 
-def pick_field(config: ModelConfig, ctx: ModelContext, key: str, modality: str) -> FieldInfo:
-    """The field named by ``model.params.<key>``, else the only field of ``modality``
+def pick_field(config: ModelConfig, ctx: ModelContext, key: str, modality: str, name: str | None) -> FieldInfo:
+    """The field ``name`` (the validated ``model.params.<key>``), else the only field of ``modality``
     (or, among several, the one named after the modality)."""
-    name = config.params.get(key)
     if name is not None:
-        if not isinstance(name, str):
-            raise ConfigError(f"{ctx.source}: model.params.{key} must be a field name (string), got {name!r}")
         return ctx.field(name)
     candidates = [f for f in ctx.fields.values() if f.modality == modality]
     if len(candidates) > 1 and modality in ctx.fields and ctx.fields[modality].modality == modality:
@@ -88,14 +84,6 @@ def pixel_range(info: FieldInfo) -> tuple[torch.Tensor, torch.Tensor] | None:
         return None
     return (torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1),
             torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-
-
-def int_param(config: ModelConfig, ctx: ModelContext, key: str, default: Any, *, minimum: int = 1) -> int:
-    """``model.params.<key>`` as an int >= ``minimum``, with an error naming the key."""
-    value = config.params.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{ctx.source}: model.params.{key} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def image_size(info: FieldInfo, source: str) -> int:

@@ -30,7 +30,6 @@ from polymodal.model_api import LossOutput, ModelContext, PolymodalModel
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
-_KNOWN = {"model", "image_field", "text_field", "local_files_only", "max_length", "class_prompts", "prompt", "revision"}
 _TEXT_META_KEYS = ("text", "raw", "strings")
 
 
@@ -43,20 +42,14 @@ class HFClip(PolymodalModel):
         super().__init__(config, ctx)
         from transformers import AutoTokenizer, CLIPModel
 
-        p = dict(config.params)
-        unknown = sorted(set(p) - _KNOWN)
-        if unknown:
-            raise ConfigError(f"{ctx.source}: model.params.{unknown[0]}: unknown hf-clip parameter; known: {', '.join(sorted(_KNOWN))}")
-        if "model" not in p or not isinstance(p["model"], str):
-            raise ConfigError(f"{ctx.source}: model.params.model: hf-clip needs a hub id or local folder (a string)")
-        self.model_id: str = p["model"]
-        self.image_field: str = p.get("image_field", "image")
-        self.text_field: str = p.get("text_field", "text")
-        self.max_length: int = int(p.get("max_length", 77))
-        local_only = bool(p.get("local_files_only", True))
-        kwargs: dict[str, Any] = {"local_files_only": local_only}
-        if p.get("revision"):
-            kwargs["revision"] = p["revision"]
+        p = ctx.params  # HFClipParams, validated by build_model
+        self.model_id: str = p.model
+        self.image_field: str = p.image_field
+        self.text_field: str = p.text_field
+        self.max_length: int = p.max_length
+        kwargs: dict[str, Any] = {"local_files_only": p.local_files_only}
+        if p.revision:
+            kwargs["revision"] = p.revision
         try:
             self.clip = CLIPModel.from_pretrained(self.model_id, **kwargs)
         except (OSError, ValueError) as exc:
@@ -170,14 +163,11 @@ def _normalisation(model_id: str) -> tuple[tuple[float, ...], tuple[float, ...]]
     return OPENAI_MEAN, OPENAI_STD
 
 
-def _prompts(p: dict[str, Any], ctx: ModelContext, config: ModelConfig) -> list[str]:
-    prompts = p.get("class_prompts")
-    if prompts is not None:
-        if not isinstance(prompts, list) or not all(isinstance(s, str) for s in prompts):
-            raise ConfigError(f"{ctx.source}: model.params.class_prompts: expected a list of strings")
-        return list(prompts)
+def _prompts(p: Any, ctx: ModelContext, config: ModelConfig) -> list[str]:
+    if p.class_prompts is not None:
+        return list(p.class_prompts)
     info = ctx.targets.get(config.target)
     if info is not None and info.labels:
-        template = p.get("prompt", "a photo of a {}")
+        template = p.prompt
         return [template.format(label) for label in info.labels]
     return []

@@ -30,8 +30,6 @@ from polymodal.errors import ConfigError, DataError, PolymodalError
 from polymodal.experiment import ModelConfig
 from polymodal.model_api import LossOutput, ModelContext, PolymodalModel
 
-_KNOWN = {"model", "audio_field", "text_field", "language", "task", "chunk_seconds", "max_new_tokens",
-          "num_beams", "batch_size", "local_files_only", "revision"}
 _TEXT_META_KEYS = ("text", "raw", "strings")
 
 
@@ -66,11 +64,7 @@ class HFWhisper(PolymodalModel):
         super().__init__(config, ctx)
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-        p = dict(config.params)
-        unknown = sorted(set(p) - _KNOWN)
-        if unknown:
-            raise ConfigError(f"{ctx.source}: model.params.{unknown[0]}: unknown hf-whisper parameter; "
-                              f"known: {', '.join(sorted(_KNOWN))}")
+        p = dict(config.params)  # names and types already checked against HFWhisperParams by build_model
         if not isinstance(p.get("model"), str):
             raise ConfigError(f"{ctx.source}: model.params.model: hf-whisper needs a hub id or local folder (a string)")
         self.model_id: str = p["model"]

@@ -29,7 +29,8 @@ from polymodal.batch import Batch, Features, ModalityBatch
 from polymodal.errors import ConfigError, DataError
 from polymodal.experiment import ModelConfig
 from polymodal.model_api import LossOutput, ModelContext, PolymodalModel
-from polymodal_plugins.models.generative_fields import Vocabulary, image_size, int_param, pick_field, pixel_range
+from polymodal_plugins.models.generative_fields import Vocabulary, image_size, pick_field, pixel_range
+from polymodal_plugins.models.params import TextToImageParams
 
 LOSSES = ("l1", "mse")
 
@@ -145,7 +146,8 @@ class TextToImageNet(nn.Module):
 class TextToImage(PolymodalModel):
     """Model plugin ``text-to-image``: generates the image field from the text field.
 
-    ``model.params``: ``text_field`` / ``image_field`` (default: the only text /
+    ``model.params`` are :class:`polymodal_plugins.models.params.TextToImageParams`
+    (read validated as ``ctx.params``): ``text_field`` / ``image_field`` (default: the only text /
     image field), ``image_size`` (from the image field, else 32), ``channels``
     (3), ``width`` (16), ``text_dim`` (128), ``text_layers`` (2), ``loss``
     (``"mse"``, the default, or ``"l1"``: L1 pulls every pixel towards the
@@ -158,24 +160,24 @@ class TextToImage(PolymodalModel):
 
     def __init__(self, config: ModelConfig, ctx: ModelContext) -> None:
         super().__init__(config, ctx)
-        text = pick_field(config, ctx, "text_field", "text")
-        image = pick_field(config, ctx, "image_field", "image")
+        p: TextToImageParams = ctx.params
+        text = pick_field(config, ctx, "text_field", "text", p.text_field)
+        image = pick_field(config, ctx, "image_field", "image", p.image_field)
         self.text_field, self.image_field = text.name, image.name
         self._range = pixel_range(image)
         if text.name in config.encoders:
             encoder = ctx.build_encoder(text.name, config.encoders[text.name])
         else:
             vocab = Vocabulary.from_field(text, ctx.source)
-            encoder = TokenTextEncoder(vocab.size, dim=int_param(config, ctx, "text_dim", 128),
-                                       layers=int_param(config, ctx, "text_layers", 2),
-                                       max_len=int_param(config, ctx, "max_len", int(text.params.get("max_length", 64))))
+            encoder = TokenTextEncoder(vocab.size, dim=p.text_dim, layers=p.text_layers,
+                                       max_len=p.max_len or int(text.params.get("max_length", 64)))
         self.encoders[text.name] = encoder
         self.net = TextToImageNet(
             encoder,
-            image_size=int_param(config, ctx, "image_size", image_size(image, ctx.source)),
-            channels=int_param(config, ctx, "channels", int(image.params.get("channels", 3))),
-            width=int_param(config, ctx, "width", 16),
-            loss=str(config.params.get("loss", "mse")),
+            image_size=p.image_size or image_size(image, ctx.source),
+            channels=p.channels or int(image.params.get("channels", 3)),
+            width=p.width,
+            loss=p.loss,
         )
 
     def _unit(self, images: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ and suite validation read these classes without building anything.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -58,7 +58,7 @@ class AdversarialParams:
     """
 
     attack: str = "pgd"
-    norm: str = attrs.field(default="linf", validator=attrs.validators.in_(("linf", "l2")))
+    norm: Literal["linf", "l2"] = "linf"
     epsilon: float = attrs.field(default=4 / 255, validator=_non_negative)
     #: Epsilon for embedding-space perturbations of discrete inputs.
     text_epsilon: float = attrs.field(default=0.05, validator=_non_negative)

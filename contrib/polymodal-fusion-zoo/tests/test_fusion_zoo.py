@@ -152,7 +152,7 @@ def test_multiplicative_fusions_learn_an_interaction_a_sum_cannot(plugins, name)
 
 
 def test_declared_api_version_loads_on_this_core():
-    assert polymodal_fusion_zoo.tensor.POLYMODAL_API == "1.0"
+    assert polymodal_fusion_zoo.tensor.POLYMODAL_API == "2.0"
     plugins = build_plugin_manager(entry_points=False, extra_plugins={"zoo.tensor": polymodal_fusion_zoo.tensor})
     assert plugins.records["zoo.tensor"].status == "loaded"
 
@@ -163,3 +163,10 @@ def test_installed_entry_points_register_the_fusions():
     for name in NAMES:
         spec = plugins.get("fusions", name)
         assert spec.distribution == "polymodal-fusion-zoo"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_passes_polymodal_fusion_contract_checker(plugins, name):
+    from polymodal.testing import check_fusion
+
+    check_fusion(plugins.get("fusions", name).load(), DIMS, output_dim=7)

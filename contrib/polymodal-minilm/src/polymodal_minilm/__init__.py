@@ -7,7 +7,7 @@ Light on purpose: the encoder (transformers, torch) is a lazy
 
 from polymodal import component
 
-POLYMODAL_API = "1.0"
+POLYMODAL_API = "2.0"
 
 encoder = component(
     "encoders", "minilm", "polymodal_minilm.text_encoder:MiniLMTextEncoder",

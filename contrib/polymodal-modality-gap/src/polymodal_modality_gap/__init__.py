@@ -2,7 +2,7 @@
 
 from polymodal import component
 
-POLYMODAL_API = "1.0"
+POLYMODAL_API = "2.0"
 
 metric = component(
     "metrics", "modality-gap", "polymodal_modality_gap.gap_metric:ModalityGap",

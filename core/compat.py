@@ -1,0 +1,82 @@
+"""The plugin API 1 compatibility layer: what changed in API 2, and the thin bridges.
+
+A plugin declares the API it was written for (``POLYMODAL_API = "1.0"``).
+Plugins of the previous major version keep loading where the change can be
+bridged, with a :class:`DeprecationWarning` (and a note in ``polymodal
+plugins``) naming what to change; where it cannot, the plugin is reported
+as failed with a one-line reason naming the incompatible contract, and
+everything else keeps working. The full old -> new table is
+``docs/migration.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Major versions of the plugin API still loaded through this layer, with the last minor each had.
+BRIDGED_MAJORS: dict[int, int] = {1: 0}
+
+#: Per kind: what an API 1 plugin registering it should change (kinds absent here did not change).
+CHANGES: dict[str, str] = {
+    "models": ("model options embed_dim, temperature, learn_temperature, pair and lambda are no longer "
+               "ModelConfig fields: declare a params= attrs class on the spec and read ctx.params"),
+}
+
+#: Per kind: why an API 1 implementation cannot work any more (the plugin is refused).
+INCOMPATIBLE: dict[str, str] = {
+    "trainers": ("the trainers contract changed: ExperimentConfig.train.adversarial/.staged are gone "
+                 "(strategies are the registered kind 'strategies', options in train.strategy_params)"),
+}
+
+#: Old ``ModelConfig`` fields an API 1 model may read, with their API 1 defaults.
+_OLD_MODEL_FIELDS: dict[str, tuple[str, Any]] = {
+    "embed_dim": ("embed_dim", 128),
+    "temperature": ("temperature", 0.07),
+    "learn_temperature": ("learn_temperature", True),
+    "pair": ("pair", None),
+    "lambda_": ("lambda", 0.5),
+}
+
+
+def major(version: str) -> int:
+    return int(str(version).split(".")[0])
+
+
+def deprecation(plugin: str, distribution: str, declared: str, current: str, kinds: list[str]) -> str:
+    """The one-line note for an API 1 plugin that still loads."""
+    todo = "; ".join(f"{k}: {CHANGES[k]}" for k in kinds if k in CHANGES) or "no contract it uses changed"
+    return (f"plugin {plugin!r} ({distribution}) declares POLYMODAL_API = {declared!r}, loaded through the "
+            f"deprecated API {major(declared)} compatibility layer; to move to {current!r} ({todo}), then set "
+            f"POLYMODAL_API = {current!r} (see docs/migration.md)")
+
+
+def incompatibility(declared: str, kinds: list[str]) -> str | None:
+    """The one-line reason an API 1 plugin cannot load, or None when every kind it registers is bridged."""
+    for kind in kinds:
+        if kind in INCOMPATIBLE:
+            return (f"written for plugin API {declared}: its {kind} hook cannot be bridged: {INCOMPATIBLE[kind]}; "
+                    "update the plugin (docs/migration.md)")
+    return None
+
+
+class LegacyModelConfig:
+    """A ``ModelConfig`` as an API 1 model saw it: the moved fields are attributes again.
+
+    Values come from ``params`` (API 2 files) or ``legacy_params`` (old files
+    that set them on ``[model]``), else the API 1 defaults.
+    """
+
+    def __init__(self, config: Any):
+        self._config = config
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _OLD_MODEL_FIELDS:
+            key, default = _OLD_MODEL_FIELDS[name]
+            for source in (self._config.params, self._config.legacy_params):
+                if key in source:
+                    return source[key]
+            return default
+        return getattr(self._config, name)
+
+
+__all__ = ["BRIDGED_MAJORS", "CHANGES", "INCOMPATIBLE", "LegacyModelConfig", "deprecation", "incompatibility"]
