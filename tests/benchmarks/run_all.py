@@ -45,6 +45,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "eval": ("bench_eval.py", ["--samples", "2000", "--repeats", "3"], ["--samples", "1000", "--repeats", "3"]),
     "distributed": ("bench_distributed.py", ["--samples", "512"], ["--samples", "128"]),
     "asr": ("bench_asr.py", ["--utterances", "20"], ["--utterances", "10"]),
+    "video": ("bench_video_decode.py", ["--clips", "6"], ["--clips", "4"]),
 }
 
 
