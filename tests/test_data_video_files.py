@@ -116,3 +116,13 @@ def test_clip_folder_of_video_files_collates_to_frames(tmp_path):
     batch = next(iter(make_loader(ds, mods, batch_size=4)))
     assert batch.inputs["video"].data.shape == (4, 3, 3, 8, 8)
     assert batch.targets["label"].tolist() == [0, 0, 1, 1]
+
+
+def test_clip_folder_skips_corrupt_video_files_with_the_reason(tmp_path):
+    (tmp_path / "a").mkdir()
+    write_clip(tmp_path / "a" / "ok.mp4", FRAMES[:10])
+    (tmp_path / "a" / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
+    ds = get_plugins().build("datasets", "clip-folder", root=str(tmp_path), modality="video", on_error="skip")
+    assert len(ds) == 1 and ds.skipped == 1
+    sample, reason = ds.skipped_samples[0]
+    assert sample.endswith("bad.mp4") and "bad.mp4" in reason and "corrupt" in reason
