@@ -126,3 +126,16 @@ def test_clip_folder_skips_corrupt_video_files_with_the_reason(tmp_path):
     assert len(ds) == 1 and ds.skipped == 1
     sample, reason = ds.skipped_samples[0]
     assert sample.endswith("bad.mp4") and "bad.mp4" in reason and "corrupt" in reason
+
+
+def test_headers_without_duration_fall_back_to_decoding_all_and_sampling_by_index(tmp_path, monkeypatch):
+    from polymodal_plugins.modalities import video_files
+
+    clip = write_clip(tmp_path / "c.avi", FRAMES)
+    monkeypatch.setattr(video_files, "_duration", lambda container, stream: None)
+    video = _video(frames=6, size=8)
+    raw = video.load(clip)
+    assert len(raw) == 30 and nearest(raw, FRAMES)[0] == list(range(30))
+    assert video.preprocess(raw).shape == (6, 3, 8, 8)
+    with pytest.raises(DataError, match=r"c.avi: video has more than 9 frames"):
+        _video(frames=6, max_source_frames=9).load(clip)

@@ -110,6 +110,10 @@ def sample_times(start: float, duration: float, frames: int, fps: float | None, 
     return kept if len(kept) else times[:1]
 
 
+class _NoTimestamps(Exception):
+    """A decoded frame without a presentation time: sampling by time is impossible, sample by index."""
+
+
 def _frames_at(container: Any, stream: Any, times: np.ndarray) -> Iterator[Any]:
     """The frame shown at each of the sorted ``times``, seeking across long gaps."""
     it: Iterator[Any] | None = None
@@ -124,8 +128,10 @@ def _frames_at(container: Any, stream: Any, times: np.ndarray) -> Iterator[Any]:
                 held = next(it, None)
                 if held is None:
                     break
-                last = held.time if held.time is not None else last
-            if held.time is not None and held.time > t + 1e-6:
+                if held.time is None:
+                    raise _NoTimestamps
+                last = held.time
+            if held.time > t + 1e-6:
                 break
             prev, held = held, None
         chosen = prev if prev is not None else held
@@ -150,18 +156,22 @@ def read_video(path: Path, frames: int, fps: float | None = None, sampling: str 
             raise DataError(f"{path}: {frames} frames of {w}x{h} are over the configured pixel limit")
         span = _duration(container, stream)
         try:
-            if span is None or span[1] <= 0:
-                # No duration in the headers (some AVI/raw streams): decode all, bounded, and sample by index.
-                out = []
-                for frame in container.decode(stream):
-                    out.append(frame.to_ndarray(format="rgb24"))
-                    if len(out) > max_source_frames:
-                        raise DataError(f"{path}: video has more than {max_source_frames} frames")
-                if not out:
-                    raise DataError(f"{path}: video stream has no frames")
-                return np.stack(out)
-            times = sample_times(*span, frames, fps, sampling, clip_rng(seed, path))
-            return np.stack([f.to_ndarray(format="rgb24") for f in _frames_at(container, stream, times)])
+            if span is not None and span[1] > 0:
+                times = sample_times(*span, frames, fps, sampling, clip_rng(seed, path))
+                try:
+                    return np.stack([f.to_ndarray(format="rgb24") for f in _frames_at(container, stream, times)])
+                except _NoTimestamps:
+                    container.seek(0)
+            # No duration or no timestamps (some AVI/raw streams): decode all, bounded; the modality samples by index.
+            out = []
+            for frame in container.decode(stream):
+                out.append(frame.to_ndarray(format="rgb24"))
+                if len(out) > max_source_frames or len(out) * w * h > max_pixels * 4:
+                    raise DataError(f"{path}: video has more than {len(out) - 1} frames of {w}x{h}, over the "
+                                    f"configured limits (max_source_frames {max_source_frames}, max_pixels)")
+            if not out:
+                raise DataError(f"{path}: video stream has no frames")
+            return np.stack(out)
         except DataError as exc:
             msg = str(exc)
             raise DataError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
