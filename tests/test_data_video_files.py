@@ -57,11 +57,32 @@ def test_time_sampling_by_fps_and_seeded_random(tmp_path):
         _video(fps=0)
 
 
-def test_seeking_reaches_far_frames_in_a_long_sparse_keyframe_clip(tmp_path):
+def test_seeking_reaches_far_frames_without_decoding_the_whole_clip(tmp_path):
+    from polymodal_plugins.modalities import video_files
+
     frames = make_frames(200, 16, 16)
     clip = write_clip(tmp_path / "long.mkv", frames, rate=20, gop=40)  # keyframe every 2 s
     idx, err = nearest(_video(frames=4).load(clip), frames)
     assert idx == [25, 75, 125, 175] and err.max() < 1.5
+    decoded = []
+
+    class Counting:  # the real container, counting the frames its decoder hands out
+        def __init__(self, inner):
+            self.inner = inner
+
+        def seek(self, *args, **kwargs):
+            return self.inner.seek(*args, **kwargs)
+
+        def decode(self, stream):
+            for frame in self.inner.decode(stream):
+                decoded.append(frame.time)
+                yield frame
+
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        got = list(video_files._frames_at(Counting(container), stream, np.array([1.3, 3.8, 6.3, 8.8])))
+    assert [round(f.time, 2) for f in got] == [1.3, 3.8, 6.3, 8.8]  # frames 26, 76, 126, 176 at 20 fps
+    assert len(decoded) <= 4 * 40  # at most from the keyframe before each wanted time: not all 200
 
 
 def test_audio_track_is_the_audio_field_of_the_same_sample(tmp_path):
