@@ -91,7 +91,9 @@ def test_audio_track_is_the_audio_field_of_the_same_sample(tmp_path):
     (tmp_path / "m.jsonl").write_text("".join(json.dumps({"video": f"a{s}", "audio": f"a{s}", "label": s[1:]}) + "\n"
                                               for s in (".mp4", ".webm")))
     ds = get_plugins().build("datasets", "manifest", root=str(tmp_path), path="m.jsonl")
+    assert ds.fields == {"video": "video", "audio": "audio"}
     for i in range(2):
+        assert nearest(ds[i]["video"], FRAMES)[0] == [1, 5, 9, 13, 16, 20, 24, 28]  # 8 frames (the default)
         clip = ds[i]["audio"]
         mono = clip.samples.mean(0)
         assert 2.9 < mono.shape[0] / clip.sample_rate < 3.2  # the 3 s track
