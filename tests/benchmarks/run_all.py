@@ -46,6 +46,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "distributed": ("bench_distributed.py", ["--samples", "2048"], ["--samples", "128"]),
     "asr": ("bench_asr.py", ["--utterances", "20"], ["--utterances", "10"]),
     "fid_folders": ("bench_fid_folders.py", [], []),
+    "video": ("bench_video_decode.py", ["--clips", "6"], ["--clips", "4"]),
 }
 
 
