@@ -21,6 +21,8 @@ CHANGES: dict[str, str] = {
     "axes": ("the leaderboard no longer guesses a metric's direction from its name: state it on every row with "
              "ctx.row(..., higher_is_better=...) (declared_direction(metric) for a metric built from the registry); "
              "rows without it show direction unknown, with no best marked"),
+    "metrics": ("optional: to be chosen by name in a suite's [axes.task] metrics = [...], declare on the spec "
+                "the capability whose outputs the metric scores (capabilities=['classify'] or ['caption'])"),
     "models": ("model options embed_dim, temperature, learn_temperature, pair and lambda are no longer "
                "ModelConfig fields: declare a params= attrs class on the spec and read ctx.params"),
 }

@@ -117,6 +117,10 @@ class Runner:
             if spec is not None:
                 axis = attempt(f"{src}: axes.{label}: parameters of axis {entry.name!r}",
                                lambda s=spec, e=entry: s.build(**e.params))
+                if axis is not None and callable(getattr(axis, "validate", None)):
+                    # An axis may check its parameters against the registries (metric names) before training.
+                    if attempt(f"{src}: axes.{label}", lambda a=axis: a.validate(self.plugins) or True) is None:
+                        axis = None
                 if axis is not None:
                     self.axes[label] = axis
         seen_models: dict[str, Any] = {}

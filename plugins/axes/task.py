@@ -49,6 +49,19 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+#: The capabilities whose metrics a suite may choose by name (``[axes.task] metrics``): a metric spec
+#: declaring ``classify`` is built with ``num_classes``/``top_k`` and updated with ``(scores, targets)``; one
+#: declaring ``caption`` is built without arguments and updated with ``(generated, references)``.
+NAMED_METRIC_CAPABILITIES = frozenset({"classify", "caption"})
+
+
+def _figures(value: Any, name: str) -> dict[str, float]:
+    """A metric's ``compute()`` as row figures: a scalar under its registry name, a dict's scalars by key."""
+    if isinstance(value, dict):
+        return {k: float(v) for k, v in value.items() if getattr(v, "numel", lambda: 1)() == 1}
+    return {name: float(value)}
+
+
 @attrs.define
 class TaskAxis:
     """Task metrics per capability (see module docs)."""
@@ -75,6 +88,30 @@ class TaskAxis:
     # transcription
     #: Lower-case, drop punctuation and collapse whitespace before WER/CER (see metrics.error_rates).
     normalize: bool = True
+    #: Metrics by registry name (``metrics = ["accuracy", "macro-f1"]``); each is fed by the path of the
+    #: capability its spec declares (``classify``, ``caption``), so a metric another plugin ``replaces``
+    #: is the one used. None: the default figures of each capability.
+    metrics: list[str] | None = attrs.field(default=None, converter=attrs.converters.optional(as_list))
+
+    def validate(self, plugins: Any) -> None:
+        """Check ``metrics`` against the registry when the suite is validated (before anything trains)."""
+        if self.metrics is None:
+            return
+        if not self.metrics or not all(isinstance(m, str) for m in self.metrics):
+            raise ConfigError(f"metrics: expected a non-empty list of metric names, got {self.metrics!r}")
+        for name in self.metrics:
+            spec = plugins.get("metrics", name)  # unknown: UnknownNameError with a did-you-mean
+            if not spec.capabilities & NAMED_METRIC_CAPABILITIES:
+                raise ConfigError(f"metrics: metric {name!r} declares none of the capabilities the task axis "
+                                  f"feeds by name ({', '.join(sorted(NAMED_METRIC_CAPABILITIES))}); its spec "
+                                  f"says {sorted(spec.capabilities) or 'none'}")
+
+    def _named(self, ctx: AxisContext, capability: str, **params: Any) -> list[tuple[str, Any]] | None:
+        """The suite's metrics that score ``capability``, built through the registry; None: use the defaults."""
+        if self.metrics is None:
+            return None
+        return [(name, ctx.plugins.build("metrics", name, **params)) for name in self.metrics
+                if capability in ctx.plugins.get("metrics", name).capabilities]
 
     def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow]:
         caps = set(getattr(model, "capabilities", ()))
@@ -147,24 +184,38 @@ class TaskAxis:
         hits, ids = _joined(ctx.all_gather_object((hits, ids)), top_k)
         if not num_classes:
             return
-        report = ctx.plugins.build("metrics", "classification", num_classes=num_classes, top_k=top_k)
-        for logits, y in outputs:
-            report.update(logits, y)
-        out = report.compute()
-        figures = {"accuracy": float(out["accuracy"]), "f1_macro": float(out["macro_f1"]),
-                   "balanced_accuracy": float(out["balanced_accuracy"])}
-        figures.update({f"top{k}_accuracy": float(out[f"accuracy_top{k}"]) for k in report.top_k if k > 1})
+        named = self._named(ctx, "classify", num_classes=num_classes, top_k=top_k)
+        directions: dict[str, bool | None] = {}
+        if named is None:
+            report = ctx.plugins.build("metrics", "classification", num_classes=num_classes, top_k=top_k)
+            for logits, y in outputs:
+                report.update(logits, y)
+            out = report.compute()
+            figures = {"accuracy": float(out["accuracy"]), "f1_macro": float(out["macro_f1"]),
+                       "balanced_accuracy": float(out["balanced_accuracy"])}
+            figures.update({f"top{k}_accuracy": float(out[f"accuracy_top{k}"]) for k in report.top_k if k > 1})
+            directions = dict.fromkeys(figures, declared_direction(report))
+            samples = int(out["confusion_matrix"].sum())
+        else:
+            figures = {}
+            for name, metric in named:
+                for logits, y in outputs:
+                    metric.update(logits, y)
+                got = _figures(metric.compute(), name)
+                figures.update(got)
+                directions.update(dict.fromkeys(got, declared_direction(metric)))
+            samples = len(ids)
         fields = list(model.input_fields)
         # A modality may name the task that classifying it is (frames: video understanding).
         task = next((t for t in (field_traits(data, f).task for f in fields) if t), "classification")
-        extra = {"samples": int(out["confusion_matrix"].sum()), "target": target, "fields": fields}
+        extra = {"samples": samples, "target": target, "fields": fields}
         per_sample = {"accuracy": hits[1], **{f"top{k}_accuracy": hits[k] for k in top_k if k > 1}}
         for name, value in figures.items():
             scores = per_sample.get(name)
             if scores and abs(sum(scores) / len(scores) - value) > 1e-6:
                 scores = None  # a tie broken differently: no interval rather than one of another number
             yield ctx.row(name, value, extra=extra, task=task, per_sample=scores or None,
-                          sample_ids=ids if scores else None, higher_is_better=declared_direction(report))
+                          sample_ids=ids if scores else None, higher_is_better=directions.get(name))
 
     # -- captioning ---------------------------------------------------------------------------
     def _captioning(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
@@ -173,6 +224,7 @@ class TaskAxis:
         if ref_field is None:
             raise ConfigError("axis task: references_field: the captioning model names no caption field; set it")
         scores = ctx.plugins.build("metrics", "caption-scores")  # by name: a plugin's replacement is used
+        named = self._named(ctx, "caption")
         shown: list[tuple[Any, str, list[str]]] = []
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="task: captioning", sharded=False):
@@ -185,6 +237,8 @@ class TaskAxis:
                                           f"field {ref_field!r}")
                     refs.append([str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)])
                 scores.update(generated, refs)
+                for _name, metric in named or ():
+                    metric.update(generated, refs)
                 for s, g, r in zip(chunk.samples, generated, refs, strict=True):
                     if len(shown) < self.examples:
                         shown.append((s.get(image_field) if image_field else None, g, r))
@@ -192,8 +246,12 @@ class TaskAxis:
             return
         summary, per_image = scores.compute_per_image()
         extra = {"samples": len(per_image), "beam_size": self.beam_size, "references_field": ref_field}
-        for name, value in summary.items():
-            yield ctx.row(name, value, extra=extra, task="captioning", higher_is_better=declared_direction(scores))
+        if named is None:
+            for name, value in summary.items():
+                yield ctx.row(name, value, extra=extra, task="captioning", higher_is_better=declared_direction(scores))
+        for name, metric in named or ():
+            for figure, value in _figures(metric.compute(), name).items():
+                yield ctx.row(figure, value, extra=extra, task="captioning", higher_is_better=declared_direction(metric))
         for i, (raw, gen, refs) in enumerate(shown):
             image = load_image(data, image_field, raw) if image_field else None
             ctx.artifact("caption_example", {"generated": gen, "references": refs, "scores": per_image[i]},

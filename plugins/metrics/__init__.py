@@ -12,7 +12,8 @@ entry point        registers
 =================  ==========================================================
 metric.caption     ``bleu``, ``rouge-l``, ``cider-d``, ``caption-scores``
 metric.fidelity    ``fid``, ``kid``, ``inception-score``
-metric.classify    ``classification`` (accuracy top-k, macro F1, balanced acc.)
+metric.classify    ``classification`` (accuracy top-k, macro F1, balanced acc.), ``accuracy``,
+                   ``macro-f1``, ``balanced-accuracy`` (one figure each)
 metric.retrieval   ``retrieval`` (Recall@K both ways, ranks, MRR, mAP; chunked)
 metric.zeroshot    ``zero-shot`` (template class embeddings, top-k, per-class)
 metric.clipscore   ``clipscore``
@@ -26,15 +27,21 @@ from polymodal import components
 _M = "polymodal_plugins.metrics"
 
 
-def _metric(name: str, target: str, description: str) -> tuple:
-    return ("metrics", name, f"{_M}.{target}", {"description": description, "tags": ["metric"]})
+def _metric(name: str, target: str, description: str, feeds: tuple[str, ...] = ()) -> tuple:
+    """A metric spec; ``feeds``: the model capabilities whose outputs it scores (the task axis reads it)."""
+    return ("metrics", name, f"{_M}.{target}",
+            {"description": description, "tags": ["metric"], "capabilities": list(feeds)})
 
 
 caption_plugin = components(
-    _metric("bleu", "caption:BLEU", "Corpus BLEU-1..4 exactly as coco-caption (closest-ref brevity penalty)."),
-    _metric("rouge-l", "caption:ROUGEL", "ROUGE-L (beta 1.2, best reference) exactly as coco-caption."),
-    _metric("cider-d", "caption:CIDErD", "CIDEr-D (coco-caption's CIDEr: sigma 6, clipping, x10), corpus-level."),
-    _metric("caption-scores", "caption:CaptionScores", "BLEU-1..4, ROUGE-L and CIDEr-D in one pass over the corpus."),
+    _metric("bleu", "caption:BLEU",
+            "Corpus BLEU-1..4 exactly as coco-caption (closest-ref brevity penalty).", feeds=("caption",)),
+    _metric("rouge-l", "caption:ROUGEL",
+            "ROUGE-L (beta 1.2, best reference) exactly as coco-caption.", feeds=("caption",)),
+    _metric("cider-d", "caption:CIDErD",
+            "CIDEr-D (coco-caption's CIDEr: sigma 6, clipping, x10), corpus-level.", feeds=("caption",)),
+    _metric("caption-scores", "caption:CaptionScores",
+            "BLEU-1..4, ROUGE-L and CIDEr-D in one pass over the corpus.", feeds=("caption",)),
 )
 fidelity_plugin = components(
     _metric("fid", "fidelity:FID", "Frechet distance of features, as torch-fidelity computes FID."),
@@ -43,7 +50,13 @@ fidelity_plugin = components(
 )
 classify_plugin = components(
     _metric("classification", "classification:ClassificationReport",
-            "Top-k accuracy, macro F1, balanced accuracy and confusion matrix."),
+            "Top-k accuracy, macro F1, balanced accuracy and confusion matrix.", feeds=("classify",)),
+    _metric("accuracy", "classification:Accuracy",
+            "Top-1 accuracy (one figure of 'classification').", feeds=("classify",)),
+    _metric("macro-f1", "classification:MacroF1",
+            "Macro F1 over the classes that occur (one figure of 'classification').", feeds=("classify",)),
+    _metric("balanced-accuracy", "classification:BalancedAccuracy",
+            "Mean per-class recall (one figure of 'classification').", feeds=("classify",)),
 )
 retrieval_plugin = components(
     _metric("retrieval", "retrieval:RetrievalRecall",

@@ -67,3 +67,34 @@ class ClassificationReport(Metric):
         out["balanced_accuracy"] = recall[support > 0].mean() if (support > 0).any() else torch.tensor(0.0, dtype=torch.float64)
         out["confusion_matrix"] = self.confusion.clone()
         return out
+
+
+class _OneFigure(ClassificationReport):
+    """One figure of the report as its own registered metric, so a suite can ask for it by name.
+
+    Built like the report (``num_classes``, ``top_k``) and updated the same way, so the task axis
+    feeds every classification metric alike, a third party's included.
+    """
+
+    figure: str = ""
+
+    def compute(self) -> torch.Tensor:  # type: ignore[override]
+        return super().compute()[self.figure]
+
+
+class Accuracy(_OneFigure):
+    """Top-1 accuracy."""
+
+    figure = "accuracy"
+
+
+class MacroF1(_OneFigure):
+    """F1 averaged over the classes that occur (macro)."""
+
+    figure = "macro_f1"
+
+
+class BalancedAccuracy(_OneFigure):
+    """Recall averaged over the classes that occur in the targets."""
+
+    figure = "balanced_accuracy"
