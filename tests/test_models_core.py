@@ -167,7 +167,7 @@ def test_config_errors_name_the_key(pm):
     with pytest.raises(UnknownNameError, match=r"unknown strategy 'stagd'.*did you mean 'staged'"):
         pm.get("strategies", experiment_from_dict({"data": {"dataset": "x"}, "model": {"name": "m"},
                                                    "train": {"strategy": "stagd"}}, "e.toml").train.strategy)
-    with pytest.raises(ConfigError, match=r"e.toml: data: batch_size must be > 0"):
+    with pytest.raises(ConfigError, match=r"e.toml: data: batch_size must be a finite number > 0"):
         experiment_from_dict({"data": {"dataset": "x", "batch_size": 0}, "model": {"name": "m"}}, "e.toml")
     from polymodal.errors import UnknownNameError
 
@@ -188,7 +188,8 @@ def test_swapping_fusion_is_one_word_and_lambda_round_trips():
 def test_every_builtin_model_subclasses_the_interface_and_declares_capabilities(pm):
     from polymodal.model_api import CAPABILITIES
 
-    for spec in pm.list("models"):
+    # Built-in models serve the built-in capabilities; plugins may add their own (open capabilities).
+    for spec in [s for s in pm.list("models") if s.distribution == "polymodal"]:
         assert spec.capabilities and spec.capabilities <= CAPABILITIES, spec.name
         cls = spec.load()
         assert issubclass(cls, PolymodalModel), spec.name

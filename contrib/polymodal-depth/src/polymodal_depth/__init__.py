@@ -2,9 +2,12 @@
 
 Light on purpose: every implementation is a lazy ``"module:attribute"``
 string, so ``polymodal list`` imports neither torch nor numpy.
+``POLYMODAL_API`` declares the plugin API these plugins were written against.
 """
 
 from polymodal import component, components
+
+POLYMODAL_API = "2.0"
 
 modality = component(
     "modalities", "depth", "polymodal_depth.modality:DepthModality",
@@ -38,3 +41,7 @@ suite = component(
     "suites", "depth-quickstart", "polymodal_depth.suite_files:depth_suite",
     description="Depth + text classifier with range estimation: task, noise, adversarial, importance, range axes.",
 )
+
+for _plugin in (modality, encoder, corruptions, dataset, model, axis, suite):
+    _plugin.POLYMODAL_API = POLYMODAL_API
+del _plugin

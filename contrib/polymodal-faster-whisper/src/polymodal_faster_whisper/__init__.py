@@ -6,7 +6,7 @@ noise and importance axes read it and score WER/CER, with no core change.
 
 from polymodal import component
 
-POLYMODAL_API = "1.0"
+POLYMODAL_API = "2.0"
 
 model = component(
     "models", "faster-whisper", "polymodal_faster_whisper.transcriber:FasterWhisper",
