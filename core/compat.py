@@ -23,6 +23,10 @@ CHANGES: dict[str, str] = {
              "rows without it show direction unknown, with no best marked"),
     "metrics": ("optional: to be chosen by name in a suite's [axes.task] metrics = [...], declare on the spec "
                 "the capability whose outputs the metric scores (capabilities=['classify'] or ['caption'])"),
+    "reporters": ("artifacts are rendered through the registered kind report_sections (polymodal list "
+                  "report-sections): render folder.artifacts_of(section.artifact_kind) with each section of "
+                  "polymodal.report_sections.report_sections(plugins) so plugins' artifacts appear; "
+                  "polymodal.report.ARTIFACT_KINDS is gone"),
     "models": ("model options embed_dim, temperature, learn_temperature, pair and lambda are no longer "
                "ModelConfig fields: declare a params= attrs class on the spec and read ctx.params"),
 }

@@ -177,6 +177,20 @@ def register_reporters(register: Register) -> None:
 
 
 @hookspec
+def register_report_sections(register: Register) -> None:
+    """Register report sections: how one artifact kind is rendered in the HTML and Markdown reports.
+
+    The factory takes no arguments and returns a
+    :class:`polymodal.report_sections.ReportSection` naming the artifact kind
+    it renders (what an axis passes to ``ctx.artifact(kind, ...)``), its
+    title, and ``html(artifacts, page) -> str`` and optionally
+    ``markdown(artifacts, page) -> str`` renderers. The reporters render
+    artifacts only through these sections, so a plugin's artifacts appear in
+    the reports exactly as the built-in ones do.
+    """
+
+
+@hookspec
 def register_suites(register: Register) -> None:
     """Register named evaluation suites.
 

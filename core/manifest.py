@@ -69,6 +69,10 @@ class ComponentPlugin:
         self._register("corruptions", register)
 
     @hookimpl
+    def register_report_sections(self, register: Register) -> None:
+        self._register("report_sections", register)
+
+    @hookimpl
     def register_datasets(self, register: Register) -> None:
         self._register("datasets", register)
 

@@ -32,6 +32,7 @@ KINDS: tuple[str, ...] = (
     "trainers",
     "strategies",
     "reporters",
+    "report_sections",
     "suites",
     "commands",
 )
@@ -42,6 +43,7 @@ _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 def kind_of(word: str) -> str:
     """Resolve a kind name, accepting the singular (``fusion`` -> ``fusions``, ``modality`` -> ``modalities``)."""
+    word = word.replace("-", "_")  # ``polymodal list report-sections``
     if word in KINDS:
         return word
     for kind in KINDS:

@@ -5,7 +5,7 @@ A reporter turns a results folder into one file; see
 implementations (the HTML one imports matplotlib) load only when used.
 """
 
-from polymodal import component
+from polymodal import component, components
 
 json_reporter = component(
     "reporters", "json", "polymodal_plugins.reporters.json:JsonReporter",
@@ -18,4 +18,15 @@ markdown_reporter = component(
 html_reporter = component(
     "reporters", "html", "polymodal_plugins.reporters.html:HtmlReporter",
     description="One self-contained HTML page: sortable leaderboard, charts, qualitative examples, manifest.",
+)
+#: How the built-in axes' artifacts appear in the reports (the reporters themselves know no artifact kind).
+report_sections = components(
+    *(("report_sections", name, f"polymodal_plugins.reporters.sections:{name}", {"description": description})
+      for name, description in (
+          ("retrieval", "artifact kind 'retrieval_example': query and ranked results, hits marked."),
+          ("captioning", "artifact kind 'caption_example': image, generated caption, references and scores."),
+          ("generation", "artifact kind 'generated_image': generated images with their prompts."),
+          ("attention", "artifact kind 'attention_map': heatmaps over images and token weights."),
+          ("importance", "artifact kind 'importance': modality importance chart (rows and artifacts)."),
+      )),
 )

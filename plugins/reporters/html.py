@@ -28,7 +28,9 @@ from polymodal import __version__
 from polymodal.errors import DataError
 from polymodal.leaderboard import (RUN_KEYS, Column, Leaderboard, ablations, build_leaderboard, format_interval,
                                    format_value)
-from polymodal.report import Artifact, Progress, ResultsFolder, load_results
+from polymodal.plugins import get_plugins
+from polymodal.report import Progress, ResultsFolder, load_results
+from polymodal.report_sections import report_sections, unrendered_kinds
 from polymodal_plugins.reporters import html_charts as charts
 
 #: Per axis, at most this many rows go into the "all measurements" tables; the JSON report has every row.
@@ -46,8 +48,9 @@ def _data_uri(data: bytes, mime: str = "image/png") -> str:
 class _Page:
     """Collects sections and the images that could not be embedded."""
 
-    def __init__(self, folder: ResultsFolder, progress: Progress | None):
+    def __init__(self, folder: ResultsFolder, progress: Progress | None, colours: dict[str, str] | None = None):
         self.folder = folder
+        self.colours = colours or {}
         self.sections: list[tuple[str, str, str]] = []  # id, title, body
         self.missing: list[str] = []
         self.progress = progress
@@ -222,111 +225,12 @@ def _robustness(page: _Page, colours: dict[str, str]) -> None:
     page.add("adversarial", "Adversarial robustness", "".join(body))
 
 
-def _item_html(page: _Page, item: Any, alt: str) -> str:
-    if isinstance(item, str):
-        return f'<div class="qtext">{esc(item)}</div>'
-    if not isinstance(item, dict):
-        return ""
-    out = ""
-    if item.get("image"):
-        out += page.image(str(item["image"]), alt, "thumb")
-    if item.get("text"):
-        out += f'<div class="qtext">{esc(item["text"])}</div>'
-    return out
-
-
-def _retrieval(page: _Page) -> None:
-    cards = []
-    for a in page.folder.artifacts_of("retrieval_example"):
-        d = a.data
-        query = d.get("query", d.get("query_text") or d.get("query_image"))
-        if isinstance(query, str) and query.lower().endswith((".png", ".jpg", ".jpeg")):
-            query = {"image": query}
-        items = d.get("results") or d.get("top_k") or d.get("items") or []
-        if not isinstance(items, list):
-            continue
-        results = []
-        for rank, item in enumerate(items, start=1):
-            if not isinstance(item, dict):
-                continue
-            hit = bool(item.get("hit"))
-            score = item.get("score")
-            score_text = f"{score:.3f}" if isinstance(score, (int, float)) else ""
-            results.append(f'<li class="{"hit" if hit else "miss"}"><span class="rank">#{rank}</span>'
-                           f'{_item_html(page, item, f"result {rank}")}<span class="score">{esc(score_text)}</span>'
-                           f'<span class="mark">{"✓ hit" if hit else ""}</span></li>')
-        cards.append(f'<div class="card"><div class="meta">{esc(a.run)} · {esc(d.get("direction", ""))}</div>'
-                     f'<div class="query"><span class="label">query</span>{_item_html(page, query, "query")}</div>'
-                     f'<ol class="topk">{"".join(results)}</ol></div>')
-    page.add("retrieval", "Retrieval examples", f'<div class="cards">{"".join(cards)}</div>' if cards else "")
-
-
-def _captions(page: _Page) -> None:
-    cards = []
-    for a in page.folder.artifacts_of("caption_example"):
-        d = a.data
-        refs = d.get("references") or []
-        refs = refs if isinstance(refs, list) else [refs]
-        scores = d.get("scores") if isinstance(d.get("scores"), dict) else {}
-        score_html = "".join(f'<span class="pill">{esc(k)} {esc(format_value(v) if isinstance(v, (int, float)) else v)}'
-                             f"</span>" for k, v in scores.items())
-        cards.append(
-            f'<div class="card caption">{page.image(d.get("image") or a.path, "captioned image", "thumb big")}'
-            f'<div><div class="meta">{esc(a.run)}</div><div class="generated">“{esc(d.get("generated", ""))}”</div>'
-            f'<div class="label">references</div><ul class="refs">{"".join(f"<li>{esc(r)}</li>" for r in refs)}</ul>'
-            f"<div>{score_html}</div></div></div>")
-    page.add("captioning", "Captioning examples", f'<div class="cards">{"".join(cards)}</div>' if cards else "")
-
-
-def _generated(page: _Page) -> None:
-    tiles = []
-    for a in page.folder.artifacts_of("generated_image"):
-        caption = a.data.get("caption") or a.data.get("prompt") or ""
-        tiles.append(f'<figure class="tile">{page.image(a.path or a.data.get("image"), str(caption), "thumb big")}'
-                     f'<figcaption>{esc(caption)}<br><span class="meta">{esc(a.run)}</span></figcaption></figure>')
-    page.add("generation", "Generated images", f'<div class="tiles">{"".join(tiles)}</div>' if tiles else "")
-
-
-def _tokens_html(tokens: list[Any], weights: list[Any]) -> str:
-    nums = [float(w) if isinstance(w, (int, float)) and math.isfinite(w) else 0.0 for w in weights]
-    top = max((abs(w) for w in nums), default=0.0) or 1.0
-    spans = [f'<span class="tok" style="background:rgba(213,94,0,{abs(w) / top:.2f})" '
-             f'title="{w:.3f}">{esc(t)}</span>' for t, w in zip(tokens, nums, strict=False)]
-    return f'<div class="tokens">{" ".join(spans)}</div>'
-
-
-def _attention(page: _Page) -> None:
-    tiles, token_rows = [], []
-    for a in page.folder.artifacts_of("attention_map"):
-        d = a.data
-        if a.path or d.get("image"):
-            label = d.get("caption") or d.get("label") or ""
-            tiles.append(f'<figure class="tile">{page.image(a.path or d.get("image"), "attention heatmap", "thumb big")}'
-                         f'<figcaption>{esc(label)}<br><span class="meta">{esc(a.run)}</span></figcaption></figure>')
-        tokens, weights = d.get("tokens"), d.get("weights")
-        if isinstance(tokens, list) and isinstance(weights, list) and tokens:
-            token_rows.append(f'<div class="card wide"><div class="meta">{esc(a.run)} · token attention</div>'
-                              f"{_tokens_html(tokens, weights)}</div>")
-    body = (f'<div class="tiles">{"".join(tiles)}</div>' if tiles else "") + "".join(token_rows)
-    page.add("attention", "Attention maps", body)
-
-
-def _importance(page: _Page, colours: dict[str, str]) -> None:
-    values: dict[str, dict[str, dict[str, float]]] = {}
-    for r in page.folder.rows_of("interpretability.importance"):
-        modality = r.conditions.get("modality")
-        if modality is not None and r.value is not None and math.isfinite(r.value):
-            values.setdefault(r.metric, {}).setdefault(r.run, {})[str(modality)] = r.value
-    for a in page.folder.artifacts_of("importance"):  # runs that only saved an artifact
-        method = str(a.data.get("method", "importance"))
-        vals = a.data.get("values", {k: v for k, v in a.data.items() if k != "method"})
-        if isinstance(vals, dict) and a.run not in values.get(method, {}):
-            clean = {str(k): float(v) for k, v in vals.items() if isinstance(v, (int, float))}
-            if clean:
-                values.setdefault(method, {})[a.run] = clean
-    page.step("chart: modality importance")
-    page.add("importance", "Modality importance",
-             page.chart(charts.grouped_by_category(values, colours, "modality"), "modality importance"))
+def _sections(page: _Page) -> None:
+    """Artifacts through the registered report sections: the page knows no artifact kind."""
+    sections = report_sections(get_plugins())
+    for name, section in sections:
+        page.add(name, section.title, section.html(page.folder.artifacts_of(section.artifact_kind), page))
+    page.missing.extend(unrendered_kinds(page.folder, sections))
 
 
 def _training(page: _Page, colours: dict[str, str]) -> None:
@@ -399,7 +303,7 @@ def render_html(folder: ResultsFolder, progress: Progress | None = None) -> str:
     """The whole page as a string."""
     board = build_leaderboard(folder.rows, [r.id for r in folder.runs])
     colours = charts.run_colours(board.runs)
-    page = _Page(folder, progress)
+    page = _Page(folder, progress, colours)
     page.step("leaderboard")
     if board.columns:
         page.add("leaderboard", "Leaderboard", _leaderboard(board, folder, colours))
@@ -418,8 +322,7 @@ def render_html(folder: ResultsFolder, progress: Progress | None = None) -> str:
     else:
         page.add("leaderboard", "Leaderboard", '<p class="missing">No scored results yet.</p>')
     steps: list[Callable[[], None]] = [
-        lambda: _robustness(page, colours), lambda: _retrieval(page), lambda: _captions(page),
-        lambda: _generated(page), lambda: _attention(page), lambda: _importance(page, colours),
+        lambda: _robustness(page, colours), lambda: _sections(page),
         lambda: _training(page, colours), lambda: _failures(page), lambda: _measurements(page),
         lambda: _manifest(page),
     ]

@@ -16,7 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from polymodal.leaderboard import Column, Leaderboard, ablations, build_leaderboard, format_interval, format_value
+from polymodal.plugins import get_plugins
 from polymodal.report import Progress, ResultsFolder, load_results
+from polymodal.report_sections import report_sections, unrendered_kinds
 
 
 def _cell(text: str) -> str:
@@ -130,9 +132,28 @@ def render_markdown(folder: ResultsFolder) -> str:
             last = (r.error or "failed").strip().splitlines()[-1]
             lines.append(f"- `{r.id}`: {_cell(last)}")
         lines.append("")
-    if folder.problems:
-        lines += ["## Notes", ""] + [f"- {_cell(p)}" for p in folder.problems] + [""]
+    sections = report_sections(get_plugins())
+    page = _MarkdownPage(folder)
+    for _name, section in sections:
+        artifacts = folder.artifacts_of(section.artifact_kind)
+        body = section.markdown(artifacts, page) if section.markdown is not None and artifacts else ""
+        if body:
+            lines += [f"## {section.title}", "", body, ""]
+    problems = list(folder.problems) + unrendered_kinds(folder, sections)
+    if problems:
+        lines += ["## Notes", ""] + [f"- {_cell(p)}" for p in problems] + [""]
     return "\n".join(lines)
+
+
+class _MarkdownPage:
+    """The :class:`polymodal.report_sections.SectionPage` of the Markdown report: images are relative links."""
+
+    def __init__(self, folder: ResultsFolder):
+        self.folder = folder
+        self.colours: dict[str, str] = {}
+
+    def image(self, relative: str | None, alt: str, cls: str = "artifact") -> str:
+        return f"![{_cell(alt)}]({relative})" if relative else ""
 
 
 class MarkdownReporter:
