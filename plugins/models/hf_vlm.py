@@ -64,6 +64,8 @@ class HFVLM(PolymodalModel):
         self.image_field: str = p.get("image_field", "image")
         self.text_field: str = p.get("text_field", "text")
         self.caption_prompt: str = p.get("caption_prompt", "Describe the image in one sentence.")
+        #: The reference captions the task axis scores captions against (coco-captions' target).
+        self.caption_field: str = p.get("caption_field", "captions")
         self.choice_prompt: str = p.get("choice_prompt", "{question}\n{options}\n"
                                         "Answer with the option's letter from the given choices directly.")
         self.choice_mode: str = p.get("choice_mode", "generate")
@@ -215,6 +217,10 @@ class HFVLM(PolymodalModel):
     def answer(self, batch: Batch) -> list[str]:
         """One reply per sample: the image field's image, the text field's question."""
         return self.generate_replies(self.images(batch), self.strings(batch, self.text_field))
+
+    def answer_choice(self, batch: Batch, options: Sequence[Sequence[str]]) -> tuple[list[int | None], list[str]]:
+        """Multiple choice on a batch: the chosen index per sample (``None``: none named) and the replies."""
+        return self.choose(self.images(batch), self.strings(batch, self.text_field), options)
 
     def caption(self, batch: Batch, *, max_len: int | None = None, beam_size: int | None = None) -> list[str]:
         images = self.images(batch)

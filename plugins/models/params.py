@@ -153,6 +153,8 @@ class HFVLMParams:
     #: The question (``answer``); captions use ``caption_prompt`` instead.
     text_field: str = "text"
     caption_prompt: str = "Describe the image in one sentence."
+    #: Target holding the reference captions (``coco-captions``: ``captions``).
+    caption_field: str = "captions"
     #: Wraps a multiple-choice question; ``{question}`` and ``{options}`` (one ``A. text`` line each).
     choice_prompt: str = "{question}\n{options}\nAnswer with the option's letter from the given choices directly."
     #: ``generate`` (reply, then letter extraction) or ``likelihood`` (the option whose text is most likely).

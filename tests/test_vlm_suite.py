@@ -1,0 +1,115 @@
+"""A suite evaluating tiny random LLaVA- and Qwen2-VL-style ``hf-vlm`` models end to end on a VQA
+JSONL and a circular multiple-choice file: the task axis's answering rows, in the results store."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from vlm_testkit import save_tiny_llava, save_tiny_qwen2_vl
+
+SUITE = """
+name = "vlm-tiny"
+seeds = [0]
+eval_split = "test"
+
+[defaults.data]
+root = "{root}"
+fields = ["image", "text"]
+batch_size = 4
+modalities = {{ image = {{ size = 24, mean = [0, 0, 0], std = [1, 1, 1] }} }}
+
+[defaults.train]
+epochs = 0
+
+[runs.llava-vqa]
+data.dataset = "vqa"
+model.name = "hf-vlm"
+model.params = {{ model = "{llava}", max_new_tokens = 3 }}
+axes = ["task"]
+
+[runs.qwen-vqa]
+data.dataset = "vqa"
+model.name = "hf-vlm"
+model.params = {{ model = "{qwen}", max_new_tokens = 3 }}
+axes = ["task"]
+
+[runs.llava-mc]
+data.dataset = "multiple-choice"
+data.params = {{ path = "mc.jsonl", circular = true }}
+model.name = "hf-vlm"
+model.params = {{ model = "{llava}", choice_mode = "likelihood" }}
+axes = ["task"]
+
+[runs.qwen-mc]
+data.dataset = "multiple-choice"
+data.params = {{ path = "mc.jsonl", circular = true }}
+model.name = "hf-vlm"
+model.params = {{ model = "{qwen}", max_new_tokens = 3 }}
+axes = ["task"]
+
+[axes.task]
+examples = 2
+"""
+
+
+def _data(root):
+    from PIL import Image
+
+    root.mkdir()
+    for i, colour in enumerate([(250, 0, 0), (0, 0, 250), (0, 200, 0)]):
+        Image.new("RGB", (30, 20), colour).save(root / f"{i}.png")
+    vqa = [{"id": f"v{i}", "image": f"{i}.png", "question": "What colour is the picture?",
+            "answers": [c] * 8 + ["dark"] * 2, "answer_type": "other"} for i, c in enumerate(["red", "blue", "green"])]
+    vqa.append({"id": "v3", "image": "0.png", "question": "Is it red?", "answers": ["yes"] * 10, "answer_type": "yes/no"})
+    (root / "questions.jsonl").write_text("\n".join(map(json.dumps, vqa)) + "\n")
+    mc = [{"id": f"m{i}", "image": f"{i}.png", "question": "Which colour?", "A": "red", "B": "blue", "C": "green",
+           "answer": "ABC"[i]} for i in range(3)]
+    (root / "mc.jsonl").write_text("\n".join(map(json.dumps, mc)) + "\n")
+
+
+@pytest.fixture(scope="module")
+def vlm_results(tmp_path_factory):
+    from polymodal.cli import main
+    from polymodal.plugins import get_plugins
+
+    base = tmp_path_factory.mktemp("vlm-suite")
+    _data(base / "data")
+    llava, qwen = save_tiny_llava(base / "llava"), save_tiny_qwen2_vl(base / "qwen")
+    suite = base / "vlm.toml"
+    suite.write_text(SUITE.format(root=base / "data", llava=llava, qwen=qwen))
+    out = base / "out"
+    try:
+        code = main(["run", str(suite), "--out", str(out), "--no-report", "-q", "--fail-fast"])
+    finally:
+        get_plugins(refresh=True)
+    assert code == 0
+    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line.strip()], out
+
+
+@pytest.mark.e2e
+def test_vqa_rows_per_model(vlm_results):
+    rows, _ = vlm_results
+    for run in ("llava-vqa", "qwen-vqa"):
+        task = {r["metric"]: r for r in rows if r["axis"] == "task" and r["run"].split("/")[0] == run}
+        acc = task["vqa_accuracy"]
+        assert 0.0 <= acc["value"] <= 1.0 and acc["extra"]["samples"] == 4
+        assert set(acc["extra"]["per_answer_type"]) == {"other", "yes/no"}
+        assert {"vqa_accuracy/other", "vqa_accuracy/yes/no"} <= set(task)
+
+
+@pytest.mark.e2e
+def test_multiple_choice_rows_with_circular_and_failures(vlm_results):
+    rows, _ = vlm_results
+    for run, failures_possible in (("llava-mc", False), ("qwen-mc", True)):
+        task = {r["metric"]: r for r in rows if r["axis"] == "task" and r["run"].split("/")[0] == run}
+        acc = task["choice_accuracy"]
+        assert acc["extra"]["samples"] == 9  # 3 questions x 3 rotations
+        assert task["circular_accuracy"]["extra"]["groups"] == 3
+        assert task["circular_accuracy"]["value"] <= acc["value"] + 1e-12
+        if not failures_possible:  # likelihood choice always names an option
+            assert task["extraction_failure_rate"]["value"] == 0.0
