@@ -113,3 +113,21 @@ def test_multiple_choice_rows_with_circular_and_failures(vlm_results):
         assert task["circular_accuracy"]["value"] <= acc["value"] + 1e-12
         if not failures_possible:  # likelihood choice always names an option
             assert task["extraction_failure_rate"]["value"] == 0.0
+
+
+def test_docs_suite_names_real_parameters():
+    """docs/vlm.md's suite parses, expands, and its model params are hf-vlm's declared ones."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from polymodal.suite import expand_suite
+    from polymodal_plugins.models.params import HFVLMParams
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "vlm.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+    data = tomllib.loads(block)
+    suite = expand_suite(data, "docs/vlm.md")
+    assert len(suite.runs) == 1
+    params = data["runs"]["qwen2-vl-2b"]["model"]["params"]
+    assert HFVLMParams(**params).model == "Qwen/Qwen2-VL-2B-Instruct"
