@@ -25,12 +25,21 @@ from polymodal.errors import ConfigError, did_you_mean
 T = TypeVar("T")
 
 
+#: A config or suite file larger than this is refused before it is read (``include = ["/dev/zero"]``).
+MAX_TOML_BYTES = 16 * 1024 * 1024
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML file; errors name the file and position."""
+    """Parse a TOML file (a regular file of at most :data:`MAX_TOML_BYTES`); errors name the file and position."""
     p = Path(path)
     try:
+        if p.exists() and not p.is_dir() and not p.is_file():
+            raise ConfigError(f"{p}: not a regular file (a device, pipe or socket); expected a TOML file")
         with p.open("rb") as fh:
-            return tomllib.load(fh)
+            raw = fh.read(MAX_TOML_BYTES + 1)
+        if len(raw) > MAX_TOML_BYTES:
+            raise ConfigError(f"{p}: larger than {MAX_TOML_BYTES // (1024 * 1024)} MiB; not a config file")
+        return tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such config file") from None
     except IsADirectoryError:

@@ -161,7 +161,8 @@ def check_encoder(factory: Callable[..., Any], batch: Any, **params: Any) -> Any
 def check_modality(modality: Any, raw_values: Sequence[Any]) -> Any:
     """Check a modality object on already loaded raw values; returns the collated batch.
 
-    Checks: ``preprocess`` gives a tensor per value; ``collate`` of the
+    Checks: declared ``traits`` (:class:`polymodal.traits.ModalityTraits`);
+    ``preprocess`` gives a tensor per value; ``collate`` of the
     tensors plus a ``None`` (a missing value) gives a
     :class:`~polymodal.batch.ModalityBatch` with one row per value, a boolean
     mask of shape ``[B]`` or ``[B, T]``, and an all-false row for the missing one.
@@ -172,6 +173,10 @@ def check_modality(modality: Any, raw_values: Sequence[Any]) -> Any:
 
     who = f"modality {getattr(modality, 'name', _name(type(modality)))}"
     _require(isinstance(getattr(modality, "name", None), str), who, "name", "a str attribute `name`")
+    from polymodal.traits import ModalityTraits
+
+    _require(isinstance(getattr(modality, "traits", None), ModalityTraits), who, "traits",
+             "a `traits` attribute holding polymodal.traits.ModalityTraits (what axes read instead of the name)")
     _require(len(raw_values) >= 2, who, "inputs", "give at least two raw values")
     tensors = [modality.preprocess(v) for v in raw_values]
     _require(all(isinstance(t, torch.Tensor) for t in tensors), who, "preprocess", "a torch.Tensor per raw value")
@@ -313,4 +318,128 @@ def check_axis_rows(rows: Iterable[Any], axis: str, *, metrics: Iterable[str] = 
     return rows
 
 
-__all__ = ["ContractError", "check_axis_rows", "check_encoder", "check_fusion", "check_metric", "check_modality"]
+def check_model(model: Any, batch: Any) -> Any:
+    """Check a built model on a :class:`~polymodal.batch.Batch`; returns ``model``.
+
+    Checks: a :class:`~polymodal.model_api.PolymodalModel`; ``loss(batch)``
+    gives a finite scalar tensor that gradients flow from and a dict of float
+    logs; for each declared capability its method answers in the promised
+    shape (``classify``: logits ``[B, C]``; ``embed``: L2-normalised ``[B, D]``
+    per ``embed_fields``); deterministic in eval mode; a batch where one input
+    field is missing for every sample still gives finite predictions.
+    """
+    import torch
+
+    from polymodal.batch import Batch, ModalityBatch
+    from polymodal.model_api import PolymodalModel
+
+    who = f"model {type(model).__name__}"
+    _require(isinstance(model, PolymodalModel), who, "type", "a polymodal.model_api.PolymodalModel subclass")
+    model.train()
+    loss, logs = model.loss(batch)
+    _require(isinstance(loss, torch.Tensor) and loss.dim() == 0 and bool(torch.isfinite(loss)), who, "loss()",
+             "a finite scalar tensor first")
+    _require(isinstance(logs, dict) and all(isinstance(v, (int, float)) for v in logs.values()), who, "loss()",
+             "a dict[str, float] of figures second")
+    loss.backward()
+    _require(any(p.grad is not None for p in model.parameters()), who, "loss()", "a loss that gradients flow from")
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    caps = set(getattr(model, "capabilities", ()))
+    b = len(batch)
+    with torch.no_grad():
+        if "classify" in caps:
+            logits = model.predict(batch)
+            _require(logits.dim() == 2 and logits.shape[0] == b, who, "predict()", f"logits [{b}, C], got "
+                     f"{tuple(logits.shape)}")
+            _require(torch.equal(logits, model.predict(batch)), who, "determinism", "same batch, same logits in eval")
+            for field in list(batch.inputs)[: max(0, len(batch.inputs) - 1)] if len(batch.inputs) > 1 else []:
+                missing = Batch({k: ModalityBatch(v.data, torch.zeros_like(v.mask) if k == field else v.mask, v.meta)
+                                 for k, v in batch.inputs.items()}, batch.targets, batch.ids)
+                _require(bool(torch.isfinite(model.predict(missing)).all()), who, "missing modality",
+                         f"finite logits when {field!r} is missing for every sample")
+        if "embed" in caps:
+            for field in model.embed_fields:
+                e = model.embed(batch, field)
+                _require(e.dim() == 2 and e.shape[0] == b, who, f"embed(batch, {field!r})", "[B, D]")
+                _require(torch.allclose(e.norm(dim=-1), torch.ones(b), atol=1e-4), who,
+                         f"embed(batch, {field!r})", "L2-normalised rows")
+    return model
+
+
+def check_dataset(dataset: Any, *, samples: int = 8) -> Any:
+    """Check a dataset object; returns it.
+
+    Checks: ``fields`` maps str -> str, ``targets`` is a list of str, the
+    dataset is not empty, and the first ``samples`` items are dicts with a
+    unique ``id``, every target, and only declared fields (a missing modality
+    is an absent key or ``None``).
+    """
+    who = f"dataset {getattr(dataset, 'name', type(dataset).__name__)}"
+    fields, targets = getattr(dataset, "fields", None), getattr(dataset, "targets", None)
+    _require(isinstance(fields, dict) and fields and all(isinstance(k, str) and isinstance(v, str)
+                                                         for k, v in fields.items()),
+             who, "fields", "a non-empty dict of sample field -> modality name")
+    _require(isinstance(targets, list) and all(isinstance(t, str) for t in targets), who, "targets",
+             "a list of target keys")
+    _require(len(dataset) > 0, who, "len()", "at least one sample")
+    ids = set()
+    for i in range(min(samples, len(dataset))):
+        item = dataset[i]
+        _require(isinstance(item, dict), who, f"item {i}", f"a dict, got {type(item).__name__}")
+        _require("id" in item and item["id"] not in ids, who, f"item {i}", "a unique 'id'")
+        ids.add(item["id"])
+        missing = [t for t in targets if t not in item]
+        _require(not missing, who, f"item {i}", f"every target; missing {missing}")
+        unknown = sorted(set(item) - set(fields) - set(targets) - {"id"})
+        _require(not unknown, who, f"item {i}", f"only declared fields and targets; undeclared {unknown}")
+    return dataset
+
+
+def check_attack(attack: Any, *, epsilon: float = 0.1, norm: str = "linf") -> Any:
+    """Check a built attack; returns the deltas of its main call.
+
+    Checks: one delta per input of the input's shape; zero deltas for
+    ``epsilon=0``; every delta inside the ``norm`` ball of ``epsilon *
+    scale`` per sample, inside the box bounds, and zero where the mask is
+    zero; the same generator seed gives the same deltas.
+    """
+    import torch
+
+    from polymodal.perturb import PerturbationSpace
+
+    who = f"attack {type(attack).__name__}"
+    x = torch.rand(3, 2, 4, 4, generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(3, 1, 1, 1)
+    mask[1] = 0
+    inputs = {"image": PerturbationSpace(shape=x.shape, scale=1.0, mask=mask, lower=-x, upper=1 - x),
+              "text": PerturbationSpace(shape=torch.Size((3, 5, 6)), scale=2.0)}
+    weight = torch.randn(3, 5, 6, generator=torch.Generator().manual_seed(1))
+
+    def loss_fn(deltas: dict[str, torch.Tensor]) -> torch.Tensor:
+        return ((x + deltas["image"]) ** 2).flatten(1).sum(1) + (deltas["text"] * weight).flatten(1).sum(1)
+
+    zero = attack(loss_fn, inputs, epsilon=0.0, generator=torch.Generator().manual_seed(0))
+    _require(all(float(d.abs().max()) == 0.0 for d in zero.values()), who, "epsilon=0", "all-zero deltas")
+    deltas = attack(loss_fn, inputs, epsilon=epsilon, generator=torch.Generator().manual_seed(0))
+    _require(set(deltas) == set(inputs), who, "deltas", f"one delta per input {sorted(inputs)}")
+    for name, space in inputs.items():
+        d = deltas[name].detach()
+        _require(tuple(d.shape) == tuple(space.shape), who, name, f"a delta of shape {tuple(space.shape)}")
+        flat = d.flatten(1)
+        size = flat.abs().amax(1) if norm == "linf" else flat.norm(dim=1)
+        _require(bool((size <= epsilon * space.scale * (1 + 1e-5) + 1e-7).all()), who, name,
+                 f"inside the {norm} ball of radius epsilon * scale = {epsilon * space.scale}")
+        if space.mask is not None:
+            _require(float((d * (1 - space.mask)).abs().max()) == 0.0, who, name, "zero where the mask is zero")
+        if space.lower is not None:
+            _require(bool((d >= space.lower - 1e-6).all() and (d <= space.upper + 1e-6).all()), who, name,
+                     "inside the box [lower, upper] (valid input range)")
+    again = attack(loss_fn, inputs, epsilon=epsilon, generator=torch.Generator().manual_seed(0))
+    _require(all(torch.equal(again[k].detach(), deltas[k].detach()) for k in inputs), who, "determinism",
+             "the same generator seed gives the same deltas")
+    return deltas
+
+
+__all__ = ["ContractError", "check_attack", "check_axis_rows", "check_dataset", "check_encoder", "check_fusion",
+           "check_metric", "check_modality", "check_model"]

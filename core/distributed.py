@@ -44,12 +44,34 @@ def distributed_context(device: str | None = None) -> Iterator[DistInfo]:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if backend == "nccl":
         torch.cuda.set_device(local_rank)
+    from datetime import timedelta
+
+    from polymodal import collective
+    from polymodal.errors import PolymodalError
+
     created = not dist.is_initialized()
     if created:
-        dist.init_process_group(backend=backend)
+        try:
+            # The group's own timeout bounds what our guard does not see (DDP's gradient reductions).
+            dist.init_process_group(backend=backend, timeout=timedelta(seconds=collective.timeout_seconds()))
+        except (RuntimeError, ValueError, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise PolymodalError(
+                f"torchrun rendezvous failed (rank {os.environ.get('RANK', '?')} of {world}, MASTER_ADDR="
+                f"{os.environ.get('MASTER_ADDR', '?')}, MASTER_PORT={os.environ.get('MASTER_PORT', '?')}): "
+                f"{first}") from None
+        collective.reset()
     try:
         yield DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, backend)
-    finally:
+    except BaseException:
+        # No closing barrier on the way out of an error: a peer still waiting sees the group close.
         if created and dist.is_initialized():
-            dist.barrier()
+            dist.destroy_process_group()
+        raise
+    if created and dist.is_initialized():
+        try:
+            if not collective.broken():
+                collective.set_position()
+                collective.barrier("end of the job")
+        finally:
             dist.destroy_process_group()

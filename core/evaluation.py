@@ -54,7 +54,17 @@ Under ``torchrun`` the context carries ``rank``/``world_size``;
 :meth:`AxisContext.all_reduce_sum` / :meth:`AxisContext.all_reduce_max` /
 :meth:`AxisContext.all_gather_object` cover plain counts and corpus-level
 scores, so axes stay the same code and give the single-process figures.
-These reductions are collective: call them after the loop over the shard.
+These reductions are collective: call them after the loop over the shard,
+on every rank, whatever the shard held (an empty shard still calls them).
+
+Each of them (and every torchmetrics sync during a run) first checks that
+all ranks are at the same call; a rank on another path makes every rank
+raise :class:`polymodal.collective.CollectiveMismatch` naming each rank's
+position, and a wait longer than ``POLYMODAL_COLLECTIVE_TIMEOUT`` seconds
+raises :class:`polymodal.collective.CollectiveTimeout`: the run is recorded
+as failed instead of hanging. Work that one rank does alone goes inside
+``with ctx.local():`` (its metric syncs and reductions stay local); a raw
+``torch.distributed`` call of a plugin's own goes after ``ctx.guard(site)``.
 """
 
 from __future__ import annotations
@@ -312,6 +322,23 @@ class AxisContext:
         from polymodal.collective import all_gather_object
 
         return all_gather_object(obj) if self.world_size > 1 else [obj]
+
+    def guard(self, site: str, **facts: Any) -> list[dict[str, Any]]:
+        """Check that every rank is at this call before a ``torch.distributed`` call of your own.
+
+        Returns each rank's ``facts`` (small JSON values such as sizes), so a
+        padded gather needs no second exchange. Raises
+        :class:`polymodal.collective.CollectiveMismatch` when a rank is elsewhere.
+        """
+        from polymodal.collective import guard
+
+        return guard(f"{site}", **facts) if self.world_size > 1 else [facts]
+
+    def local(self) -> contextlib.AbstractContextManager[None]:
+        """``with ctx.local():`` work this rank does alone (rank 0's figures): no collectives, no metric syncs."""
+        from polymodal.collective import local
+
+        return local()
 
     def gather_cat(self, items: list[Any]) -> list[Any]:
         """Per-sample ``items`` of this rank's shard joined in split order across ranks."""

@@ -43,6 +43,8 @@ languages of text are two fields of one modality.
 
 from __future__ import annotations
 
+import math
+
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -53,13 +55,13 @@ from polymodal.config import PluginsSection, apply_overrides, load_toml, structu
 from polymodal.errors import ConfigError, did_you_mean
 
 def _positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None and value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+    if value is not None and (not math.isfinite(value) or value <= 0):  # nan <= 0 is False: check finiteness
+        raise ValueError(f"{attribute.name} must be a finite number > 0, got {value!r}")
 
 
 def _non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None and value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+    if value is not None and (not math.isfinite(value) or value < 0):
+        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
 
 
 def _no_split(value: Any) -> Any:

@@ -118,6 +118,19 @@ def register_attacks(register: Register) -> None:
 
 
 @hookspec
+def register_corruptions(register: Register) -> None:
+    """Register corruptions used by the noise-robustness axis.
+
+    The factory is a function ``fn(raw, severity, rng) -> raw`` that damages
+    one raw sample value (what a modality's ``load`` returns) at severity
+    1..5, drawing randomness only from the ``numpy.random.Generator`` it is
+    given. ``tags`` name the raw formats it accepts (the ``raw_format`` trait
+    of a modality, e.g. ``rgb``); name it ``<format>.<corruption>``: suites
+    and result rows use the part after the format.
+    """
+
+
+@hookspec
 def register_datasets(register: Register) -> None:
     """Register datasets.
 

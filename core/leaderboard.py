@@ -43,8 +43,6 @@ from polymodal.stats import (DEFAULT_RESAMPLES, PER_SAMPLE_KEY, Interval, SeedSu
 #: Significance level for marking a best value.
 DEFAULT_ALPHA = 0.05
 
-#: Axes shown first, in this order; any other axis follows alphabetically.
-AXIS_ORDER: tuple[str, ...] = ("task", "zero-shot", "retrieval", "robustness.noise", "robustness.adversarial")
 
 #: Axes that explain a model or record training rather than score it.
 EXCLUDED_AXIS_PREFIXES: tuple[str, ...] = ("interpretability", "train")
@@ -66,8 +64,15 @@ def higher_is_better(metric: str, hint: Any = None) -> bool:
     return not any(word in name for word in _LOWER_IS_BETTER_WORDS)
 
 
-def axis_sort_key(axis: str) -> tuple[int, str]:
-    return (AXIS_ORDER.index(axis), "") if axis in AXIS_ORDER else (len(AXIS_ORDER), axis)
+def axis_order(axes: Iterable[str]) -> dict[str, int]:
+    """Each axis's position: the order the suite ran them in (first appearance in the results).
+
+    No axis is privileged by a built-in list; a suite author orders the report by ordering its axes.
+    """
+    order: dict[str, int] = {}
+    for axis in axes:
+        order.setdefault(axis, len(order))
+    return order
 
 
 @attrs.frozen
@@ -236,6 +241,7 @@ def build_leaderboard(rows: Iterable[ResultRow], runs: Sequence[str] | None = No
     for r in rows:
         groups.setdefault((r.run, r.axis, r.metric), []).append(r)
         column_order.setdefault((r.axis, r.metric), len(column_order))
+    axes_first = axis_order(r.axis for r in rows)
 
     cells: dict[tuple[str, str], Cell] = {}
     varying: dict[tuple[str, str], set[str]] = {}
@@ -258,7 +264,7 @@ def build_leaderboard(rows: Iterable[ResultRow], runs: Sequence[str] | None = No
     columns = tuple(
         Column(axis=axis, metric=metric, higher_is_better=higher_is_better(metric, hints.get((axis, metric))),
                averaged_over=tuple(sorted(varying.get((axis, metric), ()))))
-        for axis, metric in sorted(column_order, key=lambda am: (axis_sort_key(am[0]), column_order[am]))
+        for axis, metric in sorted(column_order, key=lambda am: (axes_first[am[0]], column_order[am]))
     )
     best: dict[str, frozenset[str]] = {}
     tied: dict[str, frozenset[str]] = {}

@@ -65,6 +65,10 @@ class ComponentPlugin:
         self._register("attacks", register)
 
     @hookimpl
+    def register_corruptions(self, register: Register) -> None:
+        self._register("corruptions", register)
+
+    @hookimpl
     def register_datasets(self, register: Register) -> None:
         self._register("datasets", register)
 

@@ -243,6 +243,17 @@ class PolymodalModel(nn.Module):
     def loss(self, batch: Batch) -> LossOutput:
         raise NotImplementedError(f"{type(self).__name__} does not define loss()")
 
+    def loss_and_predict(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float], torch.Tensor | None]:
+        """Loss, logs and (``classify`` models, batch with the target) the logits of one batch.
+
+        Evaluation needs both; a model whose loss already computes the logits
+        overrides this to return them from the same forward pass (half the
+        work). The default calls :meth:`loss` then :meth:`predict`.
+        """
+        loss, logs = self.loss(batch)
+        wants = "classify" in self.capabilities and self.config.target in batch.targets
+        return loss, logs, self.predict(batch) if wants else None
+
     def unimodal_loss(self, batch: Batch, field: str) -> LossOutput:
         raise PolymodalError(f"model {type(self).__name__} does not support staged training (no unimodal_loss)")
 

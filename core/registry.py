@@ -27,6 +27,7 @@ KINDS: tuple[str, ...] = (
     "metrics",
     "axes",
     "attacks",
+    "corruptions",
     "datasets",
     "trainers",
     "strategies",

@@ -30,7 +30,7 @@ from typing import Any
 import attrs
 
 from polymodal.errors import DataError, PolymodalError
-from polymodal.results import SCHEMA_VERSION, ResultRow
+from polymodal.results import SCHEMA_VERSION, ResultRow, loads_record
 
 RESULTS_FILE = "results.jsonl"
 ARTIFACTS_FILE = "artifacts.jsonl"
@@ -139,7 +139,14 @@ def _finite(value: Any) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"value must be a number, got {type(value).__name__}")
-    out = float(value)  # the store writes NaN/inf as strings
+    if isinstance(value, str) and value not in ("nan", "inf", "-inf"):
+        raise ValueError(f"value must be a number, got the string {value[:40]!r}")
+    try:
+        out = float(value)  # the store writes NaN/inf as strings
+    except OverflowError:
+        raise ValueError(f"value has {len(str(value))} digits: out of the range of a float") from None
+    if isinstance(value, int) and math.isinf(out):
+        raise ValueError("value is out of the range of a float")
     return out
 
 
@@ -156,8 +163,8 @@ def _read_jsonl(path: Path, problems: list[str]) -> list[tuple[int, dict[str, An
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            obj = loads_record(line)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             if i == last:
                 problems.append(f"{path.name}: skipped a torn final line (line {i + 1}), left by an interrupted write")
                 continue

@@ -24,6 +24,14 @@ from polymodal.faults import write_point
 SCHEMA_VERSION = 1
 
 
+class StorageError(PolymodalError):
+    """A write to the results folder failed (disk full, read-only, I/O error): the whole run stops.
+
+    Not a failure of one run of the suite: every later write would fail too,
+    and an error row could not be stored either.
+    """
+
+
 def _clean(value: Any) -> Any:
     """JSON-safe value: tensors and numpy scalars to Python, NaN/inf to strings."""
     if hasattr(value, "tolist"):
@@ -62,10 +70,35 @@ class ResultRow:
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> ResultRow:
         value = obj.get("value")
-        if isinstance(value, str):
-            value = float(value)
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            try:
+                value = float(value)
+            except (ValueError, OverflowError):
+                raise PolymodalError(f"result row {obj.get('axis')}/{obj.get('metric')}: value {str(value)[:40]!r} "
+                                     "is not a number in the range of a float") from None
         return cls(axis=obj["axis"], metric=obj["metric"], value=value, run=obj.get("run", ""),
                    conditions=obj.get("conditions", {}), extra=obj.get("extra", {}))
+
+
+#: Integers in a results file longer than this are refused (Python refuses > 4300 digits with a ValueError).
+MAX_INT_DIGITS = 400
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits (at most {MAX_INT_DIGITS} are read)")
+    return int(text)
+
+
+def loads_record(raw: bytes | str) -> Any:
+    """One JSON line of a results, artifacts or progress file, refusing huge integers with a ValueError."""
+    return json.loads(raw, parse_int=_parse_int)
+
+
+def dumps_record(record: dict[str, Any]) -> bytes:
+    """One JSON line; a lone surrogate in a string is written as its ``\\udXXX`` escape, which reads back the same."""
+    text = json.dumps(record, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    return text.encode("utf-8", errors="backslashreplace")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -97,19 +130,18 @@ class JsonlStore:
         On a failed or short write the file is cut back to its old size, so it
         holds whole lines only (e.g. ENOSPC mid-line).
         """
-        data = b"".join((json.dumps(r, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
-                        for r in records)
+        data = b"".join(dumps_record(r) for r in records)
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise PolymodalError(f"cannot write results to {self.path}: {exc.strerror}") from None
+            raise StorageError(f"cannot write results to {self.path}: {exc.strerror}") from None
         start = os.fstat(fd).st_size
         try:
             if data:
                 write_point(f"write {self.path.name}")
                 written = os.write(fd, data)
                 if written != len(data):
-                    raise PolymodalError(f"short write to {self.path} ({written} of {len(data)} bytes): disk full?")
+                    raise StorageError(f"short write to {self.path} ({written} of {len(data)} bytes): disk full?")
                 write_point(f"fsync {self.path.name}")
                 os.fsync(fd)
         except (OSError, PolymodalError) as exc:
@@ -120,7 +152,7 @@ class JsonlStore:
                 pass
             if isinstance(exc, PolymodalError):
                 raise
-            raise PolymodalError(f"cannot write results to {self.path}: {exc.strerror}") from None
+            raise StorageError(f"cannot write results to {self.path}: {exc.strerror}") from None
         finally:
             os.close(fd)
         return start + len(data)
@@ -154,8 +186,8 @@ class JsonlStore:
                     self.torn_lines += 1
                     continue
                 try:
-                    yield json.loads(raw)
-                except json.JSONDecodeError:
+                    yield loads_record(raw)
+                except (ValueError, RecursionError):  # bad JSON, a hostile integer or nesting: not a row we wrote
                     self.torn_lines += 1
 
     def repair(self) -> int:

@@ -23,8 +23,10 @@ uninterrupted one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import shutil
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -37,10 +39,11 @@ import attrs
 from polymodal import __version__
 from polymodal.errors import ConfigError, PolymodalError
 from polymodal.evaluation import AxisContext, Unit, condition_key
-from polymodal.results import JsonlStore, ResultRow, atomic_write_bytes
 from polymodal.progress import SuiteProgress as Progress
+from polymodal.results import JsonlStore, ResultRow, StorageError, atomic_write_bytes
+from polymodal.suite import RunPlan, Suite, shown_problems
 from polymodal.versions import versions
-from polymodal.suite import RunPlan, Suite
+from polymodal.writer_lock import writer_lock
 
 MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
@@ -164,7 +167,8 @@ class Runner:
         trainer = self.suite.data.get("trainer", "default")
         attempt(f"{src}: trainer", lambda: self.plugins.get("trainers", trainer))
         if problems:
-            raise ConfigError(f"suite {self.suite.name!r} has {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+            raise ConfigError(f"suite {self.suite.name!r} has {len(problems)} problem(s):\n  "
+                              + "\n  ".join(shown_problems(problems)))
 
     # -- the results folder -------------------------------------------------------
     def _prepare_out(self) -> dict[str, Any]:
@@ -185,7 +189,7 @@ class Runner:
                 manifest = self._prepare_out_here()
             except PolymodalError as exc:
                 error = str(exc)
-        error = broadcast_object(error)
+        error, manifest = broadcast_object((error, manifest))  # every rank tracks run statuses
         if error is not None:
             raise PolymodalError(error)
         return manifest
@@ -259,17 +263,27 @@ class Runner:
             store.truncate_to(last[key])
 
     def _set_status(self, manifest: dict[str, Any], run_id: str, status: str, **extra: Any) -> None:
-        if not self.is_writer:
-            return
-        for r in manifest["runs"]:
+        for r in manifest.setdefault("runs", []):
             if r["id"] == run_id:
                 r["status"] = status
                 r.update(extra)
-        _atomic_write_json(self.out / MANIFEST, manifest)
+        if self.is_writer:
+            _atomic_write_json(self.out / MANIFEST, manifest)
 
     # -- running -------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         self.validate()
+        # One writer per results folder (rank 0 writes for all ranks): a second `run` is refused, naming the holder.
+        lock = writer_lock(self.out, "polymodal run") if self.is_writer else contextlib.nullcontext()
+        with lock:
+            try:
+                return self._run_locked()
+            except OSError as exc:  # a manifest write outside a store
+                if _is_storage_failure(exc):
+                    raise _storage_error(self.out, exc) from exc
+                raise
+
+    def _run_locked(self) -> dict[str, Any]:
         manifest = self._prepare_out()
         records = list(self.progress_store.read()) if self.options.resume else []
         complete = {(r["run"], r["axis"]) for r in records if r.get("status", "complete") == "complete"}
@@ -287,35 +301,72 @@ class Runner:
         self._units, self._stored_rows = units, stored_rows
         bar = Progress(sum(len(p.axes) + 1 for p in self.suite.runs), enabled=self.options.progress and self.is_writer)
         failures = 0
-        for index, plan in enumerate(self.suite.runs):
-            if all((plan.id, a) in complete for a in ("train", *plan.axes)):
-                bar.done += len(plan.axes) + 1
-                continue
-            bar.unit(f"run {index + 1}/{len(self.suite.runs)} {plan.id}")
-            try:
-                data = self._run_one(plan, complete, stored_keys, bar)
-                self._set_status(manifest, plan.id, "complete", **_data_facts(data))
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:  # noqa: BLE001 - one failing run must not stop the suite
+        from polymodal import collective
+
+        guarded = collective.guarded_metrics() if self.options.world_size > 1 else contextlib.nullcontext()
+        with guarded:
+            for index, plan in enumerate(self.suite.runs):
+                if all((plan.id, a) in complete for a in ("train", *plan.axes)):
+                    bar.done += len(plan.axes) + 1
+                    continue
+                if collective.broken():
+                    failures += 1
+                    self._fail(manifest, plan, f"not run: {collective.broken()}", "", bar)
+                    continue
+                bar.unit(f"run {index + 1}/{len(self.suite.runs)} {plan.id}")
+                error, tb, data = None, "", None
+                collective.set_position(plan.id)
+                try:
+                    data = self._run_one(plan, complete, stored_keys, bar)
+                except KeyboardInterrupt:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - one failing run must not stop the suite
+                    if _is_storage_failure(exc):
+                        raise _storage_error(self.out, exc) from exc  # type: ignore[arg-type]
+                    error, tb = f"{type(exc).__name__}: {exc}", traceback.format_exc()
+                    if not self.is_writer:  # rank 0 stores its own traceback; the others' would be lost
+                        sys.stderr.write(f"rank {self.options.rank}: run {plan.id} failed:\n{tb}")
+                errors = self._agree(plan, error)
+                if not errors:
+                    self._set_status(manifest, plan.id, "complete", **_data_facts(data))
+                    continue
                 failures += 1
-                tb = traceback.format_exc()
-                if self.is_writer:
-                    error = ResultRow("runner", "error", None, run=plan.id,
-                                      conditions={"model": plan.experiment.get("model", {}).get("name")},
-                                      extra={"error": f"{type(exc).__name__}: {exc}", "traceback": tb})
-                    self._commit(plan.id, "runner", Unit(None, "error", rows=[error]), set(), status="error")
-                self._set_status(manifest, plan.id, "failed", error=f"{type(exc).__name__}: {exc}")
-                # Printed even under --quiet: why a run failed must not live only in the files.
-                bar.note(f"run {plan.id} failed: {type(exc).__name__}: {exc}", always=True)
+                message = errors[0] if len(errors) == 1 else "; ".join(errors)
+                self._fail(manifest, plan, message, tb, bar)
                 if self.options.fail_fast:
-                    raise PolymodalError(f"run {plan.id} failed (--fail-fast): {type(exc).__name__}: {exc}") from exc
+                    raise PolymodalError(f"run {plan.id} failed (--fail-fast): {message}")
+        manifest["failed_runs"] = failures  # every rank's exit status reads it
         if self.is_writer:
             manifest["finished"] = datetime.now(timezone.utc).isoformat()
-            manifest["failed_runs"] = failures
             _atomic_write_json(self.out / MANIFEST, manifest)
         bar.note(f"polymodal run: {len(self.suite.runs)} runs, {failures} failed; results in {self.out}")
         return manifest
+
+    def _agree(self, plan: RunPlan, error: str | None) -> list[str]:
+        """Every rank's error for this run (one rank failing fails the run on all), as messages."""
+        if self.options.world_size <= 1:
+            return [error] if error else []
+        from polymodal import collective
+
+        try:
+            errors = collective.agree(f"end of run {plan.id}", error)
+        except PolymodalError as exc:
+            return [m for m in (error, str(exc)) if m]
+        failed = [(r, e) for r, e in enumerate(errors) if e]
+        # The same message from every rank (a mismatch everybody saw) is said once.
+        if len({e for _r, e in failed}) == 1:
+            return [failed[0][1]]
+        return [f"rank {r}: {e}" for r, e in failed]
+
+    def _fail(self, manifest: dict[str, Any], plan: RunPlan, message: str, tb: str, bar: Progress) -> None:
+        if self.is_writer:
+            error = ResultRow("runner", "error", None, run=plan.id,
+                              conditions={"model": plan.experiment.get("model", {}).get("name")},
+                              extra={"error": message, "traceback": tb})
+            self._commit(plan.id, "runner", Unit(None, "error", rows=[error]), set(), status="error")
+        self._set_status(manifest, plan.id, "failed", error=message)
+        # Printed even under --quiet: why a run failed must not live only in the files.
+        bar.note(f"run {plan.id} failed: {message}", always=True)
 
     def _train(self, plan: RunPlan, exp: Any) -> TrainedRun:
         trainer_name = self.suite.data.get("trainer", "default")
@@ -328,6 +379,8 @@ class Runner:
                  stored: dict[tuple[str, str], set[str]], bar: Progress) -> Any:
         """Train and evaluate one run; returns its data (for the facts the manifest records)."""
         import torch
+
+        from polymodal import collective
 
         exp = self.experiments[plan.id]
         t0 = time.perf_counter()
@@ -362,6 +415,7 @@ class Runner:
                 # sets) would otherwise write rows with identical keys, and the
                 # store would keep only the first table's figures.
                 conditions["axis_label"] = label
+            collective.set_position(plan.id, label)
             ctx = AxisContext(
                 run=plan.id, axis=entry.name, conditions=conditions, device=device, plugins=self.plugins,
                 model_ctx=trained.model_ctx, out_dir=self.out, seed=plan.seed, limit=self.options.limit,
@@ -406,6 +460,22 @@ class Runner:
         if unit.key is not None:
             record["unit"] = unit.key
         self.progress_store.append(record)
+
+
+#: Failures of the results folder itself, which stop the whole suite (no error row could be stored).
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def _is_storage_failure(exc: BaseException) -> bool:
+    return isinstance(exc, StorageError) or (isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS)
+
+
+def _storage_error(out: Path, exc: OSError) -> StorageError:
+    advice = "everything committed is kept: fix this and rerun with --resume"
+    if isinstance(exc, StorageError):
+        return StorageError(f"{exc}; {advice}")
+    return StorageError(f"--out {out}: cannot write{f' ({exc.filename})' if exc.filename else ''}: "
+                        f"{exc.strerror or exc}; {advice}")
 
 
 def _data_facts(data: Any) -> dict[str, Any]:

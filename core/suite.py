@@ -59,12 +59,27 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_suite_dict(path: str | Path, overrides: Iterable[str] = (), _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Parse a suite file, resolving ``include`` (relative to the including file)."""
+#: Include limits: an include "bomb" (each file including the next twice) grows as 2^depth.
+MAX_INCLUDE_DEPTH = 8
+MAX_INCLUDED_FILES = 64
+#: At most this many problems are listed in one error; the rest are counted.
+MAX_PROBLEMS_SHOWN = 20
+
+
+def load_suite_dict(path: str | Path, overrides: Iterable[str] = (), _seen: tuple[Path, ...] = (),
+                    _count: list[int] | None = None) -> dict[str, Any]:
+    """Parse a suite file, resolving ``include`` (relative to the including file), within the include limits."""
     p = Path(path).resolve()
     if p in _seen:
         chain = " -> ".join(str(s) for s in (*_seen, p))
         raise ConfigError(f"{path}: include cycle: {chain}")
+    if len(_seen) > MAX_INCLUDE_DEPTH:
+        raise ConfigError(f"{_seen[0]}: includes nested deeper than {MAX_INCLUDE_DEPTH} levels (at {path})")
+    count = _count if _count is not None else [0]
+    count[0] += 1
+    if count[0] > MAX_INCLUDED_FILES:
+        raise ConfigError(f"{_seen[0] if _seen else path}: more than {MAX_INCLUDED_FILES} included files in all "
+                          f"(at {path}); is something included repeatedly?")
     data = load_toml(p)
     includes = data.pop("include", [])
     if isinstance(includes, str):
@@ -73,9 +88,17 @@ def load_suite_dict(path: str | Path, overrides: Iterable[str] = (), _seen: tupl
         raise ConfigError(f"{path}: include: expected a list of file names")
     merged: dict[str, Any] = {}
     for inc in includes:
-        merged = deep_merge(merged, load_suite_dict(p.parent / inc, (), (*_seen, p)))
+        merged = deep_merge(merged, load_suite_dict(p.parent / inc, (), (*_seen, p), count))
     merged = deep_merge(merged, data)
     return apply_overrides(merged, overrides)
+
+
+def shown_problems(problems: list[str]) -> list[str]:
+    """The first :data:`MAX_PROBLEMS_SHOWN` problems (each cut to 300 characters) and a count of the rest."""
+    shown = [p if len(p) <= 300 else p[:297] + "..." for p in problems[:MAX_PROBLEMS_SHOWN]]
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        shown.append(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more")
+    return shown
 
 
 def _get(table: dict[str, Any], dotted: str) -> Any:
@@ -136,9 +159,12 @@ def _value_label(value: Any) -> str:
 def expand_suite(data: dict[str, Any], source: str, *, seeds: list[int] | None = None) -> Suite:
     """Expand sweeps and seeds into :class:`RunPlan` objects. Errors name the key."""
     problems: list[str] = []
-    for key in data:
-        if key not in _SUITE_KEYS:
-            problems.append(f"{source}: {key}: unknown key{did_you_mean(key, _SUITE_KEYS)}")
+    unknown = [key for key in data if key not in _SUITE_KEYS]
+    if len(unknown) > MAX_PROBLEMS_SHOWN:  # a suggestion each would cost minutes for millions of keys
+        problems.append(f"{source}: {len(unknown)} unknown keys, e.g. "
+                        f"{', '.join(repr(str(k)[:40]) for k in unknown[:5])}; valid keys: {', '.join(sorted(_SUITE_KEYS))}")
+    else:
+        problems.extend(f"{source}: {key}: unknown key{did_you_mean(key, _SUITE_KEYS)}" for key in unknown)
     name = data.get("name", Path(source).stem)
     seed_list = seeds if seeds is not None else data.get("seeds", [0])
     if isinstance(seed_list, int) and not isinstance(seed_list, bool):
@@ -215,7 +241,7 @@ def expand_suite(data: dict[str, Any], source: str, *, seeds: list[int] | None =
                 run_exp["name"] = run_id.replace("/", "-")
                 plans.append(RunPlan(run_id, label, run_exp, tuple(run_axes), swept, seed))
     if problems:
-        raise ConfigError("invalid suite:\n  " + "\n  ".join(problems))
+        raise ConfigError("invalid suite:\n  " + "\n  ".join(shown_problems(problems)))
     return Suite(name=str(name), source=source, data=data, runs=tuple(plans), axes=axes,
                  eval_split=str(data.get("eval_split", "test")), description=str(data.get("description", "")))
 

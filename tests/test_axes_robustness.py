@@ -33,7 +33,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize("name", ["gaussian_noise", "blur", "jpeg", "occlusion", "contrast"])
 def test_image_corruptions_are_deterministic_and_psnr_falls_with_severity(name: str) -> None:
     sample = SHAPES[0]
-    fn = get_corruption("image", name)
+    fn = get_corruption("rgb", name)
     outs = [fn(sample["image"], s, sample_rng(7, sample["id"], "image", name)) for s in range(1, 6)]
     again = fn(sample["image"], 3, sample_rng(7, sample["id"], "image", name))
     assert np.array_equal(outs[2], again)
@@ -49,12 +49,12 @@ def test_image_corruptions_are_deterministic_and_psnr_falls_with_severity(name: 
 def test_audio_corruptions_hit_their_snr_and_grow_with_severity() -> None:
     clip = SHAPES[1]["audio"]
     rng = lambda: sample_rng(0, "a", "audio", "gaussian_noise")  # noqa: E731
-    noisy = get_corruption("audio", "gaussian_noise")(clip, 3, rng())  # 10 dB
+    noisy = get_corruption("waveform", "gaussian_noise")(clip, 3, rng())  # 10 dB
     noise = noisy.samples - clip.samples
     snr = 10 * np.log10(np.mean(clip.samples ** 2) / np.mean(noise ** 2))
     assert abs(snr - 10.0) < 0.5
     for name in ("gaussian_noise", "clipping", "time_mask"):
-        fn = get_corruption("audio", name)
+        fn = get_corruption("waveform", name)
         errs = [float(np.mean((fn(clip, s, sample_rng(0, "a", "audio", name)).samples - clip.samples) ** 2))
                 for s in range(1, 6)]
         assert all(a <= b for a, b in zip(errs, errs[1:])), (name, errs)
@@ -79,20 +79,20 @@ def test_text_corruptions_monotone_and_deterministic() -> None:
 
 def test_video_corruptions_keep_length_and_frames() -> None:
     video = SHAPES[2]["video"]
-    dropped = get_corruption("video", "frame_drop")(video, 5, sample_rng(0, "v", "video", "frame_drop"))
+    dropped = get_corruption("frames", "frame_drop")(video, 5, sample_rng(0, "v", "video", "frame_drop"))
     assert dropped.shape == video.shape and np.array_equal(dropped[0], video[0])
     assert any(np.array_equal(dropped[i], dropped[i - 1]) for i in range(1, len(video)))
-    shuffled = get_corruption("video", "frame_shuffle")(video, 5, sample_rng(0, "v", "video", "frame_shuffle"))
+    shuffled = get_corruption("frames", "frame_shuffle")(video, 5, sample_rng(0, "v", "video", "frame_shuffle"))
     assert sorted(map(bytes, shuffled.reshape(len(video), -1))) == sorted(map(bytes, video.reshape(len(video), -1)))
     assert not np.array_equal(shuffled, video)
 
 
 def test_unknown_corruption_is_a_config_error_with_suggestion() -> None:
-    assert set(available("image")) == {"gaussian_noise", "blur", "jpeg", "occlusion", "contrast"}
+    assert set(available("rgb")) == {"gaussian_noise", "blur", "jpeg", "occlusion", "contrast"}
     with pytest.raises(ConfigError, match="did you mean.*gaussian_noise"):
-        get_corruption("image", "gaussian_nois")
+        get_corruption("rgb", "gaussian_nois")
     with pytest.raises(ConfigError, match="severity"):
-        get_corruption("image", "blur")(SHAPES[0]["image"], 6, sample_rng(0, 0, "image", "blur"))
+        get_corruption("rgb", "blur")(SHAPES[0]["image"], 6, sample_rng(0, 0, "image", "blur"))
 
 
 def test_summary_figures() -> None:

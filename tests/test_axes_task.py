@@ -91,8 +91,10 @@ def test_text_to_image_fidelity_and_clip_score(tmp_path):
     classifier, _ = trained("image", str(tmp_path.parent))
     dual, _ = trained("dual", str(tmp_path.parent))
     ctx = context(tmp_path, "task", limit=48)
+    # cnn features keep this test fast; the FID Inception path is tested in test_metrics_fid_inception.py
     rows = {r.metric: r for r in TaskAxis(clip_model=dual, is_classifier=classifier, examples=3,
-                                          kid_subset_size=20).run(t2i, data, ctx)}
+                                          kid_subset_size=20, feature_extractor="cnn").run(t2i, data, ctx)}
+    assert rows["fid"].extra["comparable_with_published"] is False
     assert rows["fid"].value > 0 and rows["kid"].extra["samples"] == 48
     assert 1.0 <= rows["inception_score"].value <= 6.0  # at most the classifier's number of classes
     assert 0.0 <= rows["clip_score"].value <= 2.5
@@ -102,7 +104,7 @@ def test_text_to_image_fidelity_and_clip_score(tmp_path):
     from polymodal_plugins.metrics.fidelity import frechet_distance
     x = np.random.default_rng(0).normal(size=(64, 8))
     assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-6)
-    no_is = {r.metric: r for r in TaskAxis(kid_subset_size=20).run(t2i, data, ctx)}
+    no_is = {r.metric: r for r in TaskAxis(kid_subset_size=20, feature_extractor="cnn").run(t2i, data, ctx)}
     assert no_is["inception_score"].value is None and "is_classifier" in no_is["inception_score"].extra["reason"]
 
 

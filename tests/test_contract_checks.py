@@ -113,3 +113,56 @@ def test_checkers_name_the_broken_promise() -> None:
         check_axis_rows([ResultRow("x", "acc", 0.5), ResultRow("x", "acc", 0.7)], "x")
     with pytest.raises(ContractError, match="finite float"):
         check_axis_rows([ResultRow("x", "acc", float("nan"))], "x")
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd"])
+def test_built_in_attacks_pass_the_attack_checker(name: str) -> None:
+    from polymodal.testing import check_attack
+
+    for norm in ("linf", "l2"):
+        check_attack(polymodal.get_plugins().build("attacks", name, norm=norm), norm=norm)
+
+
+def test_built_in_datasets_and_a_model_pass_their_checkers(tmp_path) -> None:
+    from polymodal.batch import Batch, ModalityBatch
+    from polymodal.experiment import experiment_from_dict
+    from polymodal.model_api import FieldInfo, ModelContext, TargetInfo, build_model
+    from polymodal.testing import check_dataset, check_model
+
+    plugins = polymodal.get_plugins()
+    check_dataset(plugins.build("datasets", "shapes", root=str(tmp_path), split="train", num_samples=16,
+                                image_size=16))
+    for fusion in ("concat", "attention"):
+        config = experiment_from_dict({"data": {"dataset": "shapes"}, "model": {
+            "name": "fusion-classifier", "fusion": fusion, "encoders": {
+                "image": {"name": "cnn", "params": {"width": 8, "depth": 2, "output_dim": 16}},
+                "audio": {"name": "cnn", "params": {"width": 8, "depth": 2, "output_dim": 16}}}}}).model
+        ctx = ModelContext(plugins, fields={f: FieldInfo(f, "image", {"channels": 3}) for f in ("image", "audio")},
+                           targets={"label": TargetInfo("label", num_classes=3)})
+        batch = Batch({f: ModalityBatch(torch.rand(4, 3, 16, 16), torch.ones(4, dtype=torch.bool))
+                       for f in ("image", "audio")}, {"label": torch.tensor([0, 1, 2, 0])})
+        check_model(build_model(config, ctx), batch)
+
+
+class OverBudget:
+    def __call__(self, loss_fn, inputs, *, epsilon, generator=None, device="cpu"):
+        return {k: torch.full(tuple(s.shape), 2 * epsilon) for k, s in inputs.items()}
+
+
+def test_attack_and_dataset_checkers_name_the_broken_promise() -> None:
+    from polymodal.testing import check_attack, check_dataset
+
+    with pytest.raises(ContractError, match="inside the linf ball"):
+        check_attack(OverBudget())
+
+    class NoIds:
+        fields, targets = {"image": "image"}, ["label"]
+
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            return {"image": "a.png", "label": 0}
+
+    with pytest.raises(ContractError, match="a unique 'id'"):
+        check_dataset(NoIds())

@@ -3,8 +3,9 @@
 The scaffolds are installed into a throwaway virtual environment layered on
 the current one (a ``.pth`` that adds this environment's site-packages), so
 the test neither pays for a full environment nor leaves packages behind in
-the shared one. All six packages share one install and one pytest run: torch
-is imported once instead of six times.
+the shared one. All packages (one per kind, plus one with several kinds) share one
+install and one pytest run: torch is imported once. The installed model,
+fusion and axes then run together inside ``polymodal run --limit 8``.
 """
 
 from __future__ import annotations
@@ -53,16 +54,43 @@ def _layered_venv(path: Path) -> Path:
     return python
 
 
+MULTI = ("fusion", "metric", "axis", "model")
+
+SUITE = """
+name = "scaffolds"
+[defaults.data]
+dataset = "shapes"
+params = { num_samples = 32, image_size = 16 }
+batch_size = 8
+[defaults.train]
+epochs = 1
+threads = 1
+[runs.mine]
+model.name = "demo-model"
+model.fusion = "demo-fusion"
+model.encoders.image = { name = "cnn", params = { width = 8, depth = 2, output_dim = 16 } }
+model.encoders.text = { name = "gru" }
+[axes.mine]
+axis = "demo-axis"
+[axes.multi]
+axis = "demo-multi"
+"""
+
+
 @pytest.mark.e2e
-def test_scaffolds_for_every_kind_install_and_pass_their_tests(tmp_path):
+def test_scaffolds_for_every_kind_install_pass_their_tests_and_run_in_a_suite(tmp_path):
     packages = tmp_path / "pkgs"
     for kind in SCAFFOLD_KINDS:
         assert main(["new-plugin", f"demo-{kind}", "--kind", kind, "--dir", str(packages)]) == 0
+    multi = [arg for kind in MULTI for arg in ("--kind", kind)]
+    assert main(["new-plugin", "demo-multi", *multi, "--dir", str(packages)]) == 0
+    dists = [f"polymodal-demo-{kind}" for kind in SCAFFOLD_KINDS] + ["polymodal-demo-multi"]
     python = _layered_venv(tmp_path / "venv")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONDONTWRITEBYTECODE": "1",
+           "OMP_NUM_THREADS": "1"}
     env.pop("PYTHONPATH", None)
     flags = ["--no-deps", "--no-build-isolation"] if _can_build_editable_without_isolation() else ["--no-deps"]
-    editable = [arg for kind in SCAFFOLD_KINDS for arg in ("-e", str(packages / f"polymodal-demo-{kind}"))]
+    editable = [arg for dist in dists for arg in ("-e", str(packages / dist))]
     install = subprocess.run([python, "-m", "pip", "install", "-q", *flags, *editable],
                              capture_output=True, text=True, env=env, timeout=300)
     assert install.returncode == 0, install.stdout + install.stderr
@@ -71,19 +99,52 @@ def test_scaffolds_for_every_kind_install_and_pass_their_tests(tmp_path):
                             env=env, timeout=120)
     assert listed.returncode == 0, listed.stderr
     records = {r["name"]: r for r in json.loads(listed.stdout)["plugins"]}
-    for kind in SCAFFOLD_KINDS:  # discovered through its entry point, and loaded
-        record = records[f"demo-{kind}"]
-        assert (record["status"], record["distribution"]) == ("loaded", f"polymodal-demo-{kind}"), record
+    expected = {f"demo-{kind}": f"polymodal-demo-{kind}" for kind in SCAFFOLD_KINDS}
+    expected.update({f"demo-multi.{kind}": "polymodal-demo-multi" for kind in MULTI})  # one entry point per kind
+    for name, dist in expected.items():  # discovered through its entry point, and loaded
+        record = records[name]
+        assert (record["status"], record["distribution"]) == ("loaded", dist), record
 
-    tests = [str(packages / f"polymodal-demo-{kind}" / "tests") for kind in SCAFFOLD_KINDS]
+    tests = [str(packages / dist / "tests") for dist in dists]
     run = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
                           "--rootdir", str(packages), *tests],
-                         capture_output=True, text=True, env=env, timeout=300, cwd=packages)
+                         capture_output=True, text=True, env=env, timeout=600, cwd=packages)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and " failed" not in run.stdout
     # Every kind contributes real tests (none silently skipped or uncollected).
     passed = int(run.stdout.strip().splitlines()[-1].split(" passed")[0].split()[-1])
-    assert passed >= 3 * len(SCAFFOLD_KINDS)
+    assert passed >= 3 * (len(SCAFFOLD_KINDS) + len(MULTI))
+
+    # The installed scaffolds work together inside `polymodal run --limit 8`: model, fusion and both axes.
+    (tmp_path / "suite.toml").write_text(SUITE)
+    out = tmp_path / "out"
+    suite = subprocess.run([python, "-m", "polymodal", "run", str(tmp_path / "suite.toml"), "--out", str(out),
+                            "--limit", "8", "-q", "--no-report"], capture_output=True, text=True, env=env,
+                           timeout=600, cwd=tmp_path)
+    assert suite.returncode == 0, suite.stderr[-4000:]
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    for axis in ("demo-axis", "demo-multi"):
+        got = [r for r in rows if r["axis"] == axis]
+        assert len(got) == 1 and got[0]["metric"] == "accuracy" and 0 <= got[0]["value"] <= 1, got
+
+
+def test_multi_kind_package_has_one_entry_point_and_test_file_per_kind():
+    files = render("film", ["fusion", "metric", "axis"])
+    for kind in ("fusion", "metric", "axis"):
+        assert f'"film.{kind}" = "polymodal_film:{kind}_plugin"' in files["pyproject.toml"]
+        assert f"src/polymodal_film/{kind}.py" in files and f"tests/test_{kind}.py" in files
+    compile(files["src/polymodal_film/__init__.py"], "__init__.py", "exec")
+    with pytest.raises(ConfigError, match="given twice"):
+        render("film", ["axis", "axes"])
+
+
+def test_axis_and_model_scaffolds_follow_the_real_contracts():
+    axis = render("x", "axis")["src/polymodal_x/axis.py"]
+    assert "data.splits[ctx.split]" in axis and "data.collate(" in axis and "ctx.row(" in axis
+    assert "with ctx.unit(" in axis and "ctx.unit_done(" in axis
+    assert "for batch in data" not in axis
+    model = render("x", "model")["src/polymodal_x/model.py"]
+    assert "class X(PolymodalModel)" in model and "def __init__(self, config, ctx)" in model
 
 
 def test_rendered_package_declares_entry_point_and_api():

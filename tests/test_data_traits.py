@@ -30,9 +30,11 @@ def _string_literals(path: Path) -> list[tuple[int, str]]:
 
 
 def _logic_files() -> list[Path]:
-    """core/, the axes' logic and the dataset readers (corruption definitions may name their format)."""
+    """core/, the axes' logic, the dataset readers and the training data glue (corruption definitions
+    may name the raw format they accept)."""
     files = sorted((ROOT / "core").glob("*.py")) + sorted((ROOT / "plugins" / "axes").glob("*.py"))
-    return [f for f in files if not f.name.endswith("_corruptions.py")] + [ROOT / "plugins" / "datasets" / "files.py"]
+    return [f for f in files if not f.name.endswith("_corruptions.py")] + [
+        ROOT / "plugins" / "datasets" / "files.py", ROOT / "plugins" / "training" / "data_source.py"]
 
 
 def test_no_builtin_modality_name_literal_in_core_or_axes():

@@ -93,8 +93,9 @@ def test_global_batch_too_small_to_split_is_a_config_error() -> None:
         def train_order(self, epoch: int) -> list[list[int]]:
             return [[0, 1, 2], [3]]
 
+    batches = RankBatches(Data(), 0, 2)  # type: ignore[arg-type]  # a finished run resumes without drawing any
     with pytest.raises(ConfigError, match="batch_size"):
-        RankBatches(Data(), 0, 2)  # type: ignore[arg-type]
+        batches.train_batches(0)
     parts = [rank_part(list(range(5)), r, 2) for r in range(2)]
     assert parts == [[0, 1, 2], [3, 4]]
     assert sorted(sum((rank_part(list(range(7)), r, 3) for r in range(3)), [])) == list(range(7))

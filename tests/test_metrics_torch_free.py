@@ -113,3 +113,21 @@ def test_kid_full_kernel_quadratic_forms_equal_per_subset(subsets, subset_size):
     slow = fidelity_scores.kernel_inception_distance(real, gen, subsets=subsets, subset_size=subset_size, memory_bound=0)
     assert fast.mean == pytest.approx(slow.mean, rel=1e-12, abs=1e-15)
     assert fast.std == pytest.approx(slow.std, rel=1e-9, abs=1e-15)
+
+
+def test_ngram_index_one_split_equals_per_sentence_split():
+    from polymodal_plugins.metrics.ngram_index import index_texts
+
+    texts = ["a b a b a", "", "  b  a\tc ", "c c c c", "a b c a b c"]
+    # a NUL inside a text makes the one-split path ambiguous: it must fall back and give the same index
+    for with_nul in (False, True):
+        t = [x.replace("c", "\x00") for x in texts] if with_nul else texts
+        got = index_texts(t, n=3)
+        assert got.lengths.tolist() == [5, 0, 3, 4, 6]
+        bigrams = {(int(g), int(s)): int(c) for g, s, c in zip(got.orders[1].ngram, got.orders[1].sentence,
+                                                               got.orders[1].count)}
+        assert sum(bigrams.values()) == 4 + 0 + 2 + 3 + 5
+        assert list(zip(got.orders[1].ngram.tolist(), got.orders[1].sentence.tolist())) == sorted(bigrams)
+        # "a b" occurs twice in sentence 0 and twice in sentence 4
+        counts = sorted(c for (g, s), c in bigrams.items() if s in (0, 4) and c == 2)
+        assert counts == [2, 2, 2, 2]  # "a b" x2 and "b a" x2 in 0; "a b", "b c" x2 in 4

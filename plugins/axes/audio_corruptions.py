@@ -12,7 +12,7 @@ import numpy as np
 
 from polymodal.data import AudioClip
 from polymodal.errors import DataError
-from polymodal_plugins.axes.corruption import corruption, level
+from polymodal_plugins.axes.corruption import level
 
 
 def _clip(raw: Any) -> AudioClip:
@@ -24,7 +24,6 @@ def _clip(raw: Any) -> AudioClip:
     raise DataError(f"audio corruption: expected an AudioClip or (samples, rate), got {type(raw).__name__}")
 
 
-@corruption("audio", "gaussian_noise", "White noise at a signal-to-noise ratio of 30..0 dB.")
 def gaussian_noise(raw: Any, severity: int, rng: np.random.Generator) -> AudioClip:
     clip = _clip(raw)
     snr_db = level((30.0, 20.0, 10.0, 5.0, 0.0), severity)
@@ -34,14 +33,12 @@ def gaussian_noise(raw: Any, severity: int, rng: np.random.Generator) -> AudioCl
     return AudioClip(clip.samples + noise, clip.sample_rate)
 
 
-@corruption("audio", "clipping", "Hard clipping at 60%..5% of the peak amplitude.")
 def clipping(raw: Any, severity: int, rng: np.random.Generator) -> AudioClip:
     clip = _clip(raw)
     limit = level((0.6, 0.35, 0.2, 0.1, 0.05), severity) * float(np.abs(clip.samples).max())
     return AudioClip(np.clip(clip.samples, -limit, limit), clip.sample_rate)
 
 
-@corruption("audio", "time_mask", "Silence 10%..60% of the clip in up to 3 blocks.")
 def time_mask(raw: Any, severity: int, rng: np.random.Generator) -> AudioClip:
     clip = _clip(raw)
     length = clip.samples.shape[-1]

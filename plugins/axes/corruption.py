@@ -1,4 +1,4 @@
-"""The corruption registry of the ``robustness.noise`` axis.
+"""Corruptions for the ``robustness.noise`` axis, looked up in the ``corruptions`` registry.
 
 A corruption is a small function ``fn(raw, severity, rng) -> raw`` applied to
 one *raw* sample value (what a dataset yields, after the modality's ``load``)
@@ -6,26 +6,33 @@ before any preprocessing, so a corruption means the same thing whatever
 encoder or normalisation the model uses. Severity runs 1..5; each function
 looks its strength up in a 5-entry table.
 
+Corruptions are a registered kind (hook ``register_corruptions``). A spec's
+``tags`` name the raw formats it accepts (a modality's ``raw_format``
+trait), so a third-party modality reuses any corruption of its format or
+registers its own. Registered names are unique (``rgb.blur``); suites and
+result rows use the short name after the format prefix (``blur``).
+
 Determinism: :func:`sample_rng` derives the generator from ``(seed, sample
 id, field, corruption)`` but *not* the severity. Every severity of a sample
 therefore draws the same random numbers and only scales them (the same noise
 pattern, larger; the same dropped-word draws against a higher threshold), so
 damage grows monotonically with severity instead of being reshuffled.
-
-Modules per modality family (``image_corruptions`` ...) register with
-:func:`corruption`; the axis looks names up with :func:`get_corruption`.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
 from polymodal.errors import ConfigError, did_you_mean
+
+if TYPE_CHECKING:
+    from polymodal.plugins import Plugins
+    from polymodal.registry import ComponentSpec
 
 SEVERITIES = (1, 2, 3, 4, 5)
 #: Pseudo-corruption: the modality is absent (``None`` value -> all-false mask row).
@@ -36,9 +43,9 @@ CorruptionFn = Callable[[Any, int, np.random.Generator], Any]
 
 @attrs.frozen
 class Corruption:
-    """A registered corruption: its modality kind, name, function and a one-line description."""
+    """A registered corruption: the raw format it was chosen for, its short name, function and description."""
 
-    modality: str
+    raw_format: str
     name: str
     fn: CorruptionFn
     description: str
@@ -47,47 +54,43 @@ class Corruption:
         return self.fn(raw, check_severity(severity), rng)
 
 
-_REGISTRY: dict[tuple[str, str], Corruption] = {}
+def short_name(registered: str, raw_format: str = "") -> str:
+    """The name suites and rows use: the registered name without its ``<format>.`` prefix."""
+    head, dot, tail = registered.partition(".")
+    return tail if dot and (head == raw_format or not raw_format) else registered
 
 
-def corruption(modality: str, name: str, description: str) -> Callable[[CorruptionFn], CorruptionFn]:
-    """Decorator registering ``fn`` as corruption ``name`` of modality kind ``modality``."""
+def _specs(raw_format: str, plugins: Plugins | None) -> dict[str, ComponentSpec]:
+    """Short name -> spec of every corruption registered for ``raw_format``."""
+    if plugins is None:
+        from polymodal import get_plugins
 
-    def deco(fn: CorruptionFn) -> CorruptionFn:
-        key = (modality, name)
-        if key in _REGISTRY and _REGISTRY[key].fn is not fn:
-            raise ValueError(f"corruption {modality}/{name} registered twice")
-        _REGISTRY[key] = Corruption(modality, name, fn, description)
-        return fn
-
-    return deco
-
-
-def _load_builtins() -> None:
-    # Imported for their registrations; kept lazy so importing this module stays cheap.
-    from polymodal_plugins.axes import (  # noqa: F401
-        audio_corruptions,
-        image_corruptions,
-        text_corruptions,
-        video_corruptions,
-    )
+        plugins = get_plugins()
+    out: dict[str, ComponentSpec] = {}
+    for spec in plugins.list("corruptions"):
+        if raw_format and raw_format in spec.tags:
+            short = short_name(spec.name, raw_format)
+            if short in out:
+                raise ConfigError(f"corruptions {out[short].name!r} and {spec.name!r} both apply to raw format "
+                                  f"{raw_format!r} under the name {short!r}; disable one of their plugins")
+            out[short] = spec
+    return out
 
 
-def available(modality: str) -> list[str]:
-    """Names of the corruptions registered for modality kind ``modality`` (without ``missing``)."""
-    _load_builtins()
-    return sorted(name for (kind, name) in _REGISTRY if kind == modality)
+def available(raw_format: str, plugins: Plugins | None = None) -> list[str]:
+    """Short names of the corruptions registered for ``raw_format`` (without ``missing``)."""
+    return sorted(_specs(raw_format, plugins))
 
 
-def get_corruption(modality: str, name: str, where: str = "corruptions") -> Corruption:
-    """The corruption ``name`` of ``modality``; a :class:`ConfigError` with a did-you-mean otherwise."""
-    _load_builtins()
-    found = _REGISTRY.get((modality, name))
-    if found is None:
-        names = available(modality) + [MISSING]
-        raise ConfigError(f"{where}: no {modality} corruption {name!r}{did_you_mean(name, names)}; "
-                          f"{modality} corruptions: {', '.join(names)}")
-    return found
+def get_corruption(raw_format: str, name: str, where: str = "corruptions", plugins: Plugins | None = None) -> Corruption:
+    """The corruption ``name`` for ``raw_format``; a :class:`ConfigError` with a did-you-mean otherwise."""
+    specs = _specs(raw_format, plugins)
+    spec = specs.get(name)
+    if spec is None:
+        names = sorted(specs) + [MISSING]
+        raise ConfigError(f"{where}: no corruption {name!r} for raw format {raw_format!r}"
+                          f"{did_you_mean(name, names)}; registered for it: {', '.join(names)}")
+    return Corruption(raw_format, name, spec.load(), spec.description)
 
 
 def check_severity(severity: int) -> int:

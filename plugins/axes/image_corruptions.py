@@ -15,7 +15,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from polymodal.errors import DataError
-from polymodal_plugins.axes.corruption import corruption, level
+from polymodal_plugins.axes.corruption import level
 
 
 def to_float_image(raw: Any) -> np.ndarray:
@@ -41,14 +41,12 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
     return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-@corruption("image", "gaussian_noise", "Additive Gaussian pixel noise, sigma 0.04..0.26 of the range.")
 def gaussian_noise(raw: Any, severity: int, rng: np.random.Generator) -> np.ndarray:
     img = to_float_image(raw)
     sigma = level((0.04, 0.08, 0.12, 0.18, 0.26), severity)
     return to_uint8(img + rng.standard_normal(img.shape, dtype=np.float32) * sigma)
 
 
-@corruption("image", "blur", "Gaussian blur, sigma 0.03..0.12 of the image side.")
 def blur(raw: Any, severity: int, rng: np.random.Generator) -> np.ndarray:
     img = to_float_image(raw)
     # Relative to the side so a 32 px and a 224 px image lose the same detail.
@@ -56,7 +54,6 @@ def blur(raw: Any, severity: int, rng: np.random.Generator) -> np.ndarray:
     return to_uint8(gaussian_filter(img, sigma=(sigma, sigma, 0), mode="nearest"))
 
 
-@corruption("image", "jpeg", "JPEG re-compression at quality 60..5.")
 def jpeg(raw: Any, severity: int, rng: np.random.Generator) -> np.ndarray:
     quality = int(level((60, 30, 18, 10, 5), severity))
     buf = io.BytesIO()
@@ -66,7 +63,6 @@ def jpeg(raw: Any, severity: int, rng: np.random.Generator) -> np.ndarray:
         return np.asarray(im.convert("RGB")).copy()
 
 
-@corruption("image", "occlusion", "A grey square covering 5..50% of the image at a random place.")
 def occlusion(raw: Any, severity: int, rng: np.random.Generator) -> np.ndarray:
     img = to_float_image(raw).copy()
     h, w = img.shape[:2]
@@ -80,7 +76,6 @@ def occlusion(raw: Any, severity: int, rng: np.random.Generator) -> np.ndarray:
     return to_uint8(img)
 
 
-@corruption("image", "contrast", "Contrast reduced towards the mean grey, keeping 60%..10%.")
 def contrast(raw: Any, severity: int, rng: np.random.Generator) -> np.ndarray:
     img = to_float_image(raw)
     keep = level((0.6, 0.4, 0.3, 0.2, 0.1), severity)

@@ -1,10 +1,11 @@
 """``robustness.noise``: performance under per-modality corruptions of rising severity.
 
 For every input field the model reads, each corruption registered for the
-field's modality kind (see :mod:`.corruption`) plus ``missing`` is applied to
-the *raw* samples, at each severity, before preprocessing; the model's
-headline metric (:mod:`.performance`: accuracy, recall@1 both ways for an
-embedding model, or word accuracy ``1 - WER`` for a transcriber) is measured per (modality, corruption, severity). Each
+field's raw format (its modality's ``raw_format`` trait; see
+:mod:`.corruption`) plus ``missing`` is applied to the *raw* samples, at
+each severity, before preprocessing; the model's headline metric
+(:mod:`.performance`: accuracy, recall@1 both ways for an embedding model,
+or word accuracy ``1 - WER`` for a transcriber) is measured per (modality, corruption, severity). Each
 corruption's curve is then summarised (:mod:`.robustness_summary`), and the
 summaries averaged per modality and over everything.
 
@@ -33,9 +34,18 @@ from polymodal.config import structure
 from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
-from polymodal_plugins.axes.corruption import MISSING, SEVERITIES, available, get_corruption, missing_drops, sample_rng
+from polymodal_plugins.axes.corruption import (
+    MISSING,
+    SEVERITIES,
+    Corruption,
+    available,
+    get_corruption,
+    missing_drops,
+    sample_rng,
+)
 from polymodal_plugins.axes.performance import meter_factory
 from polymodal_plugins.axes.robustness_summary import summarise
+from polymodal_plugins.axes.samples import field_traits
 
 AXIS = "robustness.noise"
 SUMMARY_METRICS = ("auc_relative", "corruption_error", "relative_corruption_error", "ce_ratio")
@@ -54,7 +64,8 @@ class NoiseParams:
     severities: list[int] = attrs.field(factory=lambda: list(SEVERITIES), validator=_check_severities)
     #: Fields to corrupt; default: every input field of the model.
     fields: list[str] | None = None
-    #: Field name or modality kind -> corruption names; default: all registered for the kind, plus missing.
+    #: Field name or modality kind -> corruption names; default: every corruption registered for the
+    #: field's raw format (its modality's ``raw_format`` trait), plus missing.
     corruptions: dict[str, list[str]] = attrs.field(factory=dict)
     #: Also evaluate the ``missing`` corruption on fields without an explicit list.
     missing: bool = True
@@ -101,12 +112,13 @@ class NoiseAxis:
                                   f"kind of one ({', '.join(sorted({*kinds, *kinds.values()}))})")
         out: dict[str, list[str]] = {}
         for f, kind in kinds.items():
+            raw_format = field_traits(data, f).raw_format
             names = p.corruptions.get(f, p.corruptions.get(kind))
             if names is None:
-                names = available(kind) + ([MISSING] if p.missing else [])
+                names = available(raw_format, ctx.plugins) + ([MISSING] if p.missing else [])
             for name in names:
                 if name != MISSING:
-                    get_corruption(kind, name, where=f"axes.{AXIS}.corruptions.{f}")
+                    get_corruption(raw_format, name, where=f"axes.{AXIS}.corruptions.{f}", plugins=ctx.plugins)
             out[f] = list(names)
         return out
 
@@ -121,6 +133,8 @@ class NoiseAxis:
         dataset = data.splits[split]
         plan = self.plan(model, data, ctx)
         kinds = {f: ctx.model_ctx.fields[f].modality for f in plan}
+        damage = {(f, c): get_corruption(field_traits(data, f).raw_format, c, plugins=ctx.plugins)
+                  for f, names in plan.items() for c in names if c != MISSING}
         make_meter = meter_factory(model, p.pair)
         keys = make_meter().keys()
         groups = [(f, c) for f, names in plan.items() for c in names
@@ -151,7 +165,7 @@ class NoiseAxis:
                         for s in samples]
                 for cell in (c for c in cells if c.field == f):
                     corrupted = [
-                        {**s, f: self._corrupt(kinds[f], cell, raw, s.get("id", i), ctx.seed)}
+                        {**s, f: self._corrupt(damage.get((f, cell.corruption)), cell, raw, s.get("id", i), ctx.seed)}
                         for i, (s, raw) in zip(chunk, zip(samples, raws, strict=True), strict=True)
                     ]
                     with torch.no_grad():
@@ -184,13 +198,14 @@ class NoiseAxis:
                 yield from self._means(ctx, plan, keys)
 
     @staticmethod
-    def _corrupt(kind: str, cell: Cell, raw: Any, sample_id: Any, seed: int) -> Any:
+    def _corrupt(corruption: Corruption | None, cell: Cell, raw: Any, sample_id: Any, seed: int) -> Any:
         if raw is None:
             return None
         rng = sample_rng(seed, sample_id, cell.field, cell.corruption)
         if cell.corruption == MISSING:
             return None if missing_drops(cell.severity, rng) else raw
-        return get_corruption(kind, cell.corruption)(raw, cell.severity, rng)
+        assert corruption is not None  # planned: every name but ``missing`` was looked up
+        return corruption(raw, cell.severity, rng)
 
     @staticmethod
     def _means(ctx: AxisContext, plan: dict[str, list[str]],

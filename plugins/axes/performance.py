@@ -114,38 +114,29 @@ class RecallMeter(PerformanceMeter):
     def compute(self) -> dict[tuple[str, str | None], float]:
         from torchmetrics.retrieval import RetrievalRecall
 
-        from polymodal.collective import active, all_gather_object
+        from polymodal.collective import all_gather_object, local
 
-        local = {f: torch.cat(self.embeddings[f]) if self.embeddings[f] else torch.zeros(0, 0)
-                 for f in self.pair}
-        parts = all_gather_object(local)
+        local_emb = {f: torch.cat(self.embeddings[f]) if self.embeddings[f] else torch.zeros(0, 0)
+                     for f in self.pair}
+        # Every rank gathers every shard (in rank order = split order) and ranks all queries against the
+        # whole gallery itself, outside any metric sync: RetrievalRecall's list states (reduce fx None)
+        # would skip the gather on a rank without queries and leave the others waiting.
+        parts = all_gather_object(local_emb)
         a, b = (torch.cat([p[f] for p in parts if p[f].numel()]) for f in self.pair)
         n = len(a)
-        # Every rank ranks the whole gallery for its own queries only (its shard, at its offset in
-        # the split); RetrievalRecall's cat states then join the queries of all ranks. Ranking all
-        # queries on every rank would hand the metric each query world_size times.
-        rank = 0
-        if active():
-            import torch.distributed as dist
-
-            rank = dist.get_rank()
-        start = sum(len(p[self.pair[0]]) for p in parts[:rank])
-        stop = start + len(local[self.pair[0]])
         out: dict[tuple[str, str | None], float] = {}
-        for (_m, name), q, g in zip(self.keys(), (a, b), (b, a), strict=True):
-            sim = q[start:stop] @ g.T
-            recall = RetrievalRecall(top_k=1)
-            indexes = torch.arange(start, stop).repeat_interleave(n)
-            relevant = torch.zeros(stop - start, n, dtype=torch.bool)
-            relevant[torch.arange(stop - start), torch.arange(start, stop)] = True
-            recall.update(sim.flatten(), relevant.flatten(), indexes=indexes)
-            out[("recall@1", name)] = float(recall.compute())
-            # A query scores 1 when its own item ranks first (this rank's queries, then gathered).
-            own = sim[torch.arange(stop - start), torch.arange(start, stop)] if n else sim.new_zeros(0)
-            hits = ((sim > own[:, None]).sum(1) == 0).float().tolist() if n else []
-            scores = _consistent(_gathered(hits), out[("recall@1", name)])
-            if scores is not None:
-                self.samples[("recall@1", name)] = scores
+        with local():
+            for (_m, name), q, g in zip(self.keys(), (a, b), (b, a), strict=True):
+                recall = RetrievalRecall(top_k=1)
+                indexes = torch.arange(n).repeat_interleave(n)
+                sim = q @ g.T
+                recall.update(sim.flatten(), torch.eye(n, dtype=torch.bool).flatten(), indexes=indexes)
+                out[("recall@1", name)] = float(recall.compute())
+                # A query scores 1 when no other item scores above its own (every rank holds all queries).
+                hits = ((sim > sim.diagonal()[:, None]).sum(1) == 0).float().tolist() if n else []
+                scores = _consistent(hits, out[("recall@1", name)])
+                if scores is not None:
+                    self.samples[("recall@1", name)] = scores
         return out
 
 

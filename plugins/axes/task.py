@@ -16,9 +16,13 @@
   ``answer(batch) -> list[str]`` and ``answer_choice(batch, options) ->
   (indices or None, replies)``.
 * ``generate`` -> Inception Score, FID and KID between generated and real
-  images in the feature space of ``feature_extractor`` (a registered image
-  encoder, default ``cnn`` with a seeded initialisation, or any other such
-  as ``timm`` with pretrained weights). The Inception Score needs class
+  images in the feature space of ``feature_extractor``: ``auto`` (default)
+  is the standard FID Inception (``fid-inception``: TF's 2015 graph with
+  pytorch-fid's weights, resize and normalisation) when its weights are
+  found offline, else ``cnn`` with a seeded initialisation; or name either,
+  a weights file for the FID network, or any registered image encoder (such
+  as ``timm``). Rows say which extractor made the number and whether it is
+  comparable with published FIDs (``comparable_with_published``). The Inception Score needs class
   probabilities, so it is computed with ``is_classifier`` (a checkpoint
   folder of a classify-capable image model, or a model object); without one
   its row has no value and says why. CLIPScore is measured when
@@ -71,8 +75,8 @@ class TaskAxis:
     references_field: str | None = None
     examples: int = attrs.field(default=4, validator=attrs.validators.ge(0))
     # generation
-    #: Image encoder name, or ``{name = ..., params = {...}}``, whose pooled features FID/KID/IS use.
-    feature_extractor: Any = "cnn"
+    #: ``auto``, ``fid-inception``, a FID weights file, or an image encoder name / ``{name, params}`` (module docs).
+    feature_extractor: Any = "auto"
     clip_model: Any = None
     is_classifier: Any = None
     kid_subset_size: int = attrs.field(default=100, validator=attrs.validators.ge(2))
@@ -89,10 +93,14 @@ class TaskAxis:
         split = self.split or ctx.split
         if "classify" in caps:
             yield from self._classification(model, data, ctx, split)
+        # Corpus scores and their examples: rank 0 measures the whole split alone; ``local`` keeps the
+        # metrics' syncs (FID's feature states) on this rank instead of waiting for ranks that left.
         if "caption" in caps and ctx.rank == 0:
-            yield from self._captioning(model, data, ctx, split)
+            with ctx.local():
+                yield from self._captioning(model, data, ctx, split)
         if "generate" in caps and ctx.rank == 0:
-            yield from self._generation(model, data, ctx, split)
+            with ctx.local():
+                yield from self._generation(model, data, ctx, split)
         if "transcribe" in caps:
             yield from self._transcription(model, data, ctx, split)
         if "answer" in caps:
@@ -192,26 +200,26 @@ class TaskAxis:
     # -- classification / video understanding -------------------------------------------
     def _classification(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
         target = model.config.target
-        report = None
+        outputs = []
         top_k = tuple(sorted({1, *self.ks}))
         hits: dict[int, list[float]] = {k: [] for k in top_k}  # per-sample top-k correctness, split order
         ids: list[Any] = []
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="task: classification"):
-                logits = model.predict(chunk.batch).float().cpu()
-                if report is None:
-                    report = ctx.plugins.build("metrics", "classification", num_classes=int(logits.shape[1]),
-                                               top_k=top_k)
-                y = chunk.batch.targets[target].long().cpu()
-                report.update(logits, y)
+                logits, y = model.predict(chunk.batch).float().cpu(), chunk.batch.targets[target].long().cpu()
+                outputs.append((logits, y))
                 for k, v in topk_hits(logits, y, top_k).items():
                     hits[k] += v
                 ids += list(chunk.indices)
-        # Collective on every rank, whatever its shard held (an empty shard still takes part).
-        hits = {k: ctx.gather_cat(v) for k, v in hits.items()}
-        ids = ctx.gather_cat(ids)
-        if report is None:
+        # A rank with an empty shard (fewer samples than ranks) learns the class count from the others
+        # and still takes part in the metric's sync and the gathers; when no rank has a sample, all return together.
+        num_classes = int(ctx.all_reduce_max(float(outputs[0][0].shape[1]) if outputs else 0.0))
+        hits, ids = _joined(ctx.all_gather_object((hits, ids)), top_k)
+        if not num_classes:
             return
+        report = ctx.plugins.build("metrics", "classification", num_classes=num_classes, top_k=top_k)
+        for logits, y in outputs:
+            report.update(logits, y)
         out = report.compute()
         figures = {"accuracy": float(out["accuracy"]), "f1_macro": float(out["macro_f1"]),
                    "balanced_accuracy": float(out["balanced_accuracy"])}
@@ -219,7 +227,7 @@ class TaskAxis:
         fields = list(model.input_fields)
         # A modality may name the task that classifying it is (frames: video understanding).
         task = next((t for t in (field_traits(data, f).task for f in fields) if t), "classification")
-        extra = {"samples": int(report.total), "target": target, "fields": fields}
+        extra = {"samples": int(out["confusion_matrix"].sum()), "target": target, "fields": fields}
         per_sample = {"accuracy": hits[1], **{f"top{k}_accuracy": hits[k] for k in top_k if k > 1}}
         for name, value in figures.items():
             scores = per_sample.get(name)
@@ -230,13 +238,11 @@ class TaskAxis:
 
     # -- captioning ---------------------------------------------------------------------------
     def _captioning(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
-        from polymodal_plugins.metrics.caption import CaptionScores
-
         ref_field = self.references_field or getattr(model, "caption_field", None)
         image_field = getattr(model, "image_field", None)
         if ref_field is None:
             raise ConfigError("axis task: references_field: the captioning model names no caption field; set it")
-        scores = CaptionScores()
+        scores = ctx.plugins.build("metrics", "caption-scores")  # by name: a plugin's replacement is used
         shown: list[tuple[Any, str, list[str]]] = []
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="task: captioning", sharded=False):
@@ -273,8 +279,28 @@ class TaskAxis:
                          image=image, name="caption")
 
     # -- text-to-image ----------------------------------------------------------------------------
-    def _extractor(self, ctx: AxisContext) -> tuple[torch.nn.Module, str]:
+    def _extractor(self, ctx: AxisContext) -> tuple[Any, str, bool]:
+        """(features of [B, 3, H, W] images in [0, 1], description, comparable with published FIDs)."""
+        from polymodal_plugins.metrics.fid_inception import available_offline, fid_inception, is_fid_inception
+
         spec = self.feature_extractor
+        if spec == "auto":
+            spec = "fid-inception" if available_offline() else "cnn"
+        if isinstance(spec, str) and (is_fid_inception(spec) or spec.endswith((".pth", ".pt", ".safetensors"))):
+            net = fid_inception(None if is_fid_inception(spec) else spec).to(ctx.device)
+            return net, f"fid-inception (weights: {net.weights_source})", True
+        encoder, name = self._encoder(ctx, spec)
+        mean = torch.tensor(IMAGENET_MEAN, device=ctx.device)[:, None, None]
+        std = torch.tensor(IMAGENET_STD, device=ctx.device)[:, None, None]
+
+        def features(images: torch.Tensor) -> torch.Tensor:
+            x = (images.float().clamp(0, 1) - mean) / std
+            mask = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+            return encoder(ModalityBatch(x, mask)).pooled()
+
+        return features, f"encoder {name!r} (not comparable with published FIDs)", False
+
+    def _encoder(self, ctx: AxisContext, spec: Any) -> tuple[torch.nn.Module, str]:
         name, params = (spec, {}) if isinstance(spec, str) else (spec.get("name"), dict(spec.get("params", {})))
         if not isinstance(name, str):
             raise ConfigError(f"axis task: feature_extractor must be an encoder name or {{name, params}}, got {spec!r}")
@@ -286,20 +312,17 @@ class TaskAxis:
         return encoder.to(ctx.device).eval(), name
 
     def _generation(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
-        from polymodal_plugins.metrics.fidelity import FID, KID, InceptionScore
-
-        extractor, ext_name = self._extractor(ctx)
-        mean = torch.tensor(IMAGENET_MEAN, device=ctx.device)[:, None, None]
-        std = torch.tensor(IMAGENET_STD, device=ctx.device)[:, None, None]
+        extractor, ext_name, comparable = self._extractor(ctx)
 
         def features(images: torch.Tensor) -> torch.Tensor:
-            x = (images.float().clamp(0, 1) - mean) / std
-            mask = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
-            return extractor(ModalityBatch(x, mask)).pooled()
+            return extractor(images.float().clamp(0, 1))
 
         image_field = getattr(model, "image_field", None)
         text_field = getattr(model, "text_field", None)
-        fid, kid, inception = FID(), KID(subset_size=self.kid_subset_size), InceptionScore(splits=self.is_splits)
+        # Built by name through the registry, so a metric another plugin ``replaces`` is the one used.
+        fid = ctx.plugins.build("metrics", "fid")
+        kid = ctx.plugins.build("metrics", "kid", subset_size=self.kid_subset_size)
+        inception = ctx.plugins.build("metrics", "inception-score", splits=self.is_splits)
         clip = self._load(ctx, self.clip_model, "clip_model", "embed")
         classifier = self._load(ctx, self.is_classifier, "is_classifier", "classify")
         clip_metric = ctx.plugins.build("metrics", "clipscore") if clip is not None else None
@@ -343,7 +366,8 @@ class TaskAxis:
         inception.splits = min(self.is_splits, n)
         dim = int(fid.generated_features[0].shape[1])
         # FID's covariance has rank < feature dim below that many samples: the figure is then unstable.
-        extra = {"samples": n, "feature_extractor": ext_name, "feature_dim": dim, "reliable": n > dim}
+        extra = {"samples": n, "feature_extractor": ext_name, "comparable_with_published": comparable,
+                 "feature_dim": dim, "reliable": n > dim}
         yield ctx.row("fid", float(fid.compute()), extra=extra, task="text-to-image")
         k = kid.compute()
         yield ctx.row("kid", float(k["kid_mean"]), extra={**extra, "kid_std": float(k["kid_std"])}, task="text-to-image")
@@ -398,3 +422,9 @@ class TaskAxis:
             ei = clip.embed(Batch({img_f: collate_field(data, img_f, uint8, ctx.device)}, {}, []), img_f)
             et = clip.embed(Batch({txt_f: collate_field(data, txt_f, texts, ctx.device)}, {}, []), txt_f)
         return ei.float(), et.float()
+
+
+def _joined(parts: list[Any], top_k: tuple[int, ...]) -> tuple[dict[int, list[float]], list[Any]]:
+    """Every rank's per-sample hits and ids (one gather), joined in rank order = split order."""
+    hits = {k: [x for part, _ in parts for x in part[k]] for k in top_k}
+    return hits, [i for _, part in parts for i in part]

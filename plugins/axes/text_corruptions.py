@@ -10,7 +10,7 @@ import string
 
 import numpy as np
 
-from polymodal_plugins.axes.corruption import corruption, level
+from polymodal_plugins.axes.corruption import level
 
 
 def _units(text: str) -> tuple[list[str], str]:
@@ -20,7 +20,6 @@ def _units(text: str) -> tuple[list[str], str]:
     return words, " "
 
 
-@corruption("text", "typos", "Character edits (swap, drop, insert, replace) in 5%..50% of words.")
 def typos(raw: str, severity: int, rng: np.random.Generator) -> str:
     units, sep = _units(raw)
     p = level((0.05, 0.12, 0.2, 0.32, 0.5), severity)
@@ -48,7 +47,6 @@ def typos(raw: str, severity: int, rng: np.random.Generator) -> str:
     return sep.join(out)
 
 
-@corruption("text", "word_dropout", "Drop 10%..60% of the words (at least one word is kept).")
 def word_dropout(raw: str, severity: int, rng: np.random.Generator) -> str:
     units, sep = _units(raw)
     p = level((0.1, 0.2, 0.3, 0.45, 0.6), severity)
@@ -59,7 +57,6 @@ def word_dropout(raw: str, severity: int, rng: np.random.Generator) -> str:
     return sep.join(kept)
 
 
-@corruption("text", "word_shuffle", "Permute a random 20%..100% of the word positions among themselves.")
 def word_shuffle(raw: str, severity: int, rng: np.random.Generator) -> str:
     units, sep = _units(raw)
     p = level((0.2, 0.4, 0.6, 0.8, 1.0), severity)

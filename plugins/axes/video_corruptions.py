@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from polymodal.errors import DataError
-from polymodal_plugins.axes.corruption import corruption, level
+from polymodal_plugins.axes.corruption import level
 
 
 def _frames(raw: Any) -> np.ndarray:
@@ -22,7 +22,6 @@ def _frames(raw: Any) -> np.ndarray:
     return arr
 
 
-@corruption("video", "frame_drop", "Lose 10%..70% of the frames; each is replaced by the previous kept one.")
 def frame_drop(raw: Any, severity: int, rng: np.random.Generator) -> np.ndarray:
     frames = _frames(raw)
     p = level((0.1, 0.25, 0.4, 0.55, 0.7), severity)
@@ -32,7 +31,6 @@ def frame_drop(raw: Any, severity: int, rng: np.random.Generator) -> np.ndarray:
     return frames[source]
 
 
-@corruption("video", "frame_shuffle", "Permute a random 20%..100% of the frames among themselves.")
 def frame_shuffle(raw: Any, severity: int, rng: np.random.Generator) -> np.ndarray:
     frames = _frames(raw)
     p = level((0.2, 0.4, 0.6, 0.8, 1.0), severity)

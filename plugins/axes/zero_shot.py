@@ -127,8 +127,6 @@ class ZeroShotAxis:
         return field, text_field
 
     def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow]:
-        if ctx.rank != 0:  # figures over the whole split: rank 0 measures it
-            return
         field, text_field = self._fields(model, data)
         ds = base_dataset(split_dataset(data, self.split, ctx.axis))
         names = list(getattr(ds, "class_names", {}).get(self.target) or [])
@@ -142,7 +140,9 @@ class ZeroShotAxis:
         classes = class_embeddings(model, data, text_field, names, self.templates, ctx.device, attributes)
         scores, labels = [], []
         with torch.no_grad():
-            for chunk in chunks(data, ctx, self.split, self.batch_size, what="zero-shot", sharded=False):
+            # Each rank scores its shard; the figures come from everybody's scores (gathered below,
+            # on every rank, even one whose shard is empty), so all ranks take the same path.
+            for chunk in chunks(data, ctx, self.split, self.batch_size, what="zero-shot"):
                 if self.target not in chunk.batch.targets:
                     raise ConfigError(f"axis zero-shot: target {self.target!r} is not among the batch targets "
                                       f"({', '.join(chunk.batch.targets)})")
@@ -150,7 +150,10 @@ class ZeroShotAxis:
                 emb = F.normalize(model.embed(chunk.batch, field).float(), dim=-1)
                 scores.append((emb @ classes.T)[present].cpu())
                 labels.append(chunk.batch.targets[self.target].long()[present].cpu())
-        if not scores or sum(len(y) for y in labels) == 0:
+        parts = ctx.all_gather_object((torch.cat(scores) if scores else torch.zeros(0, len(names)),
+                                       torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)))
+        scores, labels = [p[0] for p in parts], [p[1] for p in parts]
+        if sum(len(y) for y in labels) == 0:
             return
         logits, y = torch.cat(scores), torch.cat(labels)
         occurring = sorted(set(y.tolist()))
@@ -164,7 +167,9 @@ class ZeroShotAxis:
                      "chance_top1": 1.0 / lg.shape[1]}
             hits = topk_hits(lg, yy, {1, *self.ks})
             per_sample = {"accuracy" if k == 1 else f"top{k}_accuracy": v for k, v in hits.items()}
-            for metric, value in classification_figures(lg, yy, self.ks).items():
+            with ctx.local():  # every rank holds all scores now: no metric sync
+                figures = classification_figures(lg, yy, self.ks)
+            for metric, value in figures.items():
                 scores = per_sample.get(metric)
                 if scores and abs(sum(scores) / len(scores) - value) > 1e-9:
                     scores = None  # a tie broken differently: no interval rather than one of another number

@@ -46,7 +46,7 @@ def configure(parser: argparse.ArgumentParser) -> object:
     p.add_argument("--split", help="split to show (default: the training split)")
 
     def handler(args: argparse.Namespace) -> int:
-        from polymodal.plugins import get_plugins
+        from polymodal import get_plugins
         from polymodal_plugins.datasets.inspection import data_configs
 
         plugins = get_plugins()

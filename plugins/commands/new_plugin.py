@@ -17,9 +17,8 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from string import Template
 
 from polymodal import PLUGIN_API_VERSION, ConfigError, __version__
 from polymodal.registry import kind_of
@@ -35,7 +34,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _DESCRIPTIONS = {
     "fusions": "Mean of per-modality projections over present modalities (template)",
     "encoders": "Linear token projection encoder (template)",
-    "models": "Linear multimodal classifier (template)",
+    "models": "Encoders, the configured fusion and a linear head (template)",
     "metrics": "Mean absolute error (template)",
     "axes": "Classification accuracy axis (template)",
     "datasets": "JSON-lines manifest dataset (template)",
@@ -67,39 +66,74 @@ def names_for(name: str) -> dict[str, str]:
     }
 
 
-def render(name: str, kind_word: str) -> dict[str, str]:
-    """The scaffold's files as ``{relative path: text}`` (nothing is written)."""
-    from polymodal_plugins.commands import scaffold_templates as t
+#: How each kind's scaffold is used, for the package README.
+_USAGE = {
+    "fusions": 'in a suite, `model.fusion = "{name}"` (parameters in `model.fusion_params`)',
+    "encoders": 'in a suite, `model.encoders.<field> = {{ name = "{name}" }}`',
+    "models": 'in a suite, `model.name = "{name}"`',
+    "metrics": '`polymodal.get_plugins().build("metrics", "{name}")` gives a torchmetrics Metric',
+    "axes": 'in a suite, `[axes.{name}]`',
+    "datasets": 'in a suite, `data.dataset = "{name}"`; the root holds `<split>.jsonl`',
+}
+_EXTRA_OPTIONS = {"models": '\n    capabilities=["classify"],'}
+_TEMPLATES = Path(__file__).with_name("scaffolds")
 
-    kind = kind_of(kind_word)
-    if kind not in _MODULES:
-        raise ConfigError(f"no scaffold for kind {kind_word!r}; choose one of: {', '.join(SCAFFOLD_KINDS)}")
+
+def render(name: str, kind_words: str | Sequence[str]) -> dict[str, str]:
+    """The scaffold's files as ``{relative path: text}`` (nothing is written).
+
+    The templates are jinja2 files in ``scaffolds/`` (package data): one
+    implementation and one test file per kind, plus the shared pyproject,
+    README and light ``__init__``. Several kinds make one package with one
+    entry point per component.
+    """
+    import jinja2
+
+    words = [kind_words] if isinstance(kind_words, str) else list(kind_words)
+    kinds: list[str] = []
+    for word in words:
+        kind = kind_of(word)
+        if kind not in _MODULES:
+            raise ConfigError(f"no scaffold for kind {word!r}; choose one of: {', '.join(SCAFFOLD_KINDS)}")
+        if kind in kinds:
+            raise ConfigError(f"--kind {word} given twice; a package has one scaffold per kind")
+        kinds.append(kind)
+    if not kinds:
+        raise ConfigError(f"give at least one --kind: {', '.join(SCAFFOLD_KINDS)}")
     values = names_for(name)
-    module = _MODULES[kind]
-    values.update(
-        kind=kind,
-        singular=module,
-        module=module,
-        api=PLUGIN_API_VERSION,
-        core_version=__version__,
-        description=_DESCRIPTIONS[kind],
-        extra_options=t.EXTRA_OPTIONS.get(kind, ""),
-    )
-    values["usage"] = Template(t.USAGE[kind]).substitute(values)
+    single = len(kinds) == 1
+    components = []
+    for kind in kinds:
+        module = _MODULES[kind]
+        components.append({
+            "kind": kind, "singular": module, "module": module, "name": values["name"], "cls": values["cls"],
+            "description": _DESCRIPTIONS[kind], "extra_options": _EXTRA_OPTIONS.get(kind, ""),
+            "usage": _USAGE[kind].format(name=values["name"]),
+            # one kind keeps the short names; several get one object and entry point per kind
+            "obj": "plugin" if single else f"{module}_plugin",
+            "entry_point": values["name"] if single else f"{values['name']}.{module}",
+        })
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_TEMPLATES)), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, autoescape=False)
+    context = {**values, "api": PLUGIN_API_VERSION, "core_version": __version__, "components": components,
+               "description": components[0]["description"] if single else
+               "polymodal plugins: " + ", ".join(f"{c['singular']} {c['name']}" for c in components)}
     pkg = values["pkg"]
     files = {
-        "pyproject.toml": t.PYPROJECT,
-        "README.md": t.README,
-        f"src/{pkg}/__init__.py": t.INIT,
-        f"src/{pkg}/{module}.py": t.IMPLEMENTATIONS[kind],
-        f"tests/test_{pkg}.py": t.TESTS[kind],
+        "pyproject.toml": env.get_template("pyproject.toml.j2").render(context),
+        "README.md": env.get_template("README.md.j2").render(context),
+        f"src/{pkg}/__init__.py": env.get_template("__init__.py.j2").render(context),
     }
-    return {path: Template(text).substitute(values) for path, text in files.items()}
+    for c in components:
+        files[f"src/{pkg}/{c['module']}.py"] = env.get_template(f"{c['module']}.py.j2").render(context, c=c)
+        test = f"tests/test_{pkg}.py" if single else f"tests/test_{c['module']}.py"
+        files[test] = env.get_template(f"test_{c['module']}.py.j2").render(context, c=c)
+    return files
 
 
-def write_scaffold(name: str, kind_word: str, dest: Path, force: bool = False) -> list[Path]:
+def write_scaffold(name: str, kind_words: str | Sequence[str], dest: Path, force: bool = False) -> list[Path]:
     """Write the package into ``dest / <distribution name>``; refuse to overwrite unless ``force``."""
-    files = render(name, kind_word)
+    files = render(name, kind_words)
     root = dest / names_for(name)["dist"]
     if root.exists() and any(root.iterdir()) and not force:
         raise ConfigError(f"{root} already exists and is not empty; choose another --dir or pass --force")
@@ -115,14 +149,15 @@ def write_scaffold(name: str, kind_word: str, dest: Path, force: bool = False) -
 def configure(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
     """The ``register_commands`` factory: add arguments, return the handler."""
     parser.add_argument("name", help="plugin name, e.g. 'gated-fusion' (package polymodal-gated-fusion)")
-    parser.add_argument("--kind", required=True, choices=SCAFFOLD_KINDS, help="component kind to scaffold")
+    parser.add_argument("--kind", required=True, action="append", choices=SCAFFOLD_KINDS,
+                        help="component kind to scaffold; repeat for a package with several kinds")
     parser.add_argument("--dir", default=".", help="folder to create the package in (default: current)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing non-empty package folder")
     parser.add_argument("--json", action="store_true", help="print what was written as JSON")
 
     def handler(args: argparse.Namespace) -> int:
         written = write_scaffold(args.name, args.kind, Path(args.dir), force=args.force)
-        root = written[0].parent
+        root = Path(args.dir) / names_for(args.name)["dist"]
         if args.json:
             json.dump({"package": str(root), "files": [str(p) for p in written]}, sys.stdout, indent=2)
             sys.stdout.write("\n")

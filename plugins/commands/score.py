@@ -12,7 +12,10 @@ Sub-commands and their JSON keys:
 * ``captions --references ANN.json --predictions RES.json [--per-image]``:
   ``bleu_1``..``bleu_4``, ``rouge_l``, ``cider`` (CIDEr-D, coco-caption scale)
 * ``retrieval --image-embeddings I.npy --text-embeddings T.npy --text-to-image M.npy [--k 1 5 10]``
-* ``fid --real A.npy --generated B.npy`` (or ``--real-dir/--generated-dir --extractor``): ``fid``
+* ``fid --real A.npy|DIR --generated B.npy|DIR`` [``--extractor``]: ``fid``; folders of images go
+  through the standard FID Inception (``fid-inception``, equal to pytorch-fid) unless
+  ``--extractor`` names a registered encoder; ``extractor`` and ``comparable_with_published``
+  say which network made the number
 * ``kid`` (same inputs, ``--subsets``, ``--subset-size``): ``kid_mean``, ``kid_std``
 * ``is --logits L.npy [--splits 10]``: ``is_mean``, ``is_std``
 * ``wer|cer --references R.jsonl --predictions P.jsonl [--normalize]``: ``wer`` / ``cer``,
@@ -59,11 +62,13 @@ def add_score_command(parser: argparse.ArgumentParser) -> Callable[[argparse.Nam
 
     for name, helptext in (("fid", "Frechet distance"), ("kid", "Kernel Inception Distance")):
         p = sub.add_parser(name, help=f"{helptext} from feature arrays or image folders")
-        p.add_argument("--real", type=Path, help="[N, D] features .npy")
-        p.add_argument("--generated", type=Path, help="[M, D] features .npy")
-        p.add_argument("--real-dir", type=Path, help="folder of real images (with --extractor)")
-        p.add_argument("--generated-dir", type=Path, help="folder of generated images (with --extractor)")
-        p.add_argument("--extractor", help="registered image encoder name, or a local InceptionV3 weights file")
+        p.add_argument("--real", type=Path, help="[N, D] features .npy, or a folder of images")
+        p.add_argument("--generated", type=Path, help="[M, D] features .npy, or a folder of images")
+        p.add_argument("--real-dir", type=Path, help="folder of real images (same as a folder in --real)")
+        p.add_argument("--generated-dir", type=Path, help="folder of generated images")
+        p.add_argument("--extractor", default="fid-inception",
+                       help="fid-inception (default: the standard FID network, pytorch-fid's weights), a weights "
+                            "file for it, or a registered image encoder name")
         p.add_argument("--image-size", type=int, default=299)
         if name == "kid":
             p.add_argument("--subsets", type=int, default=100)
@@ -158,14 +163,16 @@ def _features(args: argparse.Namespace, which: str):
 
     path, folder = getattr(args, which), getattr(args, f"{which}_dir")
     if (path is None) == (folder is None):
-        raise ConfigError(f"give exactly one of --{which} (features .npy) or --{which}-dir (images)")
+        raise ConfigError(f"give exactly one of --{which} (features .npy or a folder of images) or --{which}-dir")
+    if path is not None and path.is_dir():
+        path, folder = None, path
     if path is not None:
         return read_array(path, f"{which} features [N, D]", 2)
-    if not args.extractor:
-        raise ConfigError(f"--{which}-dir needs --extractor (a registered image encoder or InceptionV3 weights file)")
-    from polymodal_plugins.metrics.feature_extractor import extract_folder
+    from polymodal_plugins.metrics.feature_extractor import build_feature_extractor, extract_folder
 
-    return extract_folder(folder, args.extractor, args.image_size)
+    if getattr(args, "_extractor", None) is None:
+        args._extractor = build_feature_extractor(args.extractor)
+    return extract_folder(folder, args._extractor, args.image_size)
 
 
 def _fid_kid(args: argparse.Namespace) -> dict[str, Any]:
@@ -174,13 +181,15 @@ def _fid_kid(args: argparse.Namespace) -> dict[str, Any]:
     real, gen = _features(args, "real"), _features(args, "generated")
     if real.shape[1] != gen.shape[1]:
         raise DataError(f"feature sizes differ: real {real.shape[1]}, generated {gen.shape[1]}")
+    ext = getattr(args, "_extractor", None)
+    about = {} if ext is None else {"extractor": ext.description, "comparable_with_published": ext.standard_fid}
     try:
         if args.score_kind == "fid":
-            return {"fid": frechet_distance(real, gen), "num_real": len(real), "num_generated": len(gen)}
+            return {"fid": frechet_distance(real, gen), "num_real": len(real), "num_generated": len(gen), **about}
         r = kernel_inception_distance(real, gen, subsets=args.subsets, subset_size=args.subset_size, seed=args.seed)
     except ValueError as exc:
         raise DataError(str(exc)) from None
-    return {"kid_mean": r.mean, "kid_std": r.std, "num_real": len(real), "num_generated": len(gen)}
+    return {"kid_mean": r.mean, "kid_std": r.std, "num_real": len(real), "num_generated": len(gen), **about}
 
 
 def _inception(args: argparse.Namespace) -> dict[str, Any]:

@@ -40,7 +40,7 @@ class VideoEncoder(WeightsMixin, nn.Module):
             raise ConfigError(f"video encoder pooling must be one of {POOLING}, got {pooling!r}")
         if frame_encoder == "video":
             raise ConfigError("video encoder: frame_encoder cannot be 'video' itself")
-        from polymodal.plugins import get_plugins
+        from polymodal import get_plugins
 
         self.frame_encoder_name = frame_encoder
         self.frames = get_plugins().build("encoders", frame_encoder, **dict(frame_params or {}))

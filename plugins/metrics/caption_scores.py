@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import attrs
 import numpy as np
 
-from polymodal_plugins.metrics.ngram_index import NgramOccurrences, index_sentences, sorted_unique
+from polymodal_plugins.metrics.ngram_index import NgramOccurrences, index_texts
 
 NGRAM_ORDER = 4
 CIDER_SIGMA = 6.0
@@ -58,13 +58,34 @@ def _index(candidates: Sequence[str], references: Sequence[Sequence[str]], n: in
     """Index candidates then references; return (corpus, ref_image, refs_per_image)."""
     refs_per_image = np.fromiter((len(r) for r in references), dtype=np.int64, count=len(references))
     ref_image = np.repeat(np.arange(len(references), dtype=np.int64), refs_per_image)
-    sentences = [c.split() for c in candidates] + [r.split() for refs in references for r in refs]
-    return index_sentences(sentences, n), ref_image, refs_per_image
+    texts = list(candidates)
+    for refs in references:
+        texts.extend(refs)
+    return index_texts(texts, n), ref_image, refs_per_image
 
 
-def _split(occ: NgramOccurrences, num_candidates: int) -> int:
-    """Rows before the returned position belong to candidates (rows are sorted by sentence)."""
-    return int(np.searchsorted(occ.sentence, num_candidates))
+def _image_keys(occ: NgramOccurrences, num: int, ref_image: np.ndarray):
+    """Candidate rows' and reference rows' ``ngram * num + image`` keys, both sorted (rows are n-gram major).
+
+    Within one n-gram the rows run by sentence: candidates (sentence = image)
+    first, then references, whose images never decrease. So both key arrays
+    come out sorted, and matching a candidate's n-gram with its own image's
+    references is a ``searchsorted``, with no further sort.
+    """
+    is_cand = occ.sentence < num
+    cand = np.flatnonzero(is_cand)
+    ref = np.flatnonzero(~is_cand)
+    ref_sent = occ.sentence[ref] - num
+    return cand, occ.ngram[cand] * num + occ.sentence[cand], ref, ref_sent, occ.ngram[ref] * num + ref_image[ref_sent]
+
+
+def _group_starts(sorted_keys: np.ndarray) -> np.ndarray:
+    if sorted_keys.size == 0:
+        return np.zeros(0, np.int64)
+    new = np.empty(sorted_keys.size, dtype=bool)
+    new[0] = True
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new[1:])
+    return np.flatnonzero(new)
 
 
 def _lookup(sorted_keys: np.ndarray, values: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -78,11 +99,15 @@ def _lookup(sorted_keys: np.ndarray, values: np.ndarray, keys: np.ndarray) -> np
 def bleu(candidates: Sequence[str], references: Sequence[Sequence[str]], n: int = NGRAM_ORDER) -> BleuResult:
     """Corpus BLEU-1..n of tokenised candidates against their references."""
     _check(candidates, references)
-    tiny, small = 1e-15, 1e-9
     num = len(candidates)
     if num == 0:
         return BleuResult(tuple(0.0 for _ in range(n)), np.zeros((0, n)))
-    corpus, ref_image, _ = _index(candidates, references, n)
+    return _bleu(_index(candidates, references, n), num, n)
+
+
+def _bleu(indexed, num: int, n: int) -> BleuResult:
+    tiny, small = 1e-15, 1e-9
+    corpus, ref_image, _ = indexed
     testlen = corpus.lengths[:num]
     reflens = corpus.lengths[num:]
     # closest reference length, ties to the shorter one: min over (|diff|, length)
@@ -93,17 +118,11 @@ def bleu(candidates: Sequence[str], references: Sequence[Sequence[str]], n: int 
     correct = np.zeros((num, n))
     guess = np.zeros((num, n))
     for k, occ in enumerate(corpus.orders):
-        cut = _split(occ, num)
-        width = max(occ.num_ngrams, 1)
-        rkey = ref_image[occ.sentence[cut:] - num] * width + occ.ngram[cut:]
-        order = np.argsort(rkey, kind="stable")
-        rkey = rkey[order]
-        rcount = occ.count[cut:][order]
-        starts = np.flatnonzero(np.concatenate([[True], rkey[1:] != rkey[:-1]])) if rkey.size else np.zeros(0, np.int64)
-        maxcount = np.maximum.reduceat(rcount, starts) if rkey.size else rcount
-        hkey = occ.sentence[:cut] * width + occ.ngram[:cut]
-        clipped = np.minimum(occ.count[:cut], _lookup(rkey[starts] if rkey.size else rkey, maxcount, hkey))
-        correct[:, k] = np.bincount(occ.sentence[:cut], weights=clipped, minlength=num)
+        cand, hkey, ref, _, rkey = _image_keys(occ, num, ref_image)
+        starts = _group_starts(rkey)
+        maxcount = np.maximum.reduceat(occ.count[ref], starts) if starts.size else np.zeros(0)
+        clipped = np.minimum(occ.count[cand], _lookup(rkey[starts], maxcount, hkey))
+        correct[:, k] = np.bincount(occ.sentence[cand], weights=clipped, minlength=num)
         guess[:, k] = np.maximum(0, testlen - k)
     per_image = np.cumprod((correct + tiny) / (guess + small), axis=1) ** (1.0 / np.arange(1, n + 1))
     ratio = (testlen + tiny) / (reflen + small)
@@ -120,36 +139,55 @@ def bleu(candidates: Sequence[str], references: Sequence[Sequence[str]], n: int 
     return BleuResult(tuple(scores), per_image)
 
 
+def _bit_masks(tokens: Sequence[str]) -> dict[str, int]:
+    masks: dict[str, int] = {}
+    for i, tok in enumerate(tokens):
+        masks[tok] = masks.get(tok, 0) | (1 << i)
+    return masks
+
+
 def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
     """Length of the longest common subsequence, bit-parallel (Hyyrö 2004).
 
     One big-integer update per token of ``b`` instead of a ``len(a) x len(b)``
-    table: the reason ROUGE-L here is fast.
+    table: the reason ROUGE-L here is fast. Bits above ``len(a)`` collect
+    carries but never flow back down (``u`` is a sub-mask of ``v``, so
+    ``v - u`` never borrows), so one mask at the end replaces one per token.
     """
     if not a or not b:
         return 0
-    masks: dict[str, int] = {}
-    for i, tok in enumerate(a):
-        masks[tok] = masks.get(tok, 0) | (1 << i)
-    full = (1 << len(a)) - 1
-    v = full
+    get = _bit_masks(a).get
+    v = (1 << len(a)) - 1
+    full = v
     for tok in b:
-        m = masks.get(tok, 0)
-        u = v & m
-        v = ((v + u) | (v - u)) & full
-    return len(a) - bin(v).count("1")
+        u = v & get(tok, 0)
+        v = (v + u) | (v - u)
+    return len(a) - (v & full).bit_count()
 
 
 def rouge_l(candidate: str, refs: Sequence[str], beta: float = 1.2) -> float:
-    """ROUGE-L of one tokenised candidate against its references (coco-caption rules)."""
+    """ROUGE-L of one tokenised candidate against its references (coco-caption rules).
+
+    The candidate's bit masks are built once and shared by its references
+    (the LCS length is symmetric), the LCS loop is inlined.
+    """
     tc = candidate.split(" ")
+    n_c = len(tc)
+    get = _bit_masks(tc).get
+    full = (1 << n_c) - 1
     prec_max = 0.0
     rec_max = 0.0
     for ref in refs:
         tr = ref.split(" ")
-        lcs = lcs_length(tr, tc)
-        prec_max = max(prec_max, lcs / len(tc))
-        rec_max = max(rec_max, lcs / len(tr))
+        v = full
+        for tok in tr:
+            u = v & get(tok, 0)
+            v = (v + u) | (v - u)
+        lcs = n_c - (v & full).bit_count()
+        if lcs / n_c > prec_max:
+            prec_max = lcs / n_c
+        if lcs / len(tr) > rec_max:
+            rec_max = lcs / len(tr)
     if prec_max != 0 and rec_max != 0:
         return ((1 + beta**2) * prec_max * rec_max) / (rec_max + beta**2 * prec_max)
     return 0.0
@@ -167,7 +205,11 @@ def cider_d(
     num = len(candidates)
     if num == 0:
         return np.zeros(0)
-    corpus, ref_image, refs_per_image = _index(candidates, references, n)
+    return _cider_d(_index(candidates, references, n), num, n, sigma)
+
+
+def _cider_d(indexed, num: int, n: int, sigma: float) -> np.ndarray:
+    corpus, ref_image, refs_per_image = indexed
     log_n = math.log(float(num))
     # the reference scorer's "length" is the number of bigrams
     bigrams = np.maximum(corpus.lengths - 1, 0).astype(np.float64)
@@ -175,16 +217,13 @@ def cider_d(
     penalty = np.exp(-(delta**2) / (2 * sigma**2))
     total = np.zeros(len(ref_image))
     for occ in corpus.orders:
-        cut = _split(occ, num)
         width = max(occ.num_ngrams, 1)
-        ref_sent = occ.sentence[cut:] - num
-        present, _ = sorted_unique(ref_image[ref_sent] * width + occ.ngram[cut:])
-        df = np.bincount(present % width, minlength=width).astype(np.float64)
+        cand, hkey, ref, ref_sent, rkey = _image_keys(occ, num, ref_image)
+        df = np.bincount(occ.ngram[ref[_group_starts(rkey)]], minlength=width).astype(np.float64)
         weight = occ.count * (log_n - np.log(np.maximum(1.0, df[occ.ngram])))
         norm = np.sqrt(np.bincount(occ.sentence, weights=weight**2, minlength=len(corpus.lengths)))
-        hkey = occ.sentence[:cut] * width + occ.ngram[:cut]
-        rw = weight[cut:]
-        hw = _lookup(hkey, weight[:cut], ref_image[ref_sent] * width + occ.ngram[cut:])
+        rw = weight[ref]
+        hw = _lookup(hkey, weight[cand], rkey)
         val = np.bincount(ref_sent, weights=np.minimum(hw, rw) * rw, minlength=len(ref_image))
         denom = norm[:num][ref_image] * norm[num:]
         val = np.where(denom != 0, val / np.where(denom != 0, denom, 1.0), val)
@@ -202,9 +241,14 @@ def caption_scores(
     coco-caption's ``eval`` and ``imgToEval``. The one entry point that both
     ``polymodal score captions`` and the in-run ``CaptionScores`` metric use.
     """
-    b = bleu(candidates, references)
+    _check(candidates, references)
+    if not candidates:
+        b, c = bleu(candidates, references), cider_d(candidates, references)
+    else:  # one n-gram index serves both corpus metrics
+        indexed = _index(candidates, references, NGRAM_ORDER)
+        b = _bleu(indexed, len(candidates), NGRAM_ORDER)
+        c = _cider_d(indexed, len(candidates), NGRAM_ORDER, CIDER_SIGMA)
     r = [rouge_l(c, rs) for c, rs in zip(candidates, references)]
-    c = cider_d(candidates, references)
     summary = {f"bleu_{k + 1}": float(v) for k, v in enumerate(b.corpus)}
     summary["rouge_l"] = float(np.mean(r)) if r else 0.0
     summary["cider"] = float(c.mean()) if len(c) else 0.0

@@ -51,7 +51,8 @@ class _FeatureMetric(Metric):
         (self.real_features if real else self.generated_features).append(self._features(x))
 
     def _both(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self.real_features or not self.generated_features:
+        # len(): after a distributed sync the states are one concatenated tensor, not lists
+        if len(self.real_features) == 0 or len(self.generated_features) == 0:
             raise ValueError("both real and generated samples are needed before compute()")
         return dim_zero_cat(self.real_features), dim_zero_cat(self.generated_features)
 

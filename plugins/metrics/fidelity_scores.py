@@ -89,8 +89,18 @@ def frechet_distance(real: Any, generated: Any) -> float:
     if a.shape[0] < 2 or b.shape[0] < 2:
         raise ValueError("FID needs at least 2 samples in each set to estimate a covariance")
     mu1, mu2 = a.mean(axis=0), b.mean(axis=0)
-    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     diff = mu1 - mu2
+    n, m, d = a.shape[0], b.shape[0], a.shape[1]
+    if max(n, m) < d:
+        # Fewer samples than dimensions: with s1 = A A^T and s2 = B B^T (A, B the centred features over
+        # sqrt(n - 1)), the eigenvalues of s1 s2 are the squared singular values of A^T B, so
+        # tr sqrt(s1 s2) is A^T B's nuclear norm: an n x m problem instead of a d x d eigensolve
+        # (2048-d Inception features of a few hundred images: seconds instead of minutes), and exact.
+        ca = (a - mu1) / np.sqrt(n - 1)
+        cb = (b - mu2) / np.sqrt(m - 1)
+        tr_covmean = np.linalg.svd(ca @ cb.T, compute_uv=False).sum()
+        return float(diff @ diff + (ca * ca).sum() + (cb * cb).sum() - 2 * tr_covmean)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     tr_covmean = np.sqrt(np.linalg.eigvals(s1 @ s2).astype(np.complex128)).real.sum()
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
 

@@ -35,9 +35,21 @@ from collections.abc import Sequence
 import numpy as np
 
 
+#: Bytes of scores per compare-and-count slab (about an L2 cache).
+SLAB_BYTES = 1 << 20
+
+#: Up to this many captions per image, image -> text counts use one dense pass per caption.
+DENSE_POSITIVES = 12
+
+
 def _count(mask: np.ndarray, axis: int) -> np.ndarray:
-    """Trues along ``axis``: summing the bytes as uint8 into int32 is ~2x faster than ``count_nonzero``."""
-    return mask.view(np.uint8).sum(axis=axis, dtype=np.int32)
+    """Trues along ``axis``, as bytes summed into uint16 when they cannot overflow it.
+
+    Measured on a 128 x 2048 slab: 3x faster than summing into int32, 5x
+    faster than ``count_nonzero``.
+    """
+    dtype = np.uint16 if mask.shape[axis] < 1 << 16 else np.int32
+    return mask.view(np.uint8).sum(axis=axis, dtype=dtype)
 
 
 def _rank_counts(
@@ -68,7 +80,10 @@ def _rank_counts(
     i2t_counts = np.zeros((n, p_cols), dtype=np.int64)
     steps = (m + chunk_size - 1) // chunk_size
     buf = np.empty((min(chunk_size, n), min(chunk_size, m)), dtype=img.dtype)
-    mask = np.empty(buf.shape, dtype=bool)
+    # compare-and-count passes run over slabs of rows that stay in the CPU cache (~1 MiB), so only the
+    # first of a slab's passes reads memory: the block is read from RAM once, not once per pass
+    slab = max(1, min(buf.shape[0], SLAB_BYTES // max(1, buf.shape[1] * buf.itemsize)))
+    mask = np.empty((slab, buf.shape[1]), dtype=bool)
     for step, t0 in enumerate(range(0, m, chunk_size)):
         t1 = min(t0 + chunk_size, m)
         block_txt_t = np.ascontiguousarray(txt[t0:t1].T)
@@ -79,25 +94,25 @@ def _rank_counts(
             scores = np.matmul(img[i0:i1], block_txt_t, out=buf[: i1 - i0, : t1 - t0])  # [images, texts]
             cols = np.flatnonzero((block_img_of >= i0) & (block_img_of < i1))
             scores[block_img_of[cols] - i0, cols] = -np.inf
-            above = mask[: i1 - i0, : t1 - t0]
-            t2i_counts[t0:t1] += _count(np.greater(scores, block_pos, out=above), 0)
-            np.greater(scores, thr_low[i0:i1, None], out=above)
-            if p_cols == 1:
-                i2t_counts[i0:i1, 0] += _count(above, 1)
-                continue
-            low = _count(above, 1)
-            n_above = int(low.sum())
-            if n_above == 0:
-                continue
-            if n_above * 8 > above.size:  # hard negatives everywhere: one dense pass per positive is cheaper
-                for p in range(p_cols):
-                    i2t_counts[i0:i1, p] += _count(scores > thr[i0:i1, p : p + 1], 1)
-                continue
-            # Only items above an image's lowest positive can count for any of its positives, and they
-            # are few when positives score high: compare just those, not the block, P times.
-            rows, cols = np.nonzero(above)
-            hits = scores[rows, cols][:, None] > thr[i0 + rows]  # [items above, P]
-            np.add.at(i2t_counts, i0 + rows, hits.astype(np.int64))
+            for r0 in range(0, i1 - i0, slab):
+                r1 = min(r0 + slab, i1 - i0)
+                s, g0, g1 = scores[r0:r1], i0 + r0, i0 + r1
+                above = mask[: r1 - r0, : t1 - t0]
+                t2i_counts[t0:t1] += _count(np.greater(s, block_pos, out=above), 0)
+                if p_cols <= DENSE_POSITIVES:
+                    # one compare-and-count pass per positive, from cache: cheaper than gathering the few
+                    # items above the lowest positive (np.nonzero alone costs about ten such passes)
+                    for p in range(p_cols):
+                        i2t_counts[g0:g1, p] += _count(np.greater(s, thr[g0:g1, p : p + 1], out=above), 1)
+                    continue
+                np.greater(s, thr_low[g0:g1, None], out=above)
+                if not above.any():
+                    continue
+                # many positives per image: only items above an image's lowest positive can count for any
+                # of them, and they are few when positives score high, so compare just those
+                rows, cols_above = np.nonzero(above)
+                hits = s[rows, cols_above][:, None] > thr[g0 + rows]  # [items above, P]
+                np.add.at(i2t_counts, g0 + rows, hits.astype(np.int64))
         if progress and (step % 10 == 0 or step == steps - 1):
             print(f"\rretrieval: {t1}/{m} texts x {n} images", end="\n" if step == steps - 1 else "",
                   file=sys.stderr, flush=True)

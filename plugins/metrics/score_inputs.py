@@ -17,6 +17,18 @@ import numpy as np
 
 from polymodal.errors import DataError
 
+#: A caption longer than this is refused before any tokenising: coco-caption's tokeniser and the n-gram
+#: counts take memory in proportion to it (a 10-million-token caption took 2.4 GB).
+MAX_CAPTION_CHARS = 100_000
+#: Integers in a JSON input longer than this are refused (Python itself stops at 4300 digits, with a ValueError).
+MAX_INT_DIGITS = 400
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits (at most {MAX_INT_DIGITS} are read)")
+    return int(text)
+
 
 def _read_json(path: Path) -> Any:
     try:
@@ -26,9 +38,11 @@ def _read_json(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read as UTF-8 text: {exc}") from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except ValueError as exc:  # a hostile integer
+        raise DataError(f"{path}: invalid JSON: {exc}") from None
     except RecursionError:  # the json module recurses per nesting level
         raise DataError(f"{path}: invalid JSON: arrays or objects nested too deeply") from None
 
@@ -44,6 +58,10 @@ def _entry(path: Path, where: str, item: Any) -> tuple[Any, str]:
         raise DataError(f"{path}: {where}: 'image_id' must be an integer or string, got {image_id!r}")
     if not isinstance(caption, str):
         raise DataError(f"{path}: {where}: 'caption' must be a string, got {type(caption).__name__}")
+    if len(caption) > MAX_CAPTION_CHARS:
+        raise DataError(f"{path}: {where}: caption of {len(caption)} characters; at most {MAX_CAPTION_CHARS} are scored")
+    # A lone surrogate (valid in JSON escapes, not in UTF-8) would fail later in the tokeniser or the output.
+    caption = caption.encode("utf-8", errors="replace").decode("utf-8")
     return image_id, caption
 
 

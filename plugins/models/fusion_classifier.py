@@ -40,11 +40,16 @@ class FusionClassifier(PolymodalModel):
         return self(batch)
 
     def loss(self, batch: Batch) -> LossOutput:
+        loss, logs, _ = self.loss_and_predict(batch)
+        return loss, logs
+
+    def loss_and_predict(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+        """One forward pass gives the loss and the logits evaluation needs."""
         logits = self(batch)
         y = self.target(batch).long()
         loss = F.cross_entropy(logits, y)
         acc = (logits.argmax(-1) == y).float().mean()
-        return loss, {"loss": float(loss.detach()), "acc": float(acc)}
+        return loss, {"loss": float(loss.detach()), "acc": float(acc)}, logits
 
     def unimodal_loss(self, batch: Batch, field: str) -> LossOutput:
         feats = self.encode(batch, (field,))[field]

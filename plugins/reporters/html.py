@@ -26,8 +26,8 @@ from typing import Any
 
 from polymodal import __version__
 from polymodal.errors import DataError
-from polymodal.leaderboard import (RUN_KEYS, Column, Leaderboard, ablations, axis_sort_key, build_leaderboard,
-                                   format_interval, format_value)
+from polymodal.leaderboard import (RUN_KEYS, Column, Leaderboard, ablations, build_leaderboard, format_interval,
+                                   format_value)
 from polymodal.report import Artifact, Progress, ResultsFolder, load_results
 from polymodal_plugins.reporters import html_charts as charts
 
@@ -355,7 +355,7 @@ def _measurements(page: _Page) -> None:
     for r in page.folder.metric_rows:
         by_axis.setdefault(r.axis, []).append(r)
     parts = []
-    for axis in sorted(by_axis, key=axis_sort_key):
+    for axis in by_axis:  # the order the suite ran its axes in
         rows = by_axis[axis]
         shown = rows[:MAX_TABLE_ROWS]
         trs = "".join(f'<tr><td>{esc(r.run)}</td><td>{esc(r.metric)}</td><td class="cond">'

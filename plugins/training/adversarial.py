@@ -60,7 +60,7 @@ def pixel_stats(info: FieldInfo | None, data: torch.Tensor) -> tuple[torch.Tenso
 def build_attack(cfg: AdversarialParams, plugins: Any) -> Any:
     """The registered attack ``cfg.attack``, given the options it declares it takes."""
     if plugins is None:
-        from polymodal.plugins import get_plugins
+        from polymodal import get_plugins
 
         plugins = get_plugins()
     spec = plugins.get("attacks", cfg.attack)

@@ -21,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> object:
 
     def handler(args: argparse.Namespace) -> int:
         from polymodal.distributed import distributed_context
-        from polymodal.plugins import get_plugins
+        from polymodal import get_plugins
         from polymodal_plugins.training.trainer import train_experiment
 
         # Under torchrun every rank trains its part of each batch (DDP); only rank 0 prints.

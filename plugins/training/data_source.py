@@ -21,6 +21,7 @@ from polymodal.batch import Batch
 from polymodal.errors import ConfigError, DataError
 from polymodal.experiment import DataConfig, ExperimentConfig
 from polymodal.model_api import FieldInfo, TargetInfo
+from polymodal.traits import traits_of
 
 
 class TrainingData:
@@ -224,14 +225,16 @@ def _describe(modality: Any) -> dict[str, Any]:
 
     Text: ``vocab_size``, ``pad_id``, and for a fitted word vocabulary its
     ``vocab`` tokens and ``special_ids`` (so captions decode from the
-    checkpoint alone). Image: ``image_size`` and ``channels``.
+    checkpoint alone). Modalities with space dimensions (images, frames):
+    ``image_size`` and ``channels`` (3 unless the modality says otherwise).
     """
     describe = getattr(modality, "describe", None)
     try:
         out = dict(describe()) if callable(describe) else {}
     except Exception:  # noqa: BLE001 - a description is informative only
         out = {}
-    if out.get("modality") == "text" or hasattr(modality, "pad_id"):
+    traits = traits_of(modality)
+    if traits.textual or hasattr(modality, "pad_id"):
         try:
             out.setdefault("pad_id", int(modality.pad_id))
         except Exception:  # noqa: BLE001 - no vocabulary yet
@@ -243,7 +246,7 @@ def _describe(modality: Any) -> dict[str, Any]:
             out["special_ids"] = [i for i in (getattr(vocab, a, None) for a in ("pad_id", "unk_id", "bos_id", "eos_id"))
                                   if isinstance(i, int)]
     size = out.get("size")
-    if out.get("modality") in ("image", "video") and isinstance(size, (list, tuple)) and size:
+    if traits.space_dims and isinstance(size, (list, tuple)) and size:  # a modality may set its own channels
         out.setdefault("image_size", int(size[0]))
         out.setdefault("channels", 3)
     return out

@@ -68,11 +68,15 @@ class RankBatches:
         self.data = data
         self.rank = rank
         self.world_size = world_size
-        smallest = min((len(b) for b in data.train_order(0)), default=0)
-        if smallest < world_size:
+
+    def _check_split(self) -> None:
+        # Checked when batches are drawn, not at construction: resuming a finished run (evaluation
+        # only, e.g. --resume with more processes than training samples) draws none.
+        smallest = min((len(b) for b in self.data.train_order(0)), default=0)
+        if smallest < self.world_size:
             raise ConfigError(f"data.batch_size: a global batch of {smallest} sample(s) cannot be split over "
-                              f"{world_size} processes; use batch_size >= {world_size} (and drop_last = true if "
-                              "the last batch of an epoch is smaller)")
+                              f"{self.world_size} processes; use batch_size >= {self.world_size} (and drop_last = "
+                              "true if the last batch of an epoch is smaller)")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.data, name)
@@ -81,6 +85,7 @@ class RankBatches:
         return self.data.steps_per_epoch()
 
     def train_batches(self, epoch: int, skip: int = 0) -> Iterable[Any]:
+        self._check_split()
         order = self.data.train_order(epoch)[skip:]
         parts = [rank_part(b, self.rank, self.world_size) for b in order]
         return self.data._loader(self.data.cfg.train_split, parts)

@@ -50,11 +50,11 @@ def evaluate(model: PolymodalModel, batches: Iterable[Batch], device: torch.devi
         bs = len(batch)
         ctx = autocast() if callable(autocast) else _null()
         with ctx:
-            loss, _ = model.loss(batch)
+            loss, _, logits = model.loss_and_predict(batch)  # one forward pass where the model allows
             total_loss += float(loss) * bs
             n += bs
-            if "classify" in caps and model.config.target in batch.targets:
-                pred = model.predict(batch).argmax(-1)
+            if logits is not None:
+                pred = logits.argmax(-1)
                 y = batch.targets[model.config.target].to(pred.device)
                 correct += int((pred == y).sum())
                 counted += bs

@@ -30,6 +30,7 @@ from polymodal.experiment import ExperimentConfig, to_dict
 from polymodal.model_api import ModelContext, PolymodalModel, build_model
 from polymodal.results import JsonlStore, ResultRow
 from polymodal.strategy import StrategyContext
+from polymodal.writer_lock import writer_lock
 from polymodal_plugins.training.data_source import TrainingData
 from polymodal_plugins.training.evaluation import evaluate
 from polymodal.progress import Progress
@@ -349,7 +350,7 @@ def train_experiment(path: str | Path, *, overrides: tuple[str, ...] | list[str]
                      resume: bool = False, plugins: Any | None = None, progress: bool = True) -> TrainOutcome:
     """Load an experiment file and train it: what ``polymodal train`` runs."""
     from polymodal.experiment import load_experiment
-    from polymodal.plugins import build_plugin_manager
+    from polymodal import build_plugin_manager
 
     config = load_experiment(path, overrides)
     if plugins is None:
@@ -363,5 +364,8 @@ def train_experiment(path: str | Path, *, overrides: tuple[str, ...] | list[str]
     model, ctx, data = prepare(config, plugins, str(path))
     from polymodal_plugins.training.ddp import make_trainer
 
-    return make_trainer(config, model, ctx, data, out_dir, plugins=plugins, progress=progress,
-                        modalities=data.collate.modalities).fit(resume=resume)
+    trainer = make_trainer(config, model, ctx, data, out_dir, plugins=plugins, progress=progress,
+                           modalities=data.collate.modalities)
+    # One writer per training folder; under torchrun rank 0 writes for all.
+    with writer_lock(out_dir, "polymodal train") if trainer.is_writer else contextlib.nullcontext():
+        return trainer.fit(resume=resume)

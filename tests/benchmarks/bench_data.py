@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                      "alternative": round(len(ds) / t_hand, 1), "unit": "samples/s",
                      "alternative_name": "hand-written batched loop over the arrays", "ratio": round(t_hand / t, 3),
                      "ratio_means": "throughput ours / alternative", "max_abs_diff": diff,
-                     "goal": "identical tensors", "met": diff == 0.0})
+                     "goal": "identical tensors, ratio >= 0.9", "met": diff == 0.0 and t_hand / t >= 0.9})
     for row in rows:
         print(json.dumps(row))
     return 0

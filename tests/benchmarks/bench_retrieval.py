@@ -22,6 +22,7 @@ import resource
 import sys
 import time
 
+import numpy as np
 import torch
 
 from polymodal_plugins.metrics.retrieval import retrieval_metrics
@@ -76,6 +77,20 @@ def compare(n_images: int, n_texts: int, dim: int, noise: float, chunk: int) -> 
             "max_abs_diff": diff, "goal": "identical values", "met": diff == 0.0}
 
 
+def matmul_floor(img: torch.Tensor, txt: torch.Tensor, chunk: int) -> float:
+    """Seconds for the matrix products alone, over the same ``chunk x chunk`` blocks: no ranking can beat this."""
+    a = img.numpy() / np.linalg.norm(img.numpy(), axis=1, keepdims=True)
+    b = txt.numpy() / np.linalg.norm(txt.numpy(), axis=1, keepdims=True)
+    buf = np.empty((min(chunk, len(a)), min(chunk, len(b))), dtype=np.float32)
+    t = time.perf_counter()
+    for t0 in range(0, len(b), chunk):
+        block = np.ascontiguousarray(b[t0:t0 + chunk].T)
+        for i0 in range(0, len(a), chunk):
+            rows = a[i0:i0 + chunk]
+            np.matmul(rows, block, out=buf[: len(rows), : block.shape[1]])
+    return time.perf_counter() - t
+
+
 def scale(n_images: int, n_texts: int, dim: int, noise: float, chunk: int) -> dict:
     img, txt, t2i = embeddings(n_images, n_texts, dim, noise)
     before = peak_rss_mib()
@@ -87,16 +102,20 @@ def scale(n_images: int, n_texts: int, dim: int, noise: float, chunk: int) -> di
     full_gib = n_images * n_texts * 4 / 2**30
     # bound: inputs, their normalised copies, one chunk x chunk score block and its mask, + the interpreter
     bound = 2 * inputs_mib + chunk * chunk * 5 / 2**20 + before - inputs_mib + 256
-    print(f"retrieval at scale {n_images} x {n_texts}, D={dim}, chunk {chunk}: {seconds:.1f} s, peak RSS {peak:.0f} MiB "
+    floor = matmul_floor(img, txt, chunk)
+    ratio = seconds / floor
+    print(f"retrieval at scale {n_images} x {n_texts}, D={dim}, chunk {chunk}: {seconds:.1f} s, matmul floor "
+          f"{floor:.1f} s ({ratio:.2f}x), peak RSS {peak:.0f} MiB "
           f"(embeddings {inputs_mib:.0f} MiB; bound {bound:.0f} MiB; a full float32 matrix: {full_gib:.0f} GiB); "
           + ", ".join(f"{k}={v:.4f}" for k, v in out.items() if "recall@1" in k), file=sys.stderr)
     return {"benchmark": f"retrieval at scale, {n_images:,} x {n_texts:,}, D={dim}",
-            "ours": round(seconds, 1), "alternative": None, "unit": "s",
-            "alternative_name": f"none: the full float32 score matrix alone is {full_gib:,.1f} GiB",
-            "ratio": None, "ratio_means": None, "max_abs_diff": None,
+            "ours": round(seconds, 1), "alternative": round(floor, 1), "unit": "s",
+            "alternative_name": f"matrix products alone, same {chunk} x {chunk} blocks (the floor; a full float32 "
+                                f"score matrix would be {full_gib:,.1f} GiB)",
+            "ratio": round(ratio, 2), "ratio_means": "time ours / floor", "max_abs_diff": None,
             "peak_rss_mib": round(peak), "memory_bound_mib": round(bound),
             "pairs_per_s": round(n_images * n_texts / seconds),
-            "goal": f"peak RSS within {bound:.0f} MiB", "met": peak <= bound}
+            "goal": f"ratio <= 1.5, peak RSS within {bound:.0f} MiB", "met": ratio <= 1.5 and peak <= bound}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,8 +34,8 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "startup": ("bench_startup.py", ["5"], ["3"]),
     "metrics": ("bench_metrics.py", ["--images", "5000", "--refs", "5"],
-                ["--images", "5000", "--refs", "5", "--fid-samples", "2000", "--fid-dim", "256"]),
-    "score_process": ("bench_score_process.py", ["--samples", "5000", "--dim", "1024"], ["--repeats", "3"]),
+                ["--images", "5000", "--refs", "5", "--fid-samples", "2000", "--fid-dim", "256", "--repeats", "2"]),
+    "score_process": ("bench_score_process.py", ["--samples", "5000", "--dim", "1024"], ["--repeats", "1"]),
     "retrieval": ("bench_retrieval.py", ["--images", "5000", "--texts", "25000"],
                   ["--images", "2000", "--texts", "10000", "--scale-images", "20000", "--scale-texts", "100000"]),
     "data": ("bench_data.py", ["--samples", "10000", "--load-samples", "2000", "--workers", "0", "2"],
@@ -44,6 +44,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
               ["--samples", "512", "--repeats", "3", "--no-progress"]),
     "eval": ("bench_eval.py", ["--samples", "2000", "--repeats", "3"], ["--samples", "1000", "--repeats", "3"]),
     "distributed": ("bench_distributed.py", ["--samples", "512"], ["--samples", "128"]),
+    "asr": ("bench_asr.py", ["--utterances", "20"], ["--utterances", "10"]),
 }
 
 

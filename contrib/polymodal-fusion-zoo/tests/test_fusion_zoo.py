@@ -163,3 +163,10 @@ def test_installed_entry_points_register_the_fusions():
     for name in NAMES:
         spec = plugins.get("fusions", name)
         assert spec.distribution == "polymodal-fusion-zoo"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_passes_polymodal_fusion_contract_checker(plugins, name):
+    from polymodal.testing import check_fusion
+
+    check_fusion(plugins.get("fusions", name).load(), DIMS, output_dim=7)

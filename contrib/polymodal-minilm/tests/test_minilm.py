@@ -142,3 +142,11 @@ def test_polymodal_text_modality_configured_by_the_encoder_feeds_it(encoder):
     expected = reference.encode(SENTENCES, convert_to_tensor=True, normalize_embeddings=True).cpu()
     torch.testing.assert_close(torch.nn.functional.normalize(feats.pooled()[:3], dim=-1), expected, atol=1e-5, rtol=1e-4)
     assert not feats.present[3]
+
+
+def test_passes_polymodal_encoder_and_modality_contract_checkers(encoder):
+    from polymodal.testing import check_encoder, check_modality
+
+    text = build_plugin_manager(entry_points=True).build("modalities", "text").configure(encoder.preprocess_config())
+    batch = check_modality(text, [text.load(s) for s in SENTENCES])
+    check_encoder(lambda: encoder, batch)  # the module's encoder: loading the weights twice costs seconds

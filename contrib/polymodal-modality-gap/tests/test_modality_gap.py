@@ -97,3 +97,13 @@ def test_bad_input_is_a_data_error(build):
 def test_installed_entry_point():
     spec = build_plugin_manager(entry_points=True).get("metrics", "modality-gap")
     assert spec.distribution == "polymodal-modality-gap"
+
+
+def test_passes_polymodal_metric_contract_checker(make_plugins):
+    from polymodal.testing import check_metric
+
+    plugins = make_plugins(polymodal_modality_gap.metric, names=["modality-gap.metric"])
+    g = torch.Generator().manual_seed(3)
+    figures = check_metric(plugins.get("metrics", "modality-gap").load(),
+                           [(torch.randn(6, 8, generator=g), torch.randn(6, 8, generator=g)) for _ in range(3)])
+    assert {"gap", "alignment", "uniformity_a", "uniformity_b"} <= set(figures)
