@@ -36,7 +36,7 @@ axes = ["task"]
 data.dataset = "vqa"
 model.name = "hf-vlm"
 model.params = {{ model = "{qwen}", max_new_tokens = 3 }}
-axes = ["task"]
+axes = ["task", "noise"]
 
 [runs.llava-mc]
 data.dataset = "multiple-choice"
@@ -54,6 +54,12 @@ axes = ["task"]
 
 [axes.task]
 examples = 2
+
+[axes.noise]
+axis = "robustness.noise"
+severities = [3]
+missing = false
+corruptions = {{ image = ["gaussian_noise"], text = ["typos"] }}
 """
 
 
@@ -100,6 +106,17 @@ def test_vqa_rows_per_model(vlm_results):
         assert 0.0 <= acc["value"] <= 1.0 and acc["extra"]["samples"] == 4
         assert set(acc["extra"]["per_answer_type"]) == {"other", "yes/no"}
         assert {"vqa_accuracy/other", "vqa_accuracy/yes/no"} <= set(task)
+
+
+@pytest.mark.e2e
+def test_noise_axis_on_answers_corrupts_image_and_question(vlm_results):
+    rows, _ = vlm_results
+    noise = [r for r in rows if r["axis"] == "robustness.noise" and r["metric"] == "answer_accuracy"]
+    cells = sorted((r["conditions"].get("modality", ""), r["conditions"]["corruption"]) for r in noise)
+    assert cells == [("", "none"), ("image", "gaussian_noise"), ("text", "typos")]
+    clean = next(r for r in noise if r["conditions"]["corruption"] == "none")
+    task = next(r for r in rows if r["axis"] == "task" and r["metric"] == "vqa_accuracy" and r["run"].startswith("qwen-vqa"))
+    assert abs(clean["value"] - task["value"]) < 1e-12  # the same replies, the same official accuracy
 
 
 @pytest.mark.e2e
