@@ -36,7 +36,7 @@ axes = ["task"]
 data.dataset = "vqa"
 model.name = "hf-vlm"
 model.params = {{ model = "{qwen}", max_new_tokens = 3 }}
-axes = ["task", "noise"]
+axes = ["task", "noise", "importance"]
 
 [runs.llava-mc]
 data.dataset = "multiple-choice"
@@ -54,6 +54,10 @@ axes = ["task"]
 
 [axes.task]
 examples = 2
+
+[axes.importance]
+axis = "interpretability.importance"
+attribution_samples = 2
 
 [axes.noise]
 axis = "robustness.noise"
@@ -117,6 +121,19 @@ def test_noise_axis_on_answers_corrupts_image_and_question(vlm_results):
     clean = next(r for r in noise if r["conditions"]["corruption"] == "none")
     task = next(r for r in rows if r["axis"] == "task" and r["metric"] == "vqa_accuracy" and r["run"].startswith("qwen-vqa"))
     assert abs(clean["value"] - task["value"]) < 1e-12  # the same replies, the same official accuracy
+
+
+@pytest.mark.e2e
+def test_importance_axis_splits_the_answer_likelihood_between_image_and_prompt(vlm_results):
+    rows, _ = vlm_results
+    imp = [r for r in rows if r["axis"] == "interpretability.importance"]
+    shapley = {r["conditions"]["modality"]: r for r in imp if r["metric"] == "shapley"}
+    assert set(shapley) == {"image", "text"}
+    extra = shapley["image"]["extra"]
+    assert extra["value"] == "answer_loglik" and extra["samples"] == 2
+    # efficiency: the two values add up to v(all) - v(none)
+    assert abs(sum(r["value"] for r in shapley.values()) - (extra["full"] - extra["empty"])) < 1e-6
+    assert {r["conditions"]["modality"] for r in imp if r["metric"] == "ablation_drop"} == {"image", "text"}
 
 
 @pytest.mark.e2e

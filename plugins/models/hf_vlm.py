@@ -218,6 +218,10 @@ class HFVLM(PolymodalModel):
         """One reply per sample: the image field's image, the text field's question."""
         return self.generate_replies(self.images(batch), self.strings(batch, self.text_field))
 
+    def answer_loglik(self, batch: Batch, replies: Sequence[str]) -> torch.Tensor:
+        """Log-likelihood ``[B]`` of each reply to the batch's (image, question); what importance occludes."""
+        return self.answer_logprob(self.images(batch), self.strings(batch, self.text_field), replies)
+
     def answer_choice(self, batch: Batch, options: Sequence[Sequence[str]]) -> tuple[list[int | None], list[str]]:
         """Multiple choice on a batch: the chosen index per sample (``None``: none named) and the replies."""
         return self.choose(self.images(batch), self.strings(batch, self.text_field), options)
