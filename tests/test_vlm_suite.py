@@ -94,7 +94,7 @@ def vlm_results(tmp_path_factory):
     suite.write_text(SUITE.format(root=base / "data", llava=llava, qwen=qwen))
     out = base / "out"
     try:
-        code = main(["run", str(suite), "--out", str(out), "--no-report", "-q", "--fail-fast"])
+        code = main(["run", str(suite), "--out", str(out), "-q", "--fail-fast"])
     finally:
         get_plugins(refresh=True)
     assert code == 0
@@ -115,7 +115,7 @@ def test_vqa_rows_per_model(vlm_results):
 @pytest.mark.e2e
 def test_noise_axis_on_answers_corrupts_image_and_question(vlm_results):
     rows, _ = vlm_results
-    noise = [r for r in rows if r["axis"] == "robustness.noise" and r["metric"] == "answer_accuracy"]
+    noise = [r for r in rows if r["axis"] == "robustness.noise" and r["metric"] == "qa_accuracy"]
     cells = sorted((r["conditions"].get("modality", ""), r["conditions"]["corruption"]) for r in noise)
     assert cells == [("", "none"), ("image", "gaussian_noise"), ("text", "typos")]
     clean = next(r for r in noise if r["conditions"]["corruption"] == "none")
@@ -134,6 +134,17 @@ def test_importance_axis_splits_the_answer_likelihood_between_image_and_prompt(v
     # efficiency: the two values add up to v(all) - v(none)
     assert abs(sum(r["value"] for r in shapley.values()) - (extra["full"] - extra["empty"])) < 1e-6
     assert {r["conditions"]["modality"] for r in imp if r["metric"] == "ablation_drop"} == {"image", "text"}
+
+
+@pytest.mark.e2e
+def test_reports_show_the_answering_families(vlm_results):
+    _, out = vlm_results
+    md = (out / "report.md").read_text()
+    for metric in ("vqa_accuracy ↑", "choice_accuracy ↑", "circular_accuracy ↑", "qa_accuracy ↑",
+                   "extraction_failure_rate ↓"):
+        assert metric in md, metric
+    report = json.dumps(json.loads((out / "report.json").read_text()))
+    assert "shapley" in report and "answer_loglik" in report  # explanations: in the JSON and HTML, not ranked
 
 
 @pytest.mark.e2e

@@ -5,7 +5,7 @@ field's raw format (its modality's ``raw_format`` trait; see
 :mod:`.corruption`) plus ``missing`` is applied to the *raw* samples, at
 each severity, before preprocessing; the model's headline metric
 (:mod:`.performance`: accuracy, recall@1 both ways for an embedding model,
-word accuracy ``1 - WER`` for a transcriber, or answer accuracy (VQA or
+word accuracy ``1 - WER`` for a transcriber, or QA accuracy (VQA or
 multiple choice) for a model that answers questions; text corruptions then
 damage the question, e.g. typos) is measured per (modality, corruption, severity). Each
 corruption's curve is then summarised (:mod:`.robustness_summary`), and the

@@ -168,7 +168,10 @@ class WordAccuracyMeter(PerformanceMeter):
 
 
 class AnswerAccuracyMeter(PerformanceMeter):
-    """Answer accuracy of a model with the ``answer`` capability, a mean over questions.
+    """QA accuracy of a model with the ``answer`` capability, a mean over questions.
+
+    Named ``qa_accuracy``: the leaderboard reads the direction of an undeclared
+    metric from its name, and "answer" holds "wer".
 
     Samples with ``answers`` (human answers) score the official VQAv2 accuracy
     of ``model.answer``; samples with ``options`` and ``answer`` score 1 when
@@ -180,13 +183,13 @@ class AnswerAccuracyMeter(PerformanceMeter):
         self.samples = {}
 
     def keys(self) -> list[tuple[str, str | None]]:
-        return [("answer_accuracy", None)]
+        return [("qa_accuracy", None)]
 
     def update(self, model: Any, batch: Batch, samples: list[dict[str, Any]] | None = None) -> None:
         from polymodal_plugins.metrics.vqa_scores import vqa_accuracy
 
         if not samples:
-            raise ConfigError("answer accuracy needs the raw samples (their answers)")
+            raise ConfigError("qa accuracy needs the raw samples (their answers)")
         with torch.no_grad():
             if all("options" in s and "answer" in s for s in samples):
                 picked, _ = model.answer_choice(batch, [list(s["options"]) for s in samples])
@@ -195,13 +198,13 @@ class AnswerAccuracyMeter(PerformanceMeter):
                 replies = model.answer(batch)
                 self.scores += [vqa_accuracy(r, [str(a) for a in s["answers"]]) for r, s in zip(replies, samples)]
             else:
-                raise ConfigError("answer accuracy needs every sample to carry 'answers' or 'options' and 'answer'")
+                raise ConfigError("qa accuracy needs every sample to carry 'answers' or 'options' and 'answer'")
 
     def compute(self) -> dict[tuple[str, str | None], float]:
         scores = _gathered(self.scores)
         value = sum(scores) / len(scores) if scores else float("nan")
-        self.samples = {("answer_accuracy", None): scores} if scores else {}
-        return {("answer_accuracy", None): value}
+        self.samples = {("qa_accuracy", None): scores} if scores else {}
+        return {("qa_accuracy", None): value}
 
 
 def meter_factory(model: Any, pair: list[str] | None = None) -> Any:
