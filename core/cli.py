@@ -115,6 +115,11 @@ def _cmd_info(plugins: Plugins) -> Handler:
         types = spec.parameter_types()
         if types:
             info["parameter_types"] = types
+        from polymodal.traits import ModalityTraits
+
+        traits = getattr(spec.load(), "traits", None)  # a modality's declared facts (class attribute)
+        if isinstance(traits, ModalityTraits):
+            info["traits"] = traits.to_json()
         if args.json:
             _print_json(info)
             return 0
@@ -122,6 +127,8 @@ def _cmd_info(plugins: Plugins) -> Handler:
         print(f"  provided by plugin {spec.plugin!r} ({spec.distribution}), {spec.target}")
         if spec.capabilities:
             print(f"  capabilities: {', '.join(sorted(spec.capabilities))}")
+        if "traits" in info:
+            print("  traits: " + ", ".join(f"{k}={v!r}" for k, v in info["traits"].items()))
         if info["parameters"]:
             print("  parameters:")
             for k, v in info["parameters"].items():

@@ -412,12 +412,13 @@ def check_attack(attack: Any, *, epsilon: float = 0.1, norm: str = "linf") -> An
     x = torch.rand(3, 2, 4, 4, generator=torch.Generator().manual_seed(0))
     mask = torch.ones(3, 1, 1, 1)
     mask[1] = 0
-    inputs = {"image": PerturbationSpace(shape=x.shape, scale=1.0, mask=mask, lower=-x, upper=1 - x),
-              "text": PerturbationSpace(shape=torch.Size((3, 5, 6)), scale=2.0)}
+    # two inputs attacked jointly: one boxed to a valid range with a missing item, one unbounded with a scale
+    inputs = {"boxed": PerturbationSpace(shape=x.shape, scale=1.0, mask=mask, lower=-x, upper=1 - x),
+              "scaled": PerturbationSpace(shape=torch.Size((3, 5, 6)), scale=2.0)}
     weight = torch.randn(3, 5, 6, generator=torch.Generator().manual_seed(1))
 
     def loss_fn(deltas: dict[str, torch.Tensor]) -> torch.Tensor:
-        return ((x + deltas["image"]) ** 2).flatten(1).sum(1) + (deltas["text"] * weight).flatten(1).sum(1)
+        return ((x + deltas["boxed"]) ** 2).flatten(1).sum(1) + (deltas["scaled"] * weight).flatten(1).sum(1)
 
     zero = attack(loss_fn, inputs, epsilon=0.0, generator=torch.Generator().manual_seed(0))
     _require(all(float(d.abs().max()) == 0.0 for d in zero.values()), who, "epsilon=0", "all-zero deltas")

@@ -9,6 +9,7 @@ can only be one that was never acknowledged.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -82,6 +83,24 @@ class ResultRow:
 
 #: Integers in a results file longer than this are refused (Python refuses > 4300 digits with a ValueError).
 MAX_INT_DIGITS = 400
+
+
+#: Failures of the results folder itself, which stop the whole suite (no error row could be stored).
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """A failure of the output folder itself (not of one run): every later write would fail too."""
+    return isinstance(exc, StorageError) or (isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS)
+
+
+def storage_error(out: Path, exc: OSError) -> StorageError:
+    """One line for a failed write, saying that what was committed is kept and how to go on."""
+    advice = "everything committed is kept: fix this and rerun with --resume"
+    if isinstance(exc, StorageError):
+        return StorageError(f"{exc}; {advice}")
+    return StorageError(f"--out {out}: cannot write{f' ({exc.filename})' if exc.filename else ''}: "
+                        f"{exc.strerror or exc}; {advice}")
 
 
 def _parse_int(text: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,37 @@ def test_adversarial_axis_reports_an_undeclared_modality_as_not_applicable():
     skipped = [r for r in rows if r.conditions.get("attack") == "not_applicable"]
     assert len(skipped) == 1 and skipped[0].value is None
     assert "because" in skipped[0].extra["reason"] and "'opaque'" in skipped[0].extra["reason"]
+
+
+def _invert(raw, severity, rng):
+    return 255 - raw
+
+
+def test_a_plugin_corruption_joins_its_raw_format_and_is_listed():
+    """Corruptions are a registered kind: one from another plugin is found by the raw format it accepts."""
+    import numpy as np
+
+    from polymodal import build_plugin_manager, component
+    from polymodal_plugins.axes.corruption import available, get_corruption, short_name
+    from polymodal_plugins.corruptions import image_plugin
+
+    extra = component("corruptions", "rgb.invert", _invert, description="Invert the pixels.", tags=["rgb"])
+    plugins = build_plugin_manager(entry_points=False, extra_plugins={"corruption.rgb": image_plugin,
+                                                                      "mine": extra})
+    assert "invert" in available("rgb", plugins) and "blur" in available("rgb", plugins)
+    assert "invert" not in available("text", plugins)
+    pixels = np.zeros((2, 2, 3), np.uint8)
+    assert (get_corruption("rgb", "invert", plugins=plugins)(pixels, 1, np.random.default_rng(0)) == 255).all()
+    assert short_name("rgb.invert", "rgb") == "invert" and short_name("standalone") == "standalone"
+    with pytest.raises(Exception, match=r"no corruption 'invrt' for raw format 'rgb'.*did you mean 'invert'"):
+        get_corruption("rgb", "invrt", plugins=plugins)
+
+
+def test_info_shows_a_modalitys_traits(capsys):
+    from polymodal.cli import main
+
+    assert main(["info", "modality", "image", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["traits"]["pictorial"] is True and info["traits"]["raw_format"] == "rgb"
+    assert main(["info", "modality", "text"]) == 0
+    assert "traits: " in capsys.readouterr().out

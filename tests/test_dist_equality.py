@@ -154,16 +154,15 @@ def check_equal(cases: list[dict[str, Any]], world: int) -> None:
 
 
 def interrupted_copy(one: Path, out: Path) -> None:
-    """``one`` as a run killed part-way leaves it: two units complete, a few rows of the third, no more."""
+    """``one`` as a run killed part-way leaves it: three commit records, then a few rows of a torn unit."""
     shutil.copytree(one, out)
-    progress = (one / "progress.jsonl").read_text().splitlines()[:2]
-    done = {(json.loads(p)["run"], json.loads(p)["axis"]) for p in progress}
-    lines = (one / "results.jsonl").read_text().splitlines()
-    kept = [ln for ln in lines if (json.loads(ln)["run"], json.loads(ln)["axis"]) in done]
-    partial = [ln for ln in lines if ln not in kept][:3]
-    assert len(done) == 2 and kept and partial, "the suite changed: pick other units to interrupt"
-    (out / "progress.jsonl").write_text("\n".join(progress) + "\n")
-    (out / "results.jsonl").write_text("\n".join(kept + partial) + "\n")
+    records = (one / "progress.jsonl").read_text().splitlines()[:3]
+    size = json.loads(records[-1])["results_bytes"]
+    data = (one / "results.jsonl").read_bytes()
+    torn = b"".join(data[size:].splitlines(keepends=True)[:3])
+    assert size and torn, "the suite changed: pick another place to interrupt"
+    (out / "progress.jsonl").write_text("\n".join(records) + "\n")
+    (out / "results.jsonl").write_bytes(data[:size] + torn)
 
 
 def probe_case(tmp: Path, name: str, text: str, **extra: Any) -> dict[str, Any]:
@@ -202,7 +201,7 @@ def test_every_axis_equals_one_process_at_awkward_sizes(default_grid: dict[int, 
 
 @pytest.mark.e2e
 def test_every_axis_equals_one_process_full_grid(tmp_path: Path) -> None:
-    cases = prepare([1, 2, 3, 7, 13, 41], [2, 3], tmp_path)
+    cases = prepare([2, 3, 7, 41], [2, 3], tmp_path)  # 41: the size the hang was reported at
     for world in (2, 3):
         spawn_suite_runs(world, cases[world], timeout_s=300)
         check_equal(cases[world], world)

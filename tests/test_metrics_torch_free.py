@@ -131,3 +131,13 @@ def test_ngram_index_one_split_equals_per_sentence_split():
         # "a b" occurs twice in sentence 0 and twice in sentence 4
         counts = sorted(c for (g, s), c in bigrams.items() if s in (0, 4) and c == 2)
         assert counts == [2, 2, 2, 2]  # "a b" x2 and "b a" x2 in 0; "a b", "b c" x2 in 4
+
+
+@pytest.mark.parametrize("top", [1 << 10, 1 << 30, 1 << 50, 1 << 62])
+def test_stable_order_equals_stable_argsort_for_every_key_width(top):
+    from polymodal_plugins.metrics.ngram_index import _stable_order
+
+    rng = np.random.default_rng(top % 97)
+    key = rng.integers(0, top, 5000, dtype=np.int64)
+    key[::7] = key[0]  # ties must stay in position order
+    assert np.array_equal(_stable_order(key), np.argsort(key, kind="stable"))

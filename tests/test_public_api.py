@@ -19,7 +19,7 @@ PUBLIC = frozenset({
     "polymodal.weights", "polymodal.evaluation", "polymodal.config", "polymodal.data", "polymodal.collective",
     "polymodal.report", "polymodal.leaderboard", "polymodal.runner", "polymodal.distributed", "polymodal.registry",
     "polymodal.traits", "polymodal.perturb", "polymodal.strategy", "polymodal.stats", "polymodal.splits",
-    "polymodal.suite",
+    "polymodal.suite", "polymodal.plugins", "polymodal.progress", "polymodal.writer_lock",
 })
 
 

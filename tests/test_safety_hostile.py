@@ -79,7 +79,8 @@ def test_a_pickle_as_fid_extractor_is_refused(tmp_path: Path) -> None:
     path.write_bytes(pickle.dumps({"weights": Path("x")}))  # a global weights_only refuses
     with pytest.raises(DataError) as err:
         build_feature_extractor(str(path))
-    assert "inception.pt: not a weights file torch loads safely" in one_line(err.value)
+    text = one_line(err.value)
+    assert "inception.pt: " in text and "torch loads safely" in text
 
 
 def test_millions_of_unknown_keys_give_a_short_error() -> None:

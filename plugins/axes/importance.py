@@ -29,6 +29,16 @@ Time occlusion (``transcribe`` models)
     (max minus min over positions). Modality ablation needs several input
     fields and is not run for a model that reads one.
 
+Time occlusion (classifiers)
+    for each attributable field whose modality declares a time dimension
+    (video frames, audio frames), the clip is cut into ``time_segments``
+    equal parts (fewer when it has fewer steps; parts follow each sample's
+    real length from its mask), each part in turn is replaced by the
+    baseline, and the drop of the true-class probability is that part's
+    importance: rows ``segment_prob_drop`` per ``segment`` and
+    ``segment_importance_spread``, with ``method="time_occlusion"``. Run
+    with the ``occlusion`` method.
+
 Modality importance of answering models (``answer``)
     a generative model has no class logit either: the value of a coalition
     is the mean log-likelihood of the model's own clean reply when the
@@ -302,6 +312,8 @@ class ImportanceAxis:
         share_sums = dict.fromkeys(continuous, 0.0)
         completeness: list[float] = []
         occl_drop: list[float] = []
+        time_drops: dict[str, list[torch.Tensor]] = {}
+        segments: dict[str, int] = {}
         curves: dict[str, list[np.ndarray]] = {"attribution": [], "random": []}
         shown = 0
         for chunk in chunks(data, ctx, split, self.batch_size, what="importance: attribution",
@@ -319,6 +331,14 @@ class ImportanceAxis:
             if "occlusion" in self.methods and _occludable(traits, batch.inputs[del_field].data.dim() - 1):
                 occ = occlusion(model, batch, del_field, y, self.occlusion_patch, self.baseline)
                 occl_drop.extend(occ.flatten(1).max(1).values.tolist())
+            if "occlusion" in self.methods:
+                for f in continuous:
+                    time_dims = field_traits(data, f).time_dims
+                    if time_dims:
+                        steps = batch.inputs[f].data.shape[time_dims[0] + 1]
+                        k = segments.setdefault(f, max(1, min(self.time_segments, steps)))
+                        time_drops.setdefault(f, []).append(
+                            time_occlusion(model, batch, f, y, k, self.baseline, time_dim=time_dims[0] + 1))
             if "deletion" in self.methods:
                 units = unit_importance(attr[del_field], channel_dim=traits.channel_dim)
                 curves["attribution"].append(deletion_curve(model, batch, del_field, y, units, self.deletion_steps,
@@ -355,6 +375,13 @@ class ImportanceAxis:
         if occl_drop:
             yield ctx.row("occlusion_max_drop", float(np.mean(occl_drop)),
                           extra={"patch": self.occlusion_patch}, modality=del_field, method="occlusion")
+        for f, parts in time_drops.items():
+            drops = torch.cat(parts).mean(0).tolist()
+            extra = {"segments": segments[f], "samples": n, "baseline": self.baseline, "higher_is_better": True}
+            for j, d in enumerate(drops):
+                yield ctx.row("segment_prob_drop", d, extra=extra, modality=f, method="time_occlusion", segment=j)
+            yield ctx.row("segment_importance_spread", max(drops) - min(drops), extra={**extra, "values": drops},
+                          modality=f, method="time_occlusion")
         if curves["attribution"]:
             att = np.mean(np.concatenate(curves["attribution"]), axis=0)
             rnd = np.mean(np.concatenate(curves["random"]), axis=0)
@@ -443,6 +470,33 @@ def occlusion(model: Any, batch: Batch, field: str, y: torch.Tensor, patch: int,
             occluded[..., top:top + patch, left:left + patch] = x0[..., top:top + patch, left:left + patch]
             p = F.softmax(model.predict(_replace(batch, field, occluded)), -1).gather(1, y[:, None])[:, 0]
             out[:, top:top + patch, left:left + patch] = (base - p).cpu()[:, None, None]
+    return out
+
+
+@torch.no_grad()
+def time_occlusion(model: Any, batch: Batch, field: str, y: torch.Tensor, segments: int,
+                   baseline: str = "blur", *, time_dim: int = 1) -> torch.Tensor:
+    """Drop of the true-class probability when each of ``segments`` equal parts of the time axis
+    (``time_dim`` of the batch tensor; each sample's real length from its mask) is set to the baseline:
+    ``[B, segments]``."""
+    mb = batch.inputs[field]
+    x = mb.data
+    x0 = baseline_of(x.float(), baseline).to(x.dtype)
+    steps = x.shape[time_dim]
+    if mb.mask.dim() > 1 and mb.mask.shape[1] == steps:
+        lengths = mb.mask.sum(1)
+    else:
+        lengths = torch.full((x.shape[0],), steps, device=x.device)
+    positions = torch.arange(steps, device=x.device)
+    shape = [x.shape[0]] + [1] * (x.dim() - 1)
+    shape[time_dim] = steps
+    base = F.softmax(model.predict(batch), -1).gather(1, y[:, None])[:, 0]
+    out = torch.zeros(x.shape[0], segments)
+    for j in range(segments):
+        start, stop = (lengths * j) // segments, (lengths * (j + 1)) // segments
+        inside = ((positions[None, :] >= start[:, None]) & (positions[None, :] < stop[:, None])).reshape(shape)
+        p = F.softmax(model.predict(_replace(batch, field, torch.where(inside, x0, x))), -1).gather(1, y[:, None])[:, 0]
+        out[:, j] = (base - p).cpu()
     return out
 
 

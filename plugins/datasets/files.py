@@ -27,7 +27,7 @@ from polymodal.traits import traits_of
 ON_ERROR = ("raise", "skip")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
-VIDEO_SUFFIXES = (".gif", ".webp", ".npy")
+VIDEO_SUFFIXES = (".gif", ".webp", ".npy", ".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v")
 
 
 @attrs.define

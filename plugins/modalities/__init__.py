@@ -15,6 +15,8 @@ image_plugin = component("modalities", "image", "polymodal_plugins.modalities.im
 text_plugin = component("modalities", "text", "polymodal_plugins.modalities.text:TextModality",
                  description="Text tokenised by a transformers tokenizer or a built-in word vocabulary; padding and masks.")
 audio_plugin = component("modalities", "audio", "polymodal_plugins.modalities.audio:AudioModality",
-                  description="Audio (WAV/FLAC/OGG via soundfile), resampled, as log-mel or MFCC frames.")
+                  description="Audio (WAV/FLAC/OGG via soundfile, or a video file's audio track via PyAV), resampled, as "
+                              "log-mel or MFCC frames.")
 video_plugin = component("modalities", "video", "polymodal_plugins.modalities.video:VideoModality",
-                  description="Video from frame folders, animated GIF/WebP or .npy arrays; K frames sampled and preprocessed.")
+                  description="Video from .mp4/.webm/.mkv/.avi files (PyAV, sampled by time with seeking), frame "
+                              "folders, animated GIF/WebP or .npy arrays; K frames sampled and preprocessed.")

@@ -1,4 +1,4 @@
-"""The audio modality: WAV/FLAC/OGG via soundfile -> features ``[T, F]``.
+"""The audio modality: WAV/FLAC/OGG via soundfile (or a video file's audio track via PyAV) -> features ``[T, F]``.
 
 Clips are mixed to mono, resampled with ``torchaudio.functional.resample`` to
 ``sample_rate``, cut to ``max_seconds``, and turned into ``log-mel`` or
@@ -24,6 +24,7 @@ from polymodal.data import AudioClip
 from polymodal.errors import DataError
 from polymodal.paths import resolve_inside
 from polymodal.traits import ModalityTraits
+from polymodal_plugins.modalities.video_files import is_container, read_audio_track
 
 FEATURES = ("log-mel", "mfcc", "waveform")
 #: Highest sample rate accepted from a file header (studio audio tops out at 768 kHz).
@@ -131,7 +132,11 @@ class AudioModality:
     def load(self, value: Any, root: str | os.PathLike[str] | None = None) -> AudioClip:
         """A path (inside ``root``), an :class:`AudioClip`, ``(samples, rate)``, or an array at ``sample_rate``."""
         if isinstance(value, str | os.PathLike):
-            return read_audio(resolve_inside(root, value), int(self.max_seconds * 192_000))
+            path = resolve_inside(root, value)
+            if is_container(path):  # a video file: its audio track (audio-visual samples)
+                samples, rate = read_audio_track(path, self.max_seconds)
+                return AudioClip(samples, rate)
+            return read_audio(path, int(self.max_seconds * 192_000))
         if isinstance(value, AudioClip):
             return value
         if isinstance(value, tuple) and len(value) == 2:

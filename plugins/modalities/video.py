@@ -1,11 +1,16 @@
 """The video modality: clips -> ``[K, 3, H, W]`` frames; a batch is ``[B, K, 3, H, W]``.
 
-A clip is a folder of frame images (sorted by name), an animated GIF/WebP, a
-``.npy`` array ``[N, H, W, 3]`` (read with ``allow_pickle=False``) or an
-in-memory array. ``frames`` frames are sampled uniformly (deterministic, the
-default) or randomly (sorted, for training augmentation), and each is
-preprocessed exactly like an image (see :class:`ImageModality`; configure
-from an image encoder's data config).
+A clip is a video file (``.mp4``/``.webm``/``.mkv``/``.avi``/``.mov``, decoded
+with PyAV: see :mod:`~polymodal_plugins.modalities.video_files`), a folder of
+frame images (sorted by name), an animated GIF/WebP, a ``.npy`` array
+``[N, H, W, 3]`` (read with ``allow_pickle=False``) or an in-memory array.
+``frames`` frames are sampled uniformly (deterministic, the default) or
+randomly (sorted, for training augmentation; ``seed`` fixes the draw per
+clip), and each is preprocessed exactly like an image (see
+:class:`ImageModality`; configure from an image encoder's data config).
+Video files are sampled by time while decoding (only the wanted frames are
+decoded); ``fps`` samples ``frames`` frames at that rate instead of spread
+over the whole clip.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from polymodal.errors import DataError
 from polymodal.paths import resolve_inside
 from polymodal.traits import ModalityTraits
 from polymodal_plugins.modalities.image import ImageModality, open_image
+from polymodal_plugins.modalities.video_files import is_container, read_video
 
 FRAME_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}
 SAMPLING = ("uniform", "random")
@@ -47,13 +53,19 @@ class VideoModality:
         crop_pct: float = 1.0,
         max_source_frames: int = 10_000,
         max_pixels: int = 50_000_000,
+        fps: float | None = None,
+        seed: int | None = None,
     ) -> None:
         if frames < 1:
             raise DataError(f"video frames must be >= 1, got {frames}")
         if sampling not in SAMPLING:
             raise DataError(f"video sampling must be one of {SAMPLING}, got {sampling!r}")
+        if fps is not None and not fps > 0:
+            raise DataError(f"video fps must be > 0 (or unset to spread frames over the clip), got {fps}")
         self.frames = int(frames)
         self.sampling = sampling
+        self.fps = None if fps is None else float(fps)
+        self.seed = None if seed is None else int(seed)
         self.max_source_frames = int(max_source_frames)
         self.image = ImageModality(size, mean, std, interpolation, crop_pct, max_pixels)
 
@@ -68,7 +80,8 @@ class VideoModality:
                               self.image.crop_pct, self.image.max_pixels).configure(cfg.get("frame", cfg))
         out = VideoModality(int(cfg.get("frames", self.frames)), str(cfg.get("sampling", self.sampling)),
                             image.size, image.mean, image.std, image.interpolation, image.crop_pct,
-                            self.max_source_frames, image.max_pixels)
+                            self.max_source_frames, image.max_pixels, cfg.get("fps", self.fps),
+                            cfg.get("seed", self.seed))
         # In place: a caller that ignores the return value must not keep the old preprocessing (issue 18).
         self.__dict__.update(out.__dict__)
         return self
@@ -83,6 +96,9 @@ class VideoModality:
             return [open_image(f, self.image.max_pixels) for f in files]
         if not path.exists():
             raise DataError(f"{path}: video not found")
+        if is_container(path):
+            return read_video(path, self.frames, self.fps, self.sampling, self.seed, self.image.max_pixels,
+                              self.max_source_frames)
         if path.suffix.lower() == ".npy":
             try:
                 arr = np.load(path, allow_pickle=False, mmap_mode="r")
@@ -166,4 +182,5 @@ class VideoModality:
         return ModalityBatch(data, mask, {"modality": self.name})
 
     def describe(self) -> dict[str, Any]:
-        return {**self.image.describe(), "modality": self.name, "frames": self.frames, "sampling": self.sampling}
+        return {**self.image.describe(), "modality": self.name, "frames": self.frames, "sampling": self.sampling,
+                "fps": self.fps, "seed": self.seed}

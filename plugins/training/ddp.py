@@ -174,6 +174,9 @@ class _NoStore:
     def repair(self) -> None:
         return None
 
+    def read(self) -> list[Any]:
+        return []
+
     def read(self) -> Iterator[Any]:
         return iter(())
 

@@ -26,9 +26,10 @@ import torch
 
 from polymodal.checkpoint import load_module_weights, load_train_state, save_checkpoint, verify_checkpoint
 from polymodal.errors import ConfigError, PolymodalError
+from polymodal.evaluation import condition_key
 from polymodal.experiment import ExperimentConfig, to_dict
 from polymodal.model_api import ModelContext, PolymodalModel, build_model
-from polymodal.results import JsonlStore, ResultRow
+from polymodal.results import JsonlStore, ResultRow, is_storage_failure, storage_error
 from polymodal.strategy import StrategyContext
 from polymodal.writer_lock import writer_lock
 from polymodal_plugins.training.data_source import TrainingData
@@ -143,6 +144,11 @@ class Trainer:
         self.epoch = 0
         self.step_in_epoch = 0
         self.global_step = 0
+        # The running sums of the epoch in progress: saved with mid-epoch checkpoints, so an epoch resumed
+        # after a kill reports the average over all its steps, not only those after the resume.
+        self._epoch_sums: dict[str, float] = {}
+        self._epoch_count = 0
+        self._recorded: set[str] | None = None
 
     # -- checkpoints -------------------------------------------------------------
     @property
@@ -159,7 +165,10 @@ class Trainer:
             train_state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
         if self.scaler is not None:
             train_state["scaler"] = self.scaler.state_dict()
-        position = {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step}
+        position: dict[str, Any] = {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
+                                    "global_step": self.global_step}
+        if self.step_in_epoch:  # mid-epoch: the running sums (a list: its order is the metrics rows' order)
+            position.update(epoch_sums=[[k, v] for k, v in self._epoch_sums.items()], epoch_count=self._epoch_count)
         return save_checkpoint(self.checkpoint_dir, self.model, experiment=to_dict(self.config),
                                context=self.ctx.to_json(), position=position, train_state=train_state,
                                plugins=self.plugins, companions=self._save_vocabularies)
@@ -199,6 +208,8 @@ class Trainer:
         self.strategy.load_state(state.get("strategy", {}))
         pos = meta["position"]
         self.epoch, self.step_in_epoch, self.global_step = pos["epoch"], pos["step_in_epoch"], pos["global_step"]
+        self._epoch_sums = {str(k): float(v) for k, v in pos.get("epoch_sums", [])}
+        self._epoch_count = int(pos.get("epoch_count", 0))
         return True
 
     # -- results -------------------------------------------------------------
@@ -208,9 +219,15 @@ class Trainer:
             "strategy": self.tc.strategy, "phase": phase, "model": self.config.model.name,
             "fusion": self.config.model.fusion, "dataset": self.config.data.dataset, "seed": self.tc.seed,
         }
+        if self._recorded is None:  # rows a killed process stored before its last checkpoint are not written twice
+            self._recorded = {condition_key(r.get("axis", ""), r.get("metric", ""), r.get("conditions", {}))
+                              for r in self.store.read()}
         for metric, value in figures.items():
-            self.store.append(ResultRow("train", metric, float(value), run=self.config.name,
-                                        conditions=conditions).to_json())
+            row = ResultRow("train", metric, float(value), run=self.config.name, conditions=conditions)
+            key = condition_key(row.axis, row.metric, row.conditions)
+            if key not in self._recorded:
+                self._recorded.add(key)
+                self.store.append(row.to_json())
 
     def _eval(self, split: str | None) -> dict[str, float] | None:
         batches = self.data.eval_batches(split)
@@ -271,8 +288,9 @@ class Trainer:
             if self.tc.max_steps:
                 remaining = min(remaining, self.tc.max_steps - self.global_step)
             bar = Progress(remaining, f"epoch {self.epoch + 1}/{self.tc.epochs} [{phase}]", enabled=self.progress)
-            sums: dict[str, float] = {}
-            count = 0
+            if not skip:
+                self._epoch_sums, self._epoch_count = {}, 0
+            sums = self._epoch_sums
             loop_start = time.perf_counter()
             for batch in self.data.train_batches(self.epoch, skip):
                 if self.tc.max_steps and self.global_step >= self.tc.max_steps:
@@ -283,7 +301,7 @@ class Trainer:
                 self.global_step += 1
                 self.step_in_epoch += 1
                 samples += len(batch)
-                count += 1
+                self._epoch_count += 1
                 for k, v in logs.items():
                     sums[k] = sums.get(k, 0.0) + v
                 bar.update(1, samples=len(batch), loss=logs.get("loss", float("nan")))
@@ -292,6 +310,7 @@ class Trainer:
                 if self.on_step is not None:
                     self.on_step(self.global_step)
             step_seconds += time.perf_counter() - loop_start
+            count = self._epoch_count
             train_avg = {k: v / count for k, v in sums.items()} if count else {}
             bar.close(**{k: v for k, v in train_avg.items() if k in ("loss", "acc")})
             if self.tc.max_steps and self.global_step >= self.tc.max_steps:
@@ -368,4 +387,9 @@ def train_experiment(path: str | Path, *, overrides: tuple[str, ...] | list[str]
                            modalities=data.collate.modalities)
     # One writer per training folder; under torchrun rank 0 writes for all.
     with writer_lock(out_dir, "polymodal train") if trainer.is_writer else contextlib.nullcontext():
-        return trainer.fit(resume=resume)
+        try:
+            return trainer.fit(resume=resume)
+        except OSError as exc:  # a checkpoint write: disk full, read-only, I/O error
+            if is_storage_failure(exc):
+                raise storage_error(out_dir, exc) from exc
+            raise
