@@ -105,3 +105,20 @@ def test_one_line_errors(vlm_dir, tmp_path):
         make(tmp_path / "nowhere")
     with pytest.raises(ConfigError, match="dtype"):
         make(vlm_dir, dtype="float8")
+
+
+def test_remote_code_is_off_unless_opted_in(vlm_dir, monkeypatch):
+    import transformers
+
+    seen = []
+    real = transformers.AutoModelForImageTextToText.from_pretrained.__func__
+
+    def spy(cls, *args, **kwargs):
+        seen.append(kwargs)
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForImageTextToText, "from_pretrained", classmethod(spy))
+    make(vlm_dir)
+    make(vlm_dir, trust_remote_code=True)
+    assert [k["trust_remote_code"] for k in seen] == [False, True]
+    assert all(k["local_files_only"] is True for k in seen)
