@@ -176,3 +176,15 @@ def test_docs_suite_names_real_parameters():
     assert len(suite.runs) == 1
     params = data["runs"]["qwen2-vl-2b"]["model"]["params"]
     assert HFVLMParams(**params).model == "Qwen/Qwen2-VL-2B-Instruct"
+
+
+@pytest.mark.e2e
+def test_two_gloo_ranks_give_the_single_process_rows(vlm_results, tmp_path):
+    """Answering is sharded over ranks (gathers in split order): 2 processes, the same rows."""
+    from dist_workers import result_rows, spawn_suite_runs
+
+    _, out = vlm_results
+    suite = out.parent / "vlm.toml"
+    spawn_suite_runs(2, [{"suite": str(suite), "out": str(tmp_path / "dist"), "limit": None}], timeout_s=300)
+    single, dist = result_rows(out), result_rows(tmp_path / "dist")
+    assert single.keys() == dist.keys() and single == dist
