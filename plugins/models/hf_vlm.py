@@ -161,7 +161,10 @@ class HFVLM(PolymodalModel):
         """Summed log-probability of each ``answers[i]`` as the reply to (``images[i]``, ``texts[i]``), ``[B]``.
 
         One forward pass with the answer appended after the generation prompt
-        (teacher forcing); only the answer's tokens count. ``grad=True`` keeps
+        (teacher forcing); only the answer's tokens count: those past the
+        prompt's own token count, which assumes the prompt tokenises to a
+        prefix of prompt + answer (true where a chat template's generation
+        prompt ends in whitespace or punctuation, as they do). ``grad=True`` keeps
         the graph (image tensors that require grad get gradients).
         """
         prompts = [self.prompt(t) for t in texts]
