@@ -39,6 +39,15 @@ Time occlusion (classifiers)
     ``segment_importance_spread``, with ``method="time_occlusion"``. Run
     with the ``occlusion`` method.
 
+Modality importance of answering models (``answer``)
+    a generative model has no class logit either: the value of a coalition
+    is the mean log-likelihood of the model's own clean reply when the
+    modalities outside it are blanked (a textual field's strings become
+    empty, any other field is replaced by the baseline). Rows ``ablation_drop``
+    and ``shapley`` per modality (``value = "answer_loglik"``); by efficiency
+    the Shapley values sum to ``v(all) - v(none)``. The model provides
+    ``answer(batch)`` and ``answer_loglik(batch, replies) -> Tensor [B]``.
+
 Faithfulness
     the *deletion curve*: features are set to the baseline in order of
     attribution (most important first) and, as a control, in random order;
@@ -68,7 +77,7 @@ from polymodal.traits import ModalityTraits, not_applicable
 from polymodal_plugins.axes import heatmaps
 from polymodal_plugins.axes.params import as_list
 from polymodal_plugins.axes.samples import (chunks, field_object, field_traits, load_image, transcript_field,
-                                            without)
+                                            with_raw_texts, without)
 
 METHODS = ("ablation", "shapley", "integrated_gradients", "occlusion", "deletion")
 
@@ -113,7 +122,7 @@ class ImportanceAxis:
     """Modality importance, feature attribution and the deletion faithfulness check (module docs)."""
 
     requires: ClassVar[frozenset[str]] = frozenset()
-    requires_any: ClassVar[frozenset[str]] = frozenset({"classify", "transcribe"})
+    requires_any: ClassVar[frozenset[str]] = frozenset({"classify", "transcribe", "answer"})
 
     split: str | None = None
     #: ``accuracy`` or ``true_prob`` (mean probability of the true class): the coalition value.
@@ -140,6 +149,11 @@ class ImportanceAxis:
             return
         split = self.split or ctx.split
         caps = set(getattr(model, "capabilities", ()))
+        if "classify" not in caps and "answer" in caps:
+            if not ctx.unit_done("answer-modalities"):
+                with ctx.unit("answer-modalities"):
+                    yield from self._answer_modalities(model, data, ctx, split)
+            return
         if "classify" not in caps:
             if "transcribe" not in caps:
                 raise ConfigError(f"axis interpretability.importance: model {type(model).__name__} can neither "
@@ -208,6 +222,51 @@ class ImportanceAxis:
             yield ctx.row("segment_wer_increase", rise, extra=extra, method="time_occlusion", segment=j)
         yield ctx.row("segment_importance_spread", max(rises) - min(rises), extra={**extra, "values": rises},
                       method="time_occlusion")
+
+    # -- answering models: image vs prompt -----------------------------------------------------
+    def _answer_modalities(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
+        fields = [f for f in model.input_fields if f in getattr(data.collate, "modalities", {})]
+        coalitions = [frozenset(c) for r in range(len(fields) + 1) for c in itertools.combinations(fields, r)]
+        sums = {c: 0.0 for c in coalitions}
+        count = 0
+        with torch.no_grad():
+            for chunk in chunks(data, ctx, split, self.batch_size, what="importance: answer coalitions",
+                                limit=self.attribution_samples, sharded=False):
+                batch = with_raw_texts(data, chunk)
+                replies = model.answer(batch)
+                for c in coalitions:
+                    blanked = batch
+                    for f in fields:
+                        if f not in c:
+                            blanked = self._blank(data, blanked, f)
+                    sums[c] += float(model.answer_loglik(blanked, replies).sum())
+                count += len(chunk.indices)
+        if count == 0:
+            return
+        v = {c: s / count for c, s in sums.items()}
+        full, empty = v[frozenset(fields)], v[frozenset()]
+        extra = {"value": "answer_loglik", "full": full, "empty": empty, "samples": count,
+                 "coalitions": {"+".join(sorted(c)) or "none": val for c, val in v.items()}}
+        if "ablation" in self.methods:
+            for f in fields:
+                yield ctx.row("ablation_drop", full - v[frozenset(fields) - {f}], extra=extra, modality=f,
+                              method="ablation")
+        if "shapley" in self.methods:
+            phi = shapley_values(v, fields)
+            residual = sum(phi.values()) - (full - empty)
+            for f, p in phi.items():
+                yield ctx.row("shapley", p, extra={**extra, "efficiency_residual": residual}, modality=f,
+                              method="shapley")
+            ctx.artifact("importance", {**phi, "method": "shapley", "value": "answer_loglik"})
+
+    def _blank(self, data: EvalData, batch: Batch, field: str) -> Batch:
+        """``field`` carrying no information: empty strings for a textual field, else the baseline."""
+        mb = batch.inputs[field]
+        if field_traits(data, field).textual and isinstance(mb.meta.get("text"), list):
+            new = attrs.evolve(mb, meta={**mb.meta, "text": [""] * len(mb.meta["text"])})
+        else:
+            new = attrs.evolve(mb, data=baseline_of(mb.data, self.baseline))
+        return attrs.evolve(batch, inputs={**batch.inputs, field: new})
 
     # -- modality importance ------------------------------------------------------------------
     def _modalities(self, model: Any, data: EvalData, ctx: AxisContext, split: str, target: str,

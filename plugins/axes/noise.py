@@ -5,7 +5,9 @@ field's raw format (its modality's ``raw_format`` trait; see
 :mod:`.corruption`) plus ``missing`` is applied to the *raw* samples, at
 each severity, before preprocessing; the model's headline metric
 (:mod:`.performance`: accuracy, recall@1 both ways for an embedding model,
-or word accuracy ``1 - WER`` for a transcriber) is measured per (modality, corruption, severity). Each
+word accuracy ``1 - WER`` for a transcriber, or QA accuracy (VQA or
+multiple choice) for a model that answers questions; text corruptions then
+damage the question, e.g. typos) is measured per (modality, corruption, severity). Each
 corruption's curve is then summarised (:mod:`.robustness_summary`), and the
 summaries averaged per modality and over everything.
 
@@ -45,7 +47,7 @@ from polymodal_plugins.axes.corruption import (
 )
 from polymodal_plugins.axes.performance import meter_factory
 from polymodal_plugins.axes.robustness_summary import summarise
-from polymodal_plugins.axes.samples import field_traits
+from polymodal_plugins.axes.samples import field_traits, with_raw_texts
 
 AXIS = "robustness.noise"
 SUMMARY_METRICS = ("auc_relative", "corruption_error", "relative_corruption_error", "ce_ratio")
@@ -90,7 +92,7 @@ class NoiseAxis:
     """The ``robustness.noise`` axis (see the module docstring)."""
 
     requires: frozenset[str] = frozenset()
-    requires_any: frozenset[str] = frozenset({"classify", "embed", "transcribe"})
+    requires_any: frozenset[str] = frozenset({"classify", "embed", "transcribe", "answer"})
 
     def __init__(self, **params: Any):
         self.params = structure(NoiseParams, params, f"axes.{AXIS}")
@@ -161,7 +163,8 @@ class NoiseAxis:
         model.eval()
         for done, chunk in enumerate(chunks):
             samples = [dataset[i] for i in chunk]
-            clean_meter.update(model, collate(samples).to(ctx.device), samples)
+            clean_meter.update(model, with_raw_texts(data, samples=samples, batch=collate(samples).to(ctx.device)),
+                               samples)
             for f in {cell.field for cell in cells}:
                 modality = modalities.get(f)
                 raws = [None if s.get(f) is None else (modality.load(s[f], root) if modality else s[f])
@@ -172,7 +175,8 @@ class NoiseAxis:
                         for i, (s, raw) in zip(chunk, zip(samples, raws, strict=True), strict=True)
                     ]
                     with torch.no_grad():
-                        meters[cell].update(model, collate(corrupted).to(ctx.device), corrupted)
+                        batch = with_raw_texts(data, samples=corrupted, batch=collate(corrupted).to(ctx.device))
+                        meters[cell].update(model, batch, corrupted)
             ctx.progress(done + 1, len(chunks), f"{AXIS} {split}")
 
         clean = clean_meter.compute() if measured else {}

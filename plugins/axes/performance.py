@@ -169,6 +169,46 @@ class WordAccuracyMeter(PerformanceMeter):
         return {("word_accuracy", None): 1.0 - float(self.wer.compute())}
 
 
+class AnswerAccuracyMeter(PerformanceMeter):
+    """QA accuracy of a model with the ``answer`` capability, a mean over questions.
+
+    Named ``qa_accuracy``: the leaderboard reads the direction of an undeclared
+    metric from its name, and "answer" holds "wer".
+
+    Samples with ``answers`` (human answers) score the official VQAv2 accuracy
+    of ``model.answer``; samples with ``options`` and ``answer`` score 1 when
+    ``model.answer_choice`` picks the right option (an extraction failure is 0).
+    """
+
+    def __init__(self) -> None:
+        self.scores: list[float] = []
+        self.samples = {}
+
+    def keys(self) -> list[tuple[str, str | None]]:
+        return [("qa_accuracy", None)]
+
+    def update(self, model: Any, batch: Batch, samples: list[dict[str, Any]] | None = None) -> None:
+        from polymodal_plugins.metrics.vqa_scores import vqa_accuracy
+
+        if not samples:
+            raise ConfigError("qa accuracy needs the raw samples (their answers)")
+        with torch.no_grad():
+            if all("options" in s and "answer" in s for s in samples):
+                picked, _ = model.answer_choice(batch, [list(s["options"]) for s in samples])
+                self.scores += [float(p is not None and p == int(s["answer"])) for p, s in zip(picked, samples)]
+            elif all("answers" in s for s in samples):
+                replies = model.answer(batch)
+                self.scores += [vqa_accuracy(r, [str(a) for a in s["answers"]]) for r, s in zip(replies, samples)]
+            else:
+                raise ConfigError("qa accuracy needs every sample to carry 'answers' or 'options' and 'answer'")
+
+    def compute(self) -> dict[tuple[str, str | None], float]:
+        scores = _gathered(self.scores)
+        value = sum(scores) / len(scores) if scores else float("nan")
+        self.samples = {("qa_accuracy", None): scores} if scores else {}
+        return {("qa_accuracy", None): value}
+
+
 def meter_factory(model: Any, pair: list[str] | None = None) -> Any:
     """A zero-argument constructor of the right meter for ``model``'s capabilities."""
     caps = getattr(model, "capabilities", frozenset())
@@ -185,5 +225,7 @@ def meter_factory(model: Any, pair: list[str] | None = None) -> Any:
 
         refs = transcript_field(model)
         return lambda: WordAccuracyMeter(refs)
+    if "answer" in caps:
+        return AnswerAccuracyMeter
     raise ConfigError(f"model {type(model).__name__} can neither classify, embed nor transcribe; "
                       "robustness axes need one")

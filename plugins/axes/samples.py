@@ -198,3 +198,25 @@ def transcript_field(model: Any, override: str | None = None) -> str:
         raise ConfigError(f"model {type(model).__name__} transcribes but declares no text_field (the field of its "
                           "reference transcripts); set it in the model params or the axis's references_field")
     return field
+
+
+def with_raw_texts(data: EvalData, chunk: Chunk | None = None, *, samples: Sequence[dict[str, Any]] | None = None,
+                   batch: Batch | None = None) -> Batch:
+    """The batch (``chunk.batch``, or ``batch`` of ``samples``) with every textual field's raw strings
+    in its meta (``meta["text"]``).
+
+    Models that tokenise with their own tokenizer (hf-vlm) read the strings,
+    not our ids; which fields are text is the modality's declared ``textual``
+    trait, never the field's name.
+    """
+    if chunk is not None:
+        samples, batch = chunk.samples, chunk.batch
+    assert samples is not None and batch is not None
+    inputs = dict(batch.inputs)
+    for field, mb in batch.inputs.items():
+        if not field_traits(data, field).textual:
+            continue
+        texts = [s.get(field) for s in samples]
+        if all(isinstance(t, str) for t in texts):
+            inputs[field] = attrs.evolve(mb, meta={**mb.meta, "text": texts})
+    return attrs.evolve(batch, inputs=inputs)

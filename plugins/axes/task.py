@@ -7,6 +7,14 @@
 * ``caption`` -> coco-caption BLEU-1..4, ROUGE-L and CIDEr-D against the
   sample's reference caption(s), with caption examples (image, generated
   caption, references, per-image scores).
+* ``answer`` -> on samples with ``answers`` (human answers, e.g. datasets
+  ``vqa``): VQA accuracy exactly as the official VQAv2 evaluation, overall
+  (with per-sample scores) and per answer type; on samples with ``options``
+  and ``answer`` (dataset ``multiple-choice``): choice accuracy (per-sample
+  scores), extraction failures and, when samples carry a ``group`` seen more
+  than once (circular rotations), circular accuracy. The model provides
+  ``answer(batch) -> list[str]`` and ``answer_choice(batch, options) ->
+  (indices or None, replies)``.
 * ``generate`` -> Inception Score, FID and KID between generated and real
   images in the feature space of ``feature_extractor``: ``auto`` (default)
   is the standard FID Inception (``fid-inception``: TF's 2015 graph with
@@ -43,7 +51,8 @@ from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData, declared_direction
 from polymodal.results import ResultRow
 from polymodal_plugins.axes.params import as_list
-from polymodal_plugins.axes.samples import chunks, collate_field, field_traits, load_image, topk_hits, transcript_field
+from polymodal_plugins.axes.samples import (chunks, collate_field, field_traits, load_image, topk_hits, transcript_field,
+                                            with_raw_texts)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -67,7 +76,7 @@ class TaskAxis:
     """Task metrics per capability (see module docs)."""
 
     requires: ClassVar[frozenset[str]] = frozenset()
-    requires_any: ClassVar[frozenset[str]] = frozenset({"classify", "caption", "generate", "transcribe"})
+    requires_any: ClassVar[frozenset[str]] = frozenset({"classify", "caption", "generate", "transcribe", "answer"})
 
     split: str | None = None
     ks: list[int] = attrs.field(default=(5,), converter=as_list)
@@ -131,6 +140,67 @@ class TaskAxis:
                 yield from self._generation(model, data, ctx, split)
         if "transcribe" in caps:
             yield from self._transcription(model, data, ctx, split)
+        if "answer" in caps:
+            yield from self._answering(model, data, ctx, split)
+
+    # -- visual question answering / multiple choice ---------------------------------------------
+    def _answering(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
+        from polymodal_plugins.metrics.choice_scores import choice_summary
+        from polymodal_plugins.metrics.vqa_scores import summarize, vqa_accuracy
+
+        vqa: dict[str, list] = {"ids": [], "scores": [], "types": []}
+        mc: dict[str, list] = {"ids": [], "picked": [], "answers": [], "groups": []}
+        shown = 0
+        with torch.no_grad():
+            for chunk in chunks(data, ctx, split, self.batch_size, what="task: answering"):
+                kinds = {"choice" if "options" in s and "answer" in s else "vqa" if "answers" in s else None
+                         for s in chunk.samples}
+                if None in kinds or len(kinds) != 1:
+                    raise ConfigError("axis task: answering needs every sample to carry either 'answers' (human "
+                                      "answers) or 'options' and 'answer' (multiple choice), not a mix")
+                batch = with_raw_texts(data, chunk)
+                if kinds == {"vqa"}:
+                    replies = model.answer(batch)
+                    for s, r in zip(chunk.samples, replies, strict=True):
+                        vqa["ids"].append(s.get("id"))
+                        vqa["scores"].append(vqa_accuracy(r, [str(a) for a in s["answers"]]))
+                        vqa["types"].append(str(s.get("answer_type", "all")))
+                else:
+                    picked, replies = model.answer_choice(batch, [list(s["options"]) for s in chunk.samples])
+                    for s, p in zip(chunk.samples, picked, strict=True):
+                        mc["ids"].append(s.get("id"))
+                        mc["picked"].append(p)
+                        mc["answers"].append(int(s["answer"]))
+                        mc["groups"].append(s.get("group", s.get("id")))
+                for s, r in zip(chunk.samples, replies):
+                    if shown < self.examples:
+                        ctx.artifact("answer_example", {"id": str(s.get("id")), "question": s.get("text"),
+                                                        "reply": r})
+                        shown += 1
+        # every rank joins the gathers, whatever its shard held
+        vqa = {k: ctx.gather_cat(v) for k, v in vqa.items()}
+        mc = {k: ctx.gather_cat(v) for k, v in mc.items()}
+        if vqa["scores"]:
+            summary = summarize(vqa["scores"], vqa["types"])
+            extra = {"samples": len(vqa["scores"]), "per_answer_type": summary["per_answer_type"],
+                     "definition": "official VQAv2 accuracy: leave-one-human-out min(#match/3, 1)"}
+            yield ctx.row("vqa_accuracy", summary["overall"], extra=extra, task="visual-question-answering",
+                          per_sample=vqa["scores"], sample_ids=vqa["ids"])
+            for answer_type, value in summary["per_answer_type"].items():
+                yield ctx.row(f"vqa_accuracy/{answer_type}", value, extra={"answer_type": answer_type},
+                              task="visual-question-answering")
+        if mc["picked"]:
+            summary = choice_summary(mc["picked"], mc["answers"], mc["groups"])
+            correct = [float(p is not None and p == a) for p, a in zip(mc["picked"], mc["answers"])]
+            extra = {"samples": summary["num_questions"], "extraction_failures": summary["extraction_failures"]}
+            yield ctx.row("choice_accuracy", summary["accuracy"], extra=extra, task="multiple-choice",
+                          per_sample=correct, sample_ids=mc["ids"])
+            yield ctx.row("extraction_failure_rate", summary["extraction_failure_rate"],
+                          extra={"extraction_failures": summary["extraction_failures"], "higher_is_better": False},
+                          task="multiple-choice")
+            if summary["num_circular_groups"] < summary["num_questions"]:
+                yield ctx.row("circular_accuracy", summary["circular_accuracy"],
+                              extra={"groups": summary["num_circular_groups"]}, task="multiple-choice")
 
     # -- speech recognition -----------------------------------------------------------------------
     def _transcription(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
@@ -228,6 +298,15 @@ class TaskAxis:
         shown: list[tuple[Any, str, list[str]]] = []
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="task: captioning", sharded=False):
+                if (self.references_field is None and chunk.samples and ref_field not in chunk.samples[0]
+                        and len(set(getattr(model, "capabilities", ())) & self.requires_any) > 1):
+                    # a model that also does something else (hf-vlm answers questions) on data without
+                    # references: measure what the data supports and say why captioning has no rows
+                    import warnings
+
+                    warnings.warn(f"axis task: split {split!r} has no reference captions {ref_field!r}; "
+                                  "captioning not scored (set references_field to require it)", stacklevel=2)
+                    return
                 generated = model.caption(chunk.batch, max_len=self.max_len, beam_size=self.beam_size)
                 refs = []
                 for s in chunk.samples:

@@ -52,3 +52,9 @@ hf_whisper_model = component(
     description="A transformers Whisper (hub id or local folder) transcribing the audio field; long audio windowed.",
     capabilities=["transcribe"], params="polymodal_plugins.models.params:HFWhisperParams",
 )
+hf_vlm_model = component(
+    "models", "hf-vlm", "polymodal_plugins.models.hf_vlm:HFVLM",
+    description="A transformers image-text-to-text model (LLaVA, Qwen2-VL, Idefics3 ...): answer, caption, "
+                "multiple choice by letter or likelihood; batched, dtype, device_map.",
+    capabilities=["answer", "caption"], params="polymodal_plugins.models.params:HFVLMParams",
+)

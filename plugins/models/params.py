@@ -134,3 +134,39 @@ class HFWhisperParams:
     batch_size: int = 16
     local_files_only: bool = True
     revision: str | None = None
+
+
+def _one_of(*choices: Any):
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value not in choices:
+            raise ValueError(f"{attribute.name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return check
+
+
+@attrs.frozen
+class HFVLMParams:
+    """A transformers image-text-to-text model (LLaVA, Qwen2-VL, Idefics3, ...) from a hub id or a local folder."""
+
+    #: Hub id or local folder.
+    model: str
+    image_field: str = "image"
+    #: The question (``answer``); captions use ``caption_prompt`` instead.
+    text_field: str = "text"
+    caption_prompt: str = "Describe the image in one sentence."
+    #: Target holding the reference captions (``coco-captions``: ``captions``).
+    caption_field: str = "captions"
+    #: Wraps a multiple-choice question; ``{question}`` and ``{options}`` (one ``A. text`` line each).
+    choice_prompt: str = "{question}\n{options}\nAnswer with the option's letter from the given choices directly."
+    #: ``generate`` (reply, then letter extraction) or ``likelihood`` (the option whose text is most likely).
+    choice_mode: str = attrs.field(default="generate", validator=_one_of("generate", "likelihood"))
+    max_new_tokens: int = attrs.field(default=32, validator=_positive)
+    #: 1: greedy decoding; more: beam search.
+    num_beams: int = attrs.field(default=1, validator=_positive)
+    batch_size: int = attrs.field(default=8, validator=_positive)
+    dtype: str = attrs.field(default="float32", validator=_one_of("float32", "bfloat16", "float16"))
+    #: ``auto``, ``cpu``, ``cuda:0`` ... or a module -> device table; spreads big checkpoints (needs accelerate).
+    device_map: str | dict | None = None
+    #: Runs the checkpoint's own Python code; off unless you trust its source.
+    trust_remote_code: bool = False
+    local_files_only: bool = True
+    revision: str | None = None

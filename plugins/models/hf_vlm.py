@@ -1,0 +1,256 @@
+"""A generative vision-language model from transformers (``AutoModelForImageTextToText``).
+
+``[model] name = "hf-vlm"`` with ``params = { model = "<hub id or folder>" }``:
+LLaVA, Qwen2-VL, Idefics3/SmolVLM, PaliGemma and any other architecture that
+transformers ships under ``AutoModelForImageTextToText`` with an
+``AutoProcessor`` that has a chat template.
+
+* **Prompts**: each question becomes one user turn ``[image, text]`` passed
+  through the processor's chat template, so every architecture gets its
+  image placeholder where it expects it (LLaVA's ``<image>``, Qwen2-VL's
+  ``<|vision_start|><|image_pad|><|vision_end|>`` ...).
+* **Batching**: prompts are left-padded (the tokenizer's padding side is set
+  here), so generated tokens start at the same column for every row, and
+  greedy decoding of a batch equals decoding each sample alone.
+* **Decoding**: greedy (``num_beams = 1``) or beam search, ``max_new_tokens``.
+* **Size**: ``dtype`` (float32/bfloat16/float16) and ``device_map`` (needs
+  ``accelerate``; ``"auto"`` spreads a checkpoint over every visible GPU and
+  then CPU memory). See docs/vlm.md for memory per model size.
+* **Safety**: loading is offline by default (``local_files_only``) and never
+  runs code from the checkpoint unless ``trust_remote_code = true``.
+
+Images come from the image field as float tensors ``[B, 3, H, W]`` in
+[0, 1] (set ``[data.preprocess.image] mean = [0, 0, 0], std = [1, 1, 1]``):
+the processor then resizes and normalises them as the checkpoint expects,
+so corruptions and pixel attacks act before that normalisation.
+
+Capabilities: ``answer`` (``answer(batch) -> list[str]``, the question in the
+text field), ``caption`` (``caption(batch)``, with ``caption_prompt``), and
+multiple choice through :meth:`HFVLM.choose` by generated letter or by
+likelihood. :meth:`HFVLM.answer_logprob` gives the log-likelihood of a given
+answer, which robustness and interpretability axes differentiate or occlude.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from polymodal.batch import Batch
+from polymodal.errors import ConfigError, DataError, PolymodalError
+from polymodal.experiment import ModelConfig
+from polymodal.model_api import LossOutput, ModelContext, PolymodalModel
+from polymodal_plugins.metrics.choice_scores import LETTERS, extract_choice
+
+_TEXT_META_KEYS = ("text", "raw", "strings")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class HFVLM(PolymodalModel):
+    """transformers image-text-to-text behind the polymodal model interface (``answer``, ``caption``)."""
+
+    capabilities = frozenset({"answer", "caption"})
+
+    def __init__(self, config: ModelConfig, ctx: ModelContext):
+        super().__init__(config, ctx)
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        p = dict(config.params)  # names and types already checked against HFVLMParams by build_model
+        if not isinstance(p.get("model"), str):
+            raise ConfigError(f"{ctx.source}: model.params.model: hf-vlm needs a hub id or local folder (a string)")
+        self.model_id: str = p["model"]
+        self.image_field: str = p.get("image_field", "image")
+        self.text_field: str = p.get("text_field", "text")
+        self.caption_prompt: str = p.get("caption_prompt", "Describe the image in one sentence.")
+        #: The reference captions the task axis scores captions against (coco-captions' target).
+        self.caption_field: str = p.get("caption_field", "captions")
+        self.choice_prompt: str = p.get("choice_prompt", "{question}\n{options}\n"
+                                        "Answer with the option's letter from the given choices directly.")
+        self.choice_mode: str = p.get("choice_mode", "generate")
+        self.max_new_tokens = int(p.get("max_new_tokens", 32))
+        self.num_beams = int(p.get("num_beams", 1))
+        self.batch_size = int(p.get("batch_size", 8))
+        dtype_name = p.get("dtype", "float32")
+        if dtype_name not in DTYPES:
+            raise ConfigError(f"{ctx.source}: model.params.dtype: expected one of {', '.join(DTYPES)}, got {dtype_name!r}")
+        self.dtype = DTYPES[dtype_name]
+        kwargs: dict[str, Any] = {"local_files_only": bool(p.get("local_files_only", True)),
+                                  "trust_remote_code": bool(p.get("trust_remote_code", False))}
+        if p.get("revision"):
+            kwargs["revision"] = p["revision"]
+        model_kwargs: dict[str, Any] = {"dtype": self.dtype}
+        if p.get("device_map") is not None:
+            try:
+                import accelerate  # noqa: F401
+            except ImportError:
+                raise ConfigError(f"{ctx.source}: model.params.device_map needs the 'accelerate' package "
+                                  "(pip install accelerate)") from None
+            model_kwargs["device_map"] = p["device_map"]
+        try:
+            self.vlm = AutoModelForImageTextToText.from_pretrained(self.model_id, **kwargs, **model_kwargs)
+            self.processor = AutoProcessor.from_pretrained(self.model_id, **kwargs)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"{ctx.source}: model.params.model: cannot load an image-text-to-text model from "
+                              f"{self.model_id!r}: {str(exc).strip().splitlines()[0]}") from None
+        self.vlm.eval()
+        self.tokenizer = getattr(self.processor, "tokenizer", None)
+        if self.tokenizer is None or getattr(self.processor, "chat_template", None) is None:
+            raise ConfigError(f"{ctx.source}: model.params.model: {self.model_id!r} has no processor tokenizer "
+                              "with a chat template; hf-vlm needs both")
+        # decoder-only generation: pad on the left so every row's new tokens start in the same column
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    @property
+    def input_fields(self) -> tuple[str, ...]:
+        return (self.image_field, self.text_field)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.vlm.parameters()).device
+
+    # -- prompts and inputs -------------------------------------------------------------------
+    def prompt(self, text: str) -> str:
+        """One user turn (an image, then ``text``) through the chat template, ready for the reply."""
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+        return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def _inputs(self, images: Sequence[Any], prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        images = [self._image(im) for im in images]
+        extra = {"do_rescale": False} if images and isinstance(images[0], torch.Tensor) else {}
+        enc = self.processor(images=list(images), text=list(prompts), padding=True, return_tensors="pt", **extra)
+        out = {}
+        for k, v in enc.items():
+            if isinstance(v, torch.Tensor):
+                v = v.to(self.device)
+                if v.is_floating_point():
+                    v = v.to(self.dtype)
+            out[k] = v
+        return out
+
+    @staticmethod
+    def _image(image: Any) -> Any:
+        if isinstance(image, torch.Tensor):
+            if image.dim() != 3 or image.shape[0] not in (1, 3):
+                raise DataError(f"hf-vlm expects images [3, H, W] in [0, 1], got shape {tuple(image.shape)}")
+            return image.expand(3, -1, -1).float().clamp(0, 1).cpu()
+        return image
+
+    # -- generation ---------------------------------------------------------------------------
+    def generate_replies(self, images: Sequence[Any], texts: Sequence[str], *, max_new_tokens: int | None = None,
+                         num_beams: int | None = None) -> list[str]:
+        """The model's reply to each (image, text) pair: one chat turn each, batched with left padding."""
+        if len(images) != len(texts):
+            raise DataError(f"hf-vlm: {len(images)} images but {len(texts)} prompts")
+        replies: list[str] = []
+        pad = self.tokenizer.pad_token_id
+        for lo in range(0, len(texts), self.batch_size):
+            inputs = self._inputs(images[lo:lo + self.batch_size], [self.prompt(t) for t in texts[lo:lo + self.batch_size]])
+            with torch.no_grad():
+                out = self.vlm.generate(**inputs, max_new_tokens=max_new_tokens or self.max_new_tokens,
+                                        num_beams=num_beams or self.num_beams, do_sample=False, pad_token_id=pad)
+            new = out[:, inputs["input_ids"].shape[1]:]
+            replies.extend(t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True))
+        return replies
+
+    def answer_logprob(self, images: Sequence[Any], texts: Sequence[str], answers: Sequence[str],
+                       *, grad: bool = False) -> torch.Tensor:
+        """Summed log-probability of each ``answers[i]`` as the reply to (``images[i]``, ``texts[i]``), ``[B]``.
+
+        One forward pass with the answer appended after the generation prompt
+        (teacher forcing); only the answer's tokens count: those past the
+        prompt's own token count, which assumes the prompt tokenises to a
+        prefix of prompt + answer (true where a chat template's generation
+        prompt ends in whitespace or punctuation, as they do). ``grad=True`` keeps
+        the graph (image tensors that require grad get gradients).
+        """
+        prompts = [self.prompt(t) for t in texts]
+        # the answer tokens are the suffix of prompt+answer (tokenised together, so merges match inference)
+        pad_side = self.tokenizer.padding_side
+        self.tokenizer.padding_side = "right"  # so each answer's tokens sit right after its prompt
+        try:
+            inputs = self._inputs(images, [p + a for p, a in zip(prompts, answers, strict=True)])
+            plain = self._inputs(images, prompts)
+        finally:
+            self.tokenizer.padding_side = pad_side
+        prompt_len = plain["attention_mask"].sum(1)
+        full_len = inputs["attention_mask"].sum(1)
+        with torch.set_grad_enabled(grad):
+            logits = self.vlm(**inputs).logits.float()
+        logp = torch.log_softmax(logits[:, :-1], dim=-1)
+        target = inputs["input_ids"][:, 1:]
+        tok_lp = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        pos = torch.arange(target.shape[1], device=target.device).unsqueeze(0) + 1
+        keep = (pos >= prompt_len.unsqueeze(1)) & (pos < full_len.unsqueeze(1))
+        return (tok_lp * keep).sum(1)
+
+    # -- multiple choice ----------------------------------------------------------------------
+    def choice_text(self, question: str, options: Sequence[str]) -> str:
+        lines = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options))
+        return self.choice_prompt.format(question=question, options=lines)
+
+    def choose(self, images: Sequence[Any], questions: Sequence[str], options: Sequence[Sequence[str]],
+               mode: str | None = None) -> tuple[list[int | None], list[str]]:
+        """The chosen option per question (``None``: the reply named none) and the reply it came from.
+
+        ``generate``: the model answers freely and the letter is extracted.
+        ``likelihood``: the option whose ``"<letter>. <text>"`` reply is most likely; never fails.
+        """
+        mode = mode or self.choice_mode
+        texts = [self.choice_text(q, o) for q, o in zip(questions, options, strict=True)]
+        if mode == "generate":
+            replies = self.generate_replies(images, texts)
+            return [extract_choice(r, o) for r, o in zip(replies, options)], replies
+        if mode != "likelihood":
+            raise ConfigError(f"hf-vlm: choice mode must be 'generate' or 'likelihood', got {mode!r}")
+        picked: list[int | None] = []
+        replies = []
+        for im, t, opts in zip(images, texts, options):
+            cands = [f"{LETTERS[i]}. {o}" for i, o in enumerate(opts)]
+            scores = self.answer_logprob([im] * len(cands), [t] * len(cands), cands)
+            best = int(scores.argmax())
+            picked.append(best)
+            replies.append(cands[best])
+        return picked, replies
+
+    # -- the model interface ------------------------------------------------------------------
+    def answer(self, batch: Batch) -> list[str]:
+        """One reply per sample: the image field's image, the text field's question."""
+        return self.generate_replies(self.images(batch), self.strings(batch, self.text_field))
+
+    def answer_loglik(self, batch: Batch, replies: Sequence[str]) -> torch.Tensor:
+        """Log-likelihood ``[B]`` of each reply to the batch's (image, question); what importance occludes."""
+        return self.answer_logprob(self.images(batch), self.strings(batch, self.text_field), replies)
+
+    def answer_choice(self, batch: Batch, options: Sequence[Sequence[str]]) -> tuple[list[int | None], list[str]]:
+        """Multiple choice on a batch: the chosen index per sample (``None``: none named) and the replies."""
+        return self.choose(self.images(batch), self.strings(batch, self.text_field), options)
+
+    def caption(self, batch: Batch, *, max_len: int | None = None, beam_size: int | None = None) -> list[str]:
+        images = self.images(batch)
+        return self.generate_replies(images, [self.caption_prompt] * len(images),
+                                     max_new_tokens=max_len, num_beams=beam_size)
+
+    def loss(self, batch: Batch) -> LossOutput:
+        raise PolymodalError(f"hf-vlm {self.model_id!r} is evaluation-only here; fine-tune it with transformers")
+
+    def images(self, batch: Batch) -> list[torch.Tensor]:
+        if self.image_field not in batch.inputs:
+            raise PolymodalError(f"hf-vlm: batch has no field {self.image_field!r} "
+                                 f"(fields: {', '.join(sorted(batch.inputs))})")
+        data = batch.inputs[self.image_field].data
+        if data.dim() != 4:
+            raise DataError(f"hf-vlm: field {self.image_field!r} must hold images [B, 3, H, W], got {tuple(data.shape)}")
+        return list(data)
+
+    def strings(self, batch: Batch, field: str) -> list[str]:
+        mb = batch.inputs.get(field)
+        for key in _TEXT_META_KEYS:
+            value = mb.meta.get(key) if mb is not None else None
+            if isinstance(value, (list, tuple)) and all(isinstance(s, str) for s in value):
+                return list(value)
+        raise DataError(f"hf-vlm needs the raw strings of field {field!r} in the batch meta "
+                        f"(one of {', '.join(_TEXT_META_KEYS)})")

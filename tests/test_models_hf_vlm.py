@@ -1,0 +1,124 @@
+"""``hf-vlm``: tiny random LLaVA and Qwen2-VL saved locally and reloaded offline (HF_HUB_OFFLINE=1).
+
+Replies are gibberish; what is checked is every path: chat-template prompts
+with the image placeholder, left padding, batch of N equals N single calls
+under greedy decoding, beam search, dtype, device_map, answer likelihoods
+and multiple choice by letter and by likelihood.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import models_testkit as kit
+from polymodal import ConfigError
+from polymodal.batch import Batch, ModalityBatch
+from polymodal.experiment import experiment_from_dict
+from polymodal.model_api import FieldInfo, ModelContext, build_model
+
+from vlm_testkit import save_tiny_llava, save_tiny_qwen2_vl
+
+torch.set_num_threads(1)
+ARCHS = {"llava": save_tiny_llava, "qwen2-vl": save_tiny_qwen2_vl}
+
+
+@pytest.fixture(scope="module", params=sorted(ARCHS))
+def vlm_dir(request, tmp_path_factory):
+    return ARCHS[request.param](tmp_path_factory.mktemp(request.param))
+
+
+def make(folder, **params):
+    cfg = experiment_from_dict({"data": {"dataset": "x"},
+                                "model": {"name": "hf-vlm", "params": {"model": str(folder), "max_new_tokens": 4,
+                                                                       **params}}}, "vlm.toml")
+    ctx = ModelContext(kit.plugins(), {"image": FieldInfo("image", "image"), "text": FieldInfo("text", "text")},
+                       {}, "vlm.toml")
+    return build_model(cfg.model, ctx)
+
+
+def vqa_batch(n=3, questions=None):
+    g = torch.Generator().manual_seed(0)
+    qs = questions or ["What colour is it?", "How many shapes?", "Is there a circle in the picture at all?"][:n]
+    return Batch({"image": ModalityBatch(torch.rand(n, 3, 20, 24, generator=g), torch.ones(n, dtype=torch.bool)),
+                  "text": ModalityBatch(torch.zeros(n, 4, dtype=torch.long), torch.ones(n, 4, dtype=torch.bool),
+                                        {"text": qs})}, {}, list(range(n)))
+
+
+def test_capabilities_prompt_and_left_padding(vlm_dir):
+    model = make(vlm_dir)
+    assert model.capabilities == frozenset({"answer", "caption"})
+    prompt = model.prompt("What is it?")
+    image_token = getattr(model.processor, "image_token", None)
+    assert image_token and image_token in prompt and prompt.index(image_token) < prompt.index("What is it?")
+    assert model.tokenizer.padding_side == "left"
+    b = vqa_batch()
+    inputs = model._inputs(model.images(b), [model.prompt(q) for q in b.inputs["text"].meta["text"]])
+    mask = inputs["attention_mask"]
+    assert (mask[:, -1] == 1).all() and (mask[:, 0] == 0).any()  # padding on the left only
+
+
+def test_batch_equals_single_calls_under_greedy(vlm_dir):
+    model = make(vlm_dir, batch_size=3)
+    b = vqa_batch()
+    batched = model.answer(b)
+    assert len(batched) == 3 and all(isinstance(r, str) for r in batched)
+    images, qs = model.images(b), b.inputs["text"].meta["text"]
+    singles = [model.generate_replies([images[i]], [qs[i]])[0] for i in range(3)]
+    assert batched == singles
+    # beam search and captions run and give one string per sample
+    assert len(model.generate_replies(images[:2], qs[:2], num_beams=2)) == 2
+    assert len(model.caption(b, max_len=3)) == 3
+
+
+def test_answer_logprob_and_multiple_choice(vlm_dir):
+    model = make(vlm_dir)
+    b = vqa_batch(2)
+    images = model.images(b)
+    lp = model.answer_logprob(images, ["Q?", "Another question?"], ["red", "two blue"])
+    assert lp.shape == (2,) and (lp < 0).all()
+    alone = model.answer_logprob(images[1:], ["Another question?"], ["two blue"])
+    torch.testing.assert_close(lp[1:], alone, atol=1e-4, rtol=1e-4)
+    options = [["red", "blue", "green"], ["one", "two", "three", "four"]]
+    picked, replies = model.choose(images, ["Colour?", "Count?"], options, mode="likelihood")
+    assert all(p is not None and 0 <= p < len(o) for p, o in zip(picked, options))
+    scores = model.answer_logprob([images[0]] * 3, [model.choice_text("Colour?", options[0])] * 3,
+                                  ["A. red", "B. blue", "C. green"])
+    assert picked[0] == int(scores.argmax()) and replies[0] == ["A. red", "B. blue", "C. green"][picked[0]]
+    picked, replies = model.choose(images, ["Colour?", "Count?"], options, mode="generate")
+    assert len(picked) == len(replies) == 2  # gibberish replies: None (an extraction failure) is allowed
+
+
+def test_dtype_and_device_map(vlm_dir):
+    model = make(vlm_dir, dtype="bfloat16", device_map={"": "cpu"})  # a CPU-only map, through accelerate
+    assert {(p.dtype, p.device.type) for p in model.vlm.parameters()} == {(torch.bfloat16, "cpu")}
+    lp = model.answer_logprob(model.images(vqa_batch(1)), ["Q?"], ["red"])
+    assert lp.dtype == torch.float32 and torch.isfinite(lp).all()
+
+
+def test_one_line_errors(vlm_dir, tmp_path):
+    with pytest.raises(ConfigError, match="cannot load an image-text-to-text model"):
+        make(tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="dtype"):
+        make(vlm_dir, dtype="float8")
+
+
+def test_remote_code_is_off_unless_opted_in(vlm_dir, monkeypatch):
+    import transformers
+
+    seen = []
+    real = transformers.AutoModelForImageTextToText.from_pretrained.__func__
+
+    def spy(cls, *args, **kwargs):
+        seen.append(kwargs)
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForImageTextToText, "from_pretrained", classmethod(spy))
+    make(vlm_dir)
+    make(vlm_dir, trust_remote_code=True)
+    assert [k["trust_remote_code"] for k in seen] == [False, True]
+    assert all(k["local_files_only"] is True for k in seen)
