@@ -185,22 +185,23 @@ class TaskAxis:
             extra = {"samples": len(vqa["scores"]), "per_answer_type": summary["per_answer_type"],
                      "definition": "official VQAv2 accuracy: leave-one-human-out min(#match/3, 1)"}
             yield ctx.row("vqa_accuracy", summary["overall"], extra=extra, task="visual-question-answering",
-                          per_sample=vqa["scores"], sample_ids=vqa["ids"])
+                          per_sample=vqa["scores"], sample_ids=vqa["ids"], higher_is_better=True)
             for answer_type, value in summary["per_answer_type"].items():
                 yield ctx.row(f"vqa_accuracy/{answer_type}", value, extra={"answer_type": answer_type},
-                              task="visual-question-answering")
+                              task="visual-question-answering", higher_is_better=True)
         if mc["picked"]:
             summary = choice_summary(mc["picked"], mc["answers"], mc["groups"])
             correct = [float(p is not None and p == a) for p, a in zip(mc["picked"], mc["answers"])]
             extra = {"samples": summary["num_questions"], "extraction_failures": summary["extraction_failures"]}
             yield ctx.row("choice_accuracy", summary["accuracy"], extra=extra, task="multiple-choice",
-                          per_sample=correct, sample_ids=mc["ids"])
+                          per_sample=correct, sample_ids=mc["ids"], higher_is_better=True)
             yield ctx.row("extraction_failure_rate", summary["extraction_failure_rate"],
-                          extra={"extraction_failures": summary["extraction_failures"], "higher_is_better": False},
-                          task="multiple-choice")
+                          extra={"extraction_failures": summary["extraction_failures"]},
+                          task="multiple-choice", higher_is_better=False)
             if summary["num_circular_groups"] < summary["num_questions"]:
                 yield ctx.row("circular_accuracy", summary["circular_accuracy"],
-                              extra={"groups": summary["num_circular_groups"]}, task="multiple-choice")
+                              extra={"groups": summary["num_circular_groups"]}, task="multiple-choice",
+                              higher_is_better=True)
 
     # -- speech recognition -----------------------------------------------------------------------
     def _transcription(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:

@@ -28,5 +28,7 @@ report_sections = components(
           ("generation", "artifact kind 'generated_image': generated images with their prompts."),
           ("attention", "artifact kind 'attention_map': heatmaps over images and token weights."),
           ("importance", "artifact kind 'importance': modality importance chart (rows and artifacts)."),
+          ("answering", "artifact kind 'answer_example': question and the model's reply."),
+          ("transcription", "artifact kind 'transcript_example': reference and the model's transcript."),
       )),
 )

@@ -160,6 +160,31 @@ def generated_markdown(artifacts: Sequence[Artifact], page: Any) -> str:
                      f"**{_md(a.run)}**: {_md(a.data.get(caption) or a.data.get('prompt') or '')}" for a in artifacts)
 
 
+def _pairs_html(artifacts: Sequence[Artifact], first: str, second: str) -> str:
+    """Cards of two texts per artifact (question and reply, reference and transcript)."""
+    cards = [f'<div class="card"><div class="meta">{esc(a.run)} · {esc(a.data.get("id", ""))}</div>'
+             f'<div class="label">{esc(first)}</div><div class="qtext">{esc(a.data.get(first, ""))}</div>'
+             f'<div class="label">{esc(second)}</div><div class="generated">{esc(a.data.get(second, ""))}</div></div>'
+             for a in artifacts]
+    return f'<div class="cards">{"".join(cards)}</div>' if cards else ""
+
+
+def _pairs_markdown(artifacts: Sequence[Artifact], first: str, second: str) -> str:
+    return "\n".join(f"- **{_md(a.run)}** {_md(a.data.get('id', ''))}: {first} “{_md(a.data.get(first, ''))}” → "
+                     f"{second} “{_md(a.data.get(second, ''))}”" for a in artifacts)
+
+
+def answering() -> ReportSection:
+    return ReportSection("answer_example", "Answer examples", lambda arts, page: _pairs_html(arts, "question", "reply"),
+                         lambda arts, page: _pairs_markdown(arts, "question", "reply"))
+
+
+def transcription() -> ReportSection:
+    return ReportSection("transcript_example", "Transcription examples",
+                         lambda arts, page: _pairs_html(arts, "reference", "transcript"),
+                         lambda arts, page: _pairs_markdown(arts, "reference", "transcript"))
+
+
 def retrieval() -> ReportSection:
     return ReportSection("retrieval_example", "Retrieval examples", retrieval_html, retrieval_markdown)
 
