@@ -8,9 +8,11 @@ HTML-escaped; artifact paths must stay inside the folder.
 
 Sections: leaderboard (sortable, best per column marked), overview bars,
 robustness curves (metric vs severity), adversarial curves (metric vs
-epsilon), retrieval and captioning examples, generated images, attention
-heatmaps over images and tokens, modality importance, training curves, failed
-runs with tracebacks, every measurement per axis, and the manifest.
+epsilon), one section per registered report section (retrieval and captioning
+examples, generated images, attention heatmaps, modality importance, a
+plugin's own artifact kinds: :mod:`polymodal.report_sections`), training
+curves, failed runs with tracebacks, every measurement per axis, and the
+manifest.
 """
 
 from __future__ import annotations
