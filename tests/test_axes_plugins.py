@@ -18,8 +18,8 @@ def test_entry_points_build_with_parameters():
         axis = plugins.build("axes", name)
         assert axis.requires == requires and callable(axis.run)
     assert plugins.build("axes", "zero-shot", target="color", templates=["a {}"]).target == "color"
-    assert plugins.build("axes", "task").requires_any == frozenset({"classify", "caption", "generate", "transcribe"})
-    assert plugins.build("axes", "interpretability.importance").requires_any == frozenset({"classify", "transcribe"})
+    assert plugins.build("axes", "task").requires_any == frozenset({"classify", "caption", "generate", "transcribe", "answer"})
+    assert plugins.build("axes", "interpretability.importance").requires_any == frozenset({"classify", "transcribe", "answer"})
     with pytest.raises(TypeError):
         plugins.build("axes", "retrieval", top_k=3)
 
