@@ -76,7 +76,7 @@ from polymodal.results import ResultRow
 from polymodal.traits import ModalityTraits, not_applicable
 from polymodal_plugins.axes import heatmaps
 from polymodal_plugins.axes.params import as_list
-from polymodal_plugins.axes.samples import (chunks, field_object, field_traits, load_image, transcript_field,
+from polymodal_plugins.axes.samples import (RAW_STRINGS, chunks, field_object, field_traits, load_image, transcript_field,
                                             with_raw_texts, without)
 
 METHODS = ("ablation", "shapley", "integrated_gradients", "occlusion", "deletion")
@@ -262,8 +262,8 @@ class ImportanceAxis:
     def _blank(self, data: EvalData, batch: Batch, field: str) -> Batch:
         """``field`` carrying no information: empty strings for a textual field, else the baseline."""
         mb = batch.inputs[field]
-        if field_traits(data, field).textual and isinstance(mb.meta.get("text"), list):
-            new = attrs.evolve(mb, meta={**mb.meta, "text": [""] * len(mb.meta["text"])})
+        if field_traits(data, field).textual and isinstance(mb.meta.get(RAW_STRINGS), list):
+            new = attrs.evolve(mb, meta={**mb.meta, RAW_STRINGS: [""] * len(mb.meta[RAW_STRINGS])})
         else:
             new = attrs.evolve(mb, data=baseline_of(mb.data, self.baseline))
         return attrs.evolve(batch, inputs={**batch.inputs, field: new})

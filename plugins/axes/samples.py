@@ -200,10 +200,14 @@ def transcript_field(model: Any, override: str | None = None) -> str:
     return field
 
 
+#: The batch-meta key under which axes hand a textual field's raw strings to models.
+RAW_STRINGS = "raw"
+
+
 def with_raw_texts(data: EvalData, chunk: Chunk | None = None, *, samples: Sequence[dict[str, Any]] | None = None,
                    batch: Batch | None = None) -> Batch:
     """The batch (``chunk.batch``, or ``batch`` of ``samples``) with every textual field's raw strings
-    in its meta (``meta["text"]``).
+    in its meta (``meta[RAW_STRINGS]``).
 
     Models that tokenise with their own tokenizer (hf-vlm) read the strings,
     not our ids; which fields are text is the modality's declared ``textual``
@@ -218,5 +222,5 @@ def with_raw_texts(data: EvalData, chunk: Chunk | None = None, *, samples: Seque
             continue
         texts = [s.get(field) for s in samples]
         if all(isinstance(t, str) for t in texts):
-            inputs[field] = attrs.evolve(mb, meta={**mb.meta, "text": texts})
+            inputs[field] = attrs.evolve(mb, meta={**mb.meta, RAW_STRINGS: texts})
     return attrs.evolve(batch, inputs=inputs)

@@ -174,7 +174,8 @@ class TaskAxis:
                         mc["groups"].append(s.get("group", s.get("id")))
                 for s, r in zip(chunk.samples, replies):
                     if shown < self.examples:
-                        ctx.artifact("answer_example", {"id": str(s.get("id")), "question": s.get("text"),
+                        question = s.get(getattr(model, "text_field", None) or "")
+                        ctx.artifact("answer_example", {"id": str(s.get("id")), "question": question,
                                                         "reply": r})
                         shown += 1
         # every rank joins the gathers, whatever its shard held
