@@ -170,7 +170,7 @@ def test_docs_suite_names_real_parameters():
     from polymodal_plugins.models.params import HFVLMParams
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "vlm.md").read_text()
-    block = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+    block = re.search(r"```toml[^\n]*\n(.*?)```", text, re.S).group(1)
     data = tomllib.loads(block)
     suite = expand_suite(data, "docs/vlm.md")
     assert len(suite.runs) == 1
