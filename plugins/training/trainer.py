@@ -213,7 +213,16 @@ class Trainer:
         return True
 
     # -- results -------------------------------------------------------------
-    def _record(self, split: str, figures: dict[str, float], phase: str, epoch: int) -> None:
+    def _last_phase(self, default: str) -> str:
+        """The training phase of the last stored row (the phase a finished run's test rows belong to)."""
+        phase = default
+        for r in self.store.read():
+            if isinstance(r.get("conditions"), dict) and "phase" in r["conditions"]:
+                phase = r["conditions"]["phase"]
+        return phase
+
+    def _record(self, split: str, figures: dict[str, float], phase: str, epoch: int) -> int:
+        """Store one split's figures as rows, skipping any already stored; returns how many were written."""
         conditions = {
             "split": split, "epoch": epoch, "step": self.global_step,
             "strategy": self.tc.strategy, "phase": phase, "model": self.config.model.name,
@@ -222,12 +231,15 @@ class Trainer:
         if self._recorded is None:  # rows a killed process stored before its last checkpoint are not written twice
             self._recorded = {condition_key(r.get("axis", ""), r.get("metric", ""), r.get("conditions", {}))
                               for r in self.store.read()}
+        written = 0
         for metric, value in figures.items():
             row = ResultRow("train", metric, float(value), run=self.config.name, conditions=conditions)
             key = condition_key(row.axis, row.metric, row.conditions)
             if key not in self._recorded:
                 self._recorded.add(key)
                 self.store.append(row.to_json())
+                written += 1
+        return written
 
     def _eval(self, split: str | None) -> dict[str, float] | None:
         batches = self.data.eval_batches(split)
@@ -330,12 +342,18 @@ class Trainer:
                     print("  val: " + "  ".join(f"{k} {v:.4f}" for k, v in val.items()), file=sys.stderr)
             self.save()
         if already_done:
-            print("polymodal train: this run is already complete; nothing to do", file=sys.stderr)
-        test = self._eval(self.config.data.test_split) if self.tc.evaluate and not already_done else None
+            # A process killed while writing the final test rows left training complete but the rows
+            # missing: evaluate again (same weights, same figures) and store only what is not stored yet.
+            phase = self._last_phase(phase)
+        test = self._eval(self.config.data.test_split) if self.tc.evaluate else None
+        written = 0
         if test is not None:
-            self._record(self.config.data.test_split or "test", test, phase, self.epoch)
+            written = self._record(self.config.data.test_split or "test", test, phase, self.epoch)
             final["test"] = test
-            print("  test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()), file=sys.stderr)
+            if written or not already_done:
+                print("  test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()), file=sys.stderr)
+        if already_done and not written:
+            print("polymodal train: this run is already complete; nothing to do", file=sys.stderr)
         if not (self.checkpoint_dir / "checkpoint.json").is_file():
             self.save()
         seconds = time.perf_counter() - started
