@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import attrs
 
 from polymodal.errors import DataError
 from polymodal.traits import traits_of
+
+T = TypeVar("T")
 
 ON_ERROR = ("raise", "skip")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp")
@@ -64,6 +66,20 @@ def modality_loader(kind: str) -> Any:
         raise DataError(f"no loader for modality kind {kind!r}: {exc}") from None
 
 
+def screen(items: Sequence[T], load: Callable[[T], Any], sample_id: Callable[[T], Any]) -> tuple[list[T], list[tuple[Any, str]]]:
+    """``on_error = "skip"``: the items that load, and ``(id, reason)`` of each that raises :class:`DataError`."""
+    keep: list[T] = []
+    failed: list[tuple[Any, str]] = []
+    for item in items:
+        try:
+            load(item)
+        except DataError as exc:
+            failed.append((sample_id(item), str(exc)))
+        else:
+            keep.append(item)
+    return keep, failed
+
+
 class FileDataset:
     """Base of the file readers: ``records`` + ``fields`` -> loaded samples."""
 
@@ -98,16 +114,9 @@ class FileDataset:
         """Call at the end of a reader's constructor, once ``records`` is filled."""
         if self.on_error != "skip":
             return
-        keep = []
-        for rec in self.records:
-            try:
-                self._load(rec)
-            except DataError as exc:
-                self.skipped_samples.append((rec.id, str(exc)))
-            else:
-                keep.append(rec)
+        self.records, failed = screen(self.records, self._load, lambda rec: rec.id)
+        self.skipped_samples.extend(failed)
         self.skipped = len(self.skipped_samples)
-        self.records = keep
 
     def _load(self, rec: Record) -> dict[str, Any]:
         item: dict[str, Any] = {"id": rec.id}

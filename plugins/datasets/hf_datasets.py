@@ -32,6 +32,7 @@ from typing import Any
 
 from polymodal.errors import DataError
 from polymodal.paths import resolve_inside
+from polymodal_plugins.datasets.files import screen
 
 _TEXT_NAMES = ("text", "caption", "sentence")
 _SPLIT_ALIASES = {"val": ("validation", "valid", "dev"), "test": ("testing",), "train": ("training",)}
@@ -91,15 +92,8 @@ class HFDataset:
             self._describe_target(t, features[t])
         self._rows = list(range(len(table)))
         if on_error == "skip":
-            keep = []
-            for i in self._rows:
-                try:
-                    self._item(i)
-                except DataError as exc:
-                    self.skipped_samples.append((self._id(i), str(exc)))
-                else:
-                    keep.append(i)
-            self._rows = keep
+            self._rows, failed = screen(self._rows, self._item, self._id)
+            self.skipped_samples.extend(failed)
             self.skipped = len(self.skipped_samples)
 
     # -- loading ------------------------------------------------------------------------

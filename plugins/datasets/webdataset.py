@@ -37,6 +37,7 @@ from torch.utils.data import IterableDataset
 
 from polymodal.errors import DataError
 from polymodal.paths import resolve_inside
+from polymodal_plugins.datasets.files import screen
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "bmp", "gif")
 AUDIO_EXTS = ("wav", "flac", "ogg")
@@ -200,15 +201,8 @@ class WebDatasetShards:
         self.class_names: dict[str, list[str]] = {}
         self._rows = list(range(len(self._keys)))
         if on_error == "skip":
-            keep = []
-            for i in self._rows:
-                try:
-                    self._item(i)
-                except DataError as exc:
-                    self.skipped_samples.append((self._id(i), str(exc)))
-                else:
-                    keep.append(i)
-            self._rows = keep
+            self._rows, failed = screen(self._rows, self._item, self._id)
+            self.skipped_samples.extend(failed)
             self.skipped = len(self.skipped_samples)
 
     def _id(self, i: int) -> str:
