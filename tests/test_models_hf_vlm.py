@@ -122,3 +122,48 @@ def test_remote_code_is_off_unless_opted_in(vlm_dir, monkeypatch):
     make(vlm_dir, trust_remote_code=True)
     assert [k["trust_remote_code"] for k in seen] == [False, True]
     assert all(k["local_files_only"] is True for k in seen)
+
+
+def test_torch_pixel_path_equals_the_processor(vlm_dir):
+    """The differentiable twin gives the processor's own pixel_values (and grid) on clean images."""
+    model = make(vlm_dir)
+    path, image_processor = model.pixels, model.processor.image_processor
+    assert model.differentiable_pixels, path
+    g = torch.Generator().manual_seed(1)
+    for shape in [(3, 20, 24), (3, 30, 17), (3, 16, 16)]:
+        images = [torch.rand(*shape, generator=g) for _ in range(2)]
+        ours = path.values([path.resize(x) for x in images])
+        ref = image_processor(images=images, return_tensors="pt", do_rescale=False)
+        assert ours.keys() == {k for k in ref if k in ("pixel_values", "image_grid_thw")}
+        assert float((ours["pixel_values"] - ref["pixel_values"]).abs().max()) < 1e-5
+        if "image_grid_thw" in ref:
+            assert torch.equal(ours["image_grid_thw"], ref["image_grid_thw"].long())
+    # the model's inputs carry the twin's pixel_values, and the processor places the same image tokens
+    b = vqa_batch(2)
+    prompts = [model.prompt(q) for q in b.inputs["text"].meta["text"]]
+    ours = model._inputs(model.images(b), prompts)
+    ref = model.processor(images=list(b.inputs["image"].data), text=prompts, padding=True, return_tensors="pt",
+                          do_rescale=False)
+    assert torch.equal(ours["input_ids"], ref["input_ids"])
+    assert float((ours["pixel_values"] - ref["pixel_values"]).abs().max()) < 1e-5
+
+
+def test_pgd_on_the_answer_likelihood_reaches_the_pixels(vlm_dir):
+    from polymodal.perturb import PerturbationSpace
+
+    model = make(vlm_dir)
+    b = vqa_batch(2)
+    x = b.inputs["image"].data
+    qs, answers = b.inputs["text"].meta["text"], ["red", "two"]
+    pixels = x.clone().requires_grad_(True)
+    model.answer_logprob(list(pixels), qs, answers, grad=True).sum().backward()
+    assert pixels.grad is not None and float(pixels.grad.abs().sum()) > 0
+    eps = 8 / 255
+    space = PerturbationSpace(x.shape, 1.0, None, lower=-x, upper=1 - x)
+    pgd = kit.plugins().build("attacks", "pgd", norm="linf", steps=3)
+    loss = lambda d: -model.answer_logprob(list(x + d["image"]), qs, answers, grad=True)  # noqa: E731
+    delta = pgd(loss, {"image": space}, epsilon=eps, generator=torch.Generator().manual_seed(0))["image"]
+    assert float(delta.abs().max()) <= eps + 1e-7 and ((x + delta) >= 0).all() and ((x + delta) <= 1).all()
+    with torch.no_grad():
+        clean, adv = model.answer_logprob(list(x), qs, answers), model.answer_logprob(list(x + delta), qs, answers)
+    assert (adv < clean).all()  # the answer became less likely for every sample

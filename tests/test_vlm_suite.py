@@ -36,7 +36,7 @@ axes = ["task"]
 data.dataset = "vqa"
 model.name = "hf-vlm"
 model.params = {{ model = "{qwen}", max_new_tokens = 3 }}
-axes = ["task", "noise", "importance"]
+axes = ["task", "noise", "importance", "adversarial"]
 
 [runs.llava-mc]
 data.dataset = "multiple-choice"
@@ -58,6 +58,12 @@ examples = 2
 [axes.importance]
 axis = "interpretability.importance"
 attribution_samples = 2
+
+[axes.adversarial]
+axis = "robustness.adversarial"
+attacks = ["pgd"]
+epsilons = [0.05, 0.3]
+steps = 2
 
 [axes.noise]
 axis = "robustness.noise"
@@ -134,6 +140,21 @@ def test_importance_axis_splits_the_answer_likelihood_between_image_and_prompt(v
     # efficiency: the two values add up to v(all) - v(none)
     assert abs(sum(r["value"] for r in shapley.values()) - (extra["full"] - extra["empty"])) < 1e-6
     assert {r["conditions"]["modality"] for r in imp if r["metric"] == "ablation_drop"} == {"image", "text"}
+
+
+@pytest.mark.e2e
+def test_pixel_pgd_on_the_answer_likelihood(vlm_results):
+    rows = [r for r in vlm_results[0] if r["axis"] == "robustness.adversarial"]
+    clean = [r for r in rows if r["conditions"].get("attack") == "none"]
+    assert len(clean) == 1 and 0 <= clean[0]["value"] <= 1
+    skipped = [r for r in rows if r["conditions"].get("attack") == "not_applicable"]
+    assert [r["conditions"]["modality"] for r in skipped] == ["text"] and "perturb_input" in skipped[0]["extra"]["reason"]
+    acc = {r["conditions"]["epsilon"]: r["value"] for r in rows if r["metric"] == "robust_accuracy"
+           and r["conditions"].get("attack") == "pgd"}
+    drop = {r["conditions"]["epsilon"]: r["value"] for r in rows if r["metric"] == "likelihood_drop"}
+    assert sorted(acc) == sorted(drop) == [0.05, 0.3]
+    assert acc[0.3] <= acc[0.05] <= clean[0]["value"]  # worst case over nested balls
+    assert 0 < drop[0.05] < drop[0.3]  # PGD lowers the reference answer's likelihood, more with a bigger budget
 
 
 @pytest.mark.e2e

@@ -43,6 +43,7 @@ from polymodal.errors import ConfigError, DataError, PolymodalError
 from polymodal.experiment import ModelConfig
 from polymodal.model_api import LossOutput, ModelContext, PolymodalModel
 from polymodal_plugins.metrics.choice_scores import LETTERS, extract_choice
+from polymodal_plugins.models.vlm_pixels import PixelPath
 
 _TEXT_META_KEYS = ("text", "raw", "strings")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -103,6 +104,31 @@ class HFVLM(PolymodalModel):
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        #: The processor's preprocessing in torch (gradients reach the pixels), or why there is none.
+        self.pixels: PixelPath | str = self._pixel_path()
+
+    def _pixel_path(self) -> PixelPath | str:
+        """The differentiable pixel path, checked once against the processor on a probe image."""
+        image_processor = getattr(self.processor, "image_processor", None)
+        if image_processor is None:
+            return f"{type(self.processor).__name__} has no image_processor"
+        path = PixelPath.from_processor(image_processor)
+        if isinstance(path, str):
+            return path
+        probe = path.resize(torch.rand(3, 37, 29, generator=torch.Generator().manual_seed(0)))
+        try:
+            diff = path.max_abs_diff(image_processor, [probe])
+        except (ValueError, TypeError, KeyError) as exc:
+            return f"{type(image_processor).__name__} refused the pixel-path check: {str(exc).splitlines()[0]}"
+        if not diff <= 1e-4:
+            return (f"the torch pixel path differs from {type(image_processor).__name__} by {diff:.2g} "
+                    "(more than 1e-4) on a probe image")
+        return path
+
+    @property
+    def differentiable_pixels(self) -> bool:
+        """Whether gradients of :meth:`answer_loglik` reach the image tensors (see :mod:`.vlm_pixels`)."""
+        return isinstance(self.pixels, PixelPath)
 
     @property
     def input_fields(self) -> tuple[str, ...]:
@@ -120,8 +146,19 @@ class HFVLM(PolymodalModel):
 
     def _inputs(self, images: Sequence[Any], prompts: Sequence[str]) -> dict[str, torch.Tensor]:
         images = [self._image(im) for im in images]
-        extra = {"do_rescale": False} if images and isinstance(images[0], torch.Tensor) else {}
+        tensors = bool(images) and all(isinstance(im, torch.Tensor) for im in images)
+        extra = {"do_rescale": False} if tensors else {}
+        pixels = None
+        if tensors and isinstance(self.pixels, PixelPath):
+            # resize and normalise in torch, so a pixel attack's gradient reaches ``images``; the
+            # processor still places the image tokens (it sees the same, already resized, pixels)
+            images = [self.pixels.resize(im) for im in images]
+            pixels = self.pixels.values(images)
+            images = [im.detach() for im in images]
+            extra.update(do_resize=False, do_center_crop=False)  # resizing is not idempotent (pixel budgets)
         enc = self.processor(images=list(images), text=list(prompts), padding=True, return_tensors="pt", **extra)
+        if pixels is not None:
+            enc.update(pixels)
         out = {}
         for k, v in enc.items():
             if isinstance(v, torch.Tensor):
@@ -136,7 +173,7 @@ class HFVLM(PolymodalModel):
         if isinstance(image, torch.Tensor):
             if image.dim() != 3 or image.shape[0] not in (1, 3):
                 raise DataError(f"hf-vlm expects images [3, H, W] in [0, 1], got shape {tuple(image.shape)}")
-            return image.expand(3, -1, -1).float().clamp(0, 1).cpu()
+            return image.expand(3, -1, -1).float().clamp(0, 1).cpu()  # clamp: a gradient of 0 outside [0, 1]
         return image
 
     # -- generation ---------------------------------------------------------------------------
@@ -222,8 +259,12 @@ class HFVLM(PolymodalModel):
         return self.generate_replies(self.images(batch), self.strings(batch, self.text_field))
 
     def answer_loglik(self, batch: Batch, replies: Sequence[str]) -> torch.Tensor:
-        """Log-likelihood ``[B]`` of each reply to the batch's (image, question); what importance occludes."""
-        return self.answer_logprob(self.images(batch), self.strings(batch, self.text_field), replies)
+        """Log-likelihood ``[B]`` of each reply to the batch's (image, question); what importance occludes.
+
+        Differentiable in the image field's tensor when grad is enabled (the pixel attack's loss).
+        """
+        return self.answer_logprob(self.images(batch), self.strings(batch, self.text_field), replies,
+                                   grad=torch.is_grad_enabled())
 
     def answer_choice(self, batch: Batch, options: Sequence[Sequence[str]]) -> tuple[list[int | None], list[str]]:
         """Multiple choice on a batch: the chosen index per sample (``None``: none named) and the replies."""
