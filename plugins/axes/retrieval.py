@@ -28,7 +28,7 @@ from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
 from polymodal_plugins.axes.params import as_list
-from polymodal_plugins.axes.samples import chunks, field_modality, field_traits, load_image
+from polymodal_plugins.axes.samples import chunks, field_modality, field_traits, load_image, with_raw_texts
 from polymodal_plugins.metrics.retrieval import retrieval_details
 
 
@@ -76,8 +76,9 @@ class RetrievalAxis:
         ids: list[Any] = []
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="retrieval: embedding", sharded=False):
+                batch = with_raw_texts(data, chunk)  # models with their own tokenizer (hf-clip) read the strings
                 for f in wanted:
-                    emb[f].append(model.embed(chunk.batch, f).float().cpu())
+                    emb[f].append(model.embed(batch, f).float().cpu())
                     present[f].append(chunk.batch.inputs[f].present.cpu())
                     raw[f].extend(s.get(f) for s in chunk.samples)
                 ids.extend(chunk.batch.ids)
