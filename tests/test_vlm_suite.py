@@ -69,7 +69,7 @@ steps = 2
 axis = "robustness.noise"
 severities = [3]
 missing = false
-corruptions = {{ image = ["gaussian_noise"], text = ["typos"] }}
+corruptions = {{ image = ["gaussian_noise"], text = ["typos", "paraphrase"] }}
 """
 
 
@@ -123,7 +123,7 @@ def test_noise_axis_on_answers_corrupts_image_and_question(vlm_results):
     rows, _ = vlm_results
     noise = [r for r in rows if r["axis"] == "robustness.noise" and r["metric"] == "qa_accuracy"]
     cells = sorted((r["conditions"].get("modality", ""), r["conditions"]["corruption"]) for r in noise)
-    assert cells == [("", "none"), ("image", "gaussian_noise"), ("text", "typos")]
+    assert cells == [("", "none"), ("image", "gaussian_noise"), ("text", "paraphrase"), ("text", "typos")]
     clean = next(r for r in noise if r["conditions"]["corruption"] == "none")
     task = next(r for r in rows if r["axis"] == "task" and r["metric"] == "vqa_accuracy" and r["run"].startswith("qwen-vqa"))
     assert abs(clean["value"] - task["value"]) < 1e-12  # the same replies, the same official accuracy
