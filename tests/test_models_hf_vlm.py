@@ -167,3 +167,26 @@ def test_pgd_on_the_answer_likelihood_reaches_the_pixels(vlm_dir):
     with torch.no_grad():
         clean, adv = model.answer_logprob(list(x), qs, answers), model.answer_logprob(list(x + delta), qs, answers)
     assert (adv < clean).all()  # the answer became less likely for every sample
+
+
+def test_reply_attention_maps_onto_the_image_patch_grid(vlm_dir):
+    model = make(vlm_dir, max_new_tokens=3)
+    b = vqa_batch(2)
+    replies = model.answer(b)
+    info = model.interpretation()
+    assert info["method"] == "language_model_attention" and len(info["attention"]) == 2
+    for image, reply, maps, ids, tokens, mass in zip(model.images(b), replies, info["attention"], info["token_ids"],
+                                                     info["tokens"], info["image_mass"]):
+        inputs = model._inputs([image], [model.prompt("x")])
+        n_image = int((inputs["input_ids"] == model.processor.image_token_id).sum())
+        if "image_grid_thw" in inputs:  # Qwen2-VL: merged patches, 20x24 -> 8x16 pixels -> 2x4 patches -> 1x2 tokens
+            t, h, w = inputs["image_grid_thw"][0].tolist()
+            grid = (t * h // 2, w // 2)
+        else:  # LLaVA: the vision tower's 16/8 x 16/8 patch grid
+            grid = (2, 2)
+        assert grid[0] * grid[1] == n_image
+        assert maps.shape == (len(ids), *grid) and len(tokens) == len(ids) == len(mass)
+        assert (maps >= 0).all() and all(0 < m <= 1 + 1e-5 for m in mass)
+        torch.testing.assert_close(maps.flatten(1).sum(1), torch.tensor(mass), atol=1e-5, rtol=1e-5)
+        assert model.tokenizer.decode(ids, skip_special_tokens=True).strip() == reply or not reply
+    assert model.vlm.config._attn_implementation != "eager"  # the eager switch is undone

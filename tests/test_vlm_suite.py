@@ -30,13 +30,13 @@ epochs = 0
 data.dataset = "vqa"
 model.name = "hf-vlm"
 model.params = {{ model = "{llava}", max_new_tokens = 3 }}
-axes = ["task"]
+axes = ["task", "attention"]
 
 [runs.qwen-vqa]
 data.dataset = "vqa"
 model.name = "hf-vlm"
 model.params = {{ model = "{qwen}", max_new_tokens = 3 }}
-axes = ["task", "noise", "importance", "adversarial"]
+axes = ["task", "noise", "importance", "adversarial", "attention"]
 
 [runs.llava-mc]
 data.dataset = "multiple-choice"
@@ -58,6 +58,10 @@ examples = 2
 [axes.importance]
 axis = "interpretability.importance"
 attribution_samples = 2
+
+[axes.attention]
+axis = "interpretability.attention"
+examples = 2
 
 [axes.adversarial]
 axis = "robustness.adversarial"
@@ -155,6 +159,19 @@ def test_pixel_pgd_on_the_answer_likelihood(vlm_results):
     assert sorted(acc) == sorted(drop) == [0.05, 0.3]
     assert acc[0.3] <= acc[0.05] <= clean[0]["value"]  # worst case over nested balls
     assert 0 < drop[0.05] < drop[0.3]  # PGD lowers the reference answer's likelihood, more with a bigger budget
+
+
+@pytest.mark.e2e
+def test_reply_attention_maps_are_drawn_over_the_image(vlm_results):
+    rows, out = vlm_results
+    arts = [json.loads(line) for line in (out / "artifacts.jsonl").read_text().splitlines() if line.strip()]
+    for run in ("llava-vqa", "qwen-vqa"):
+        att = {r["metric"]: r for r in rows if r["axis"] == "interpretability.attention" and r["run"].startswith(run)}
+        assert 0 <= att["attention_entropy"]["value"] <= 1 and 0 < att["image_attention_mass"]["value"] <= 1
+        maps = [a for a in arts if a["kind"] == "attention_map" and a["run"].startswith(run)]
+        assert maps and all(a["data"]["method"] == "language_model_attention" for a in maps)
+        assert all((out / a["path"]).is_file() and a["data"]["tokens"] for a in maps)
+    assert "Attention maps" in (out / "report.html").read_text()
 
 
 @pytest.mark.e2e

@@ -29,10 +29,14 @@ text field), ``caption`` (``caption(batch)``, with ``caption_prompt``), and
 multiple choice through :meth:`HFVLM.choose` by generated letter or by
 likelihood. :meth:`HFVLM.answer_logprob` gives the log-likelihood of a given
 answer, which robustness and interpretability axes differentiate or occlude.
+:meth:`HFVLM.interpretation` maps the language model's attention from each
+reply token onto the image tokens back to the image's patch grid (the
+``interpretability.attention`` axis draws them over the image).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -106,6 +110,8 @@ class HFVLM(PolymodalModel):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         #: The processor's preprocessing in torch (gradients reach the pixels), or why there is none.
         self.pixels: PixelPath | str = self._pixel_path()
+        #: (images, texts, replies) of the last generation, which :meth:`interpretation` explains on demand.
+        self._last: tuple[list[Any], list[str], list[str]] | None = None
 
     def _pixel_path(self) -> PixelPath | str:
         """The differentiable pixel path, checked once against the processor on a probe image."""
@@ -191,7 +197,76 @@ class HFVLM(PolymodalModel):
                                         num_beams=num_beams or self.num_beams, do_sample=False, pad_token_id=pad)
             new = out[:, inputs["input_ids"].shape[1]:]
             replies.extend(t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True))
+        self._last = (list(images), list(texts), replies)
         return replies
+
+    # -- attention onto the image ---------------------------------------------------------------
+    def interpretation(self) -> dict[str, Any]:
+        """The last generation's attention from each reply token onto the image, per sample.
+
+        ``attention[b]`` is ``[reply tokens, grid h, grid w]``: for the position
+        that predicted each reply token, the language model's attention weights
+        on the image tokens, averaged over layers and heads, laid out on the
+        grid the image tokens come from (the vision tower's patch grid, or the
+        merged-patch grid of ``image_grid_thw``). ``tokens[b]`` are the reply
+        tokens as text and ``image_mass[b]`` the share of each token's
+        attention that lands on the image at all. Computed on demand with one
+        teacher-forced pass per sample (eager attention, which returns weights).
+        """
+        if self._last is None:
+            return {}
+        out: dict[str, Any] = {"attention": [], "token_ids": [], "tokens": [], "image_mass": [],
+                               "method": "language_model_attention"}
+        for image, text, reply in zip(*self._last, strict=True):
+            maps, ids, mass = self.reply_attention(image, text, reply)
+            out["attention"].append(maps)
+            out["token_ids"].append(ids)
+            out["tokens"].append([self.tokenizer.decode([i]) for i in ids])
+            out["image_mass"].append(mass)
+        return out
+
+    def reply_attention(self, image: Any, text: str, reply: str) -> tuple[torch.Tensor, list[int], list[float]]:
+        """``([reply tokens, gh, gw] weights, reply token ids, image share per token)`` of one sample."""
+        prompt = self.prompt(text)
+        pad_side = self.tokenizer.padding_side
+        self.tokenizer.padding_side = "right"
+        try:
+            inputs = self._inputs([image], [prompt + reply])
+            prompt_len = int(self._inputs([image], [prompt])["attention_mask"].sum())
+        finally:
+            self.tokenizer.padding_side = pad_side
+        ids = inputs["input_ids"][0]
+        image_id = getattr(self.processor, "image_token_id", None)
+        if image_id is None:
+            image_id = self.tokenizer.convert_tokens_to_ids(getattr(self.processor, "image_token", None))
+        where = (ids == image_id).nonzero().flatten()
+        grid = self._token_grid(inputs, len(where))
+        before = self.vlm.config._attn_implementation
+        self.vlm.set_attn_implementation("eager")  # sdpa / flash kernels return no weights
+        try:
+            with torch.no_grad():
+                attentions = self.vlm(**inputs, output_attentions=True).attentions
+        finally:
+            self.vlm.set_attn_implementation(before)
+        att = torch.stack([a[0].float() for a in attentions]).mean((0, 1))  # [T, T]: over layers and heads
+        queries = torch.arange(prompt_len - 1, ids.shape[0] - 1, device=att.device)  # each predicts the next token
+        on_image = att[queries][:, where]  # [reply tokens, image tokens]
+        reply_ids = ids[prompt_len:].tolist()
+        if grid is None:
+            return on_image.new_zeros((len(reply_ids), 0, 0)).cpu(), reply_ids, on_image.sum(1).tolist()
+        return on_image.reshape(len(reply_ids), *grid).cpu(), reply_ids, on_image.sum(1).tolist()
+
+    def _token_grid(self, inputs: dict[str, torch.Tensor], tokens: int) -> tuple[int, int] | None:
+        """(rows, cols) of the image tokens: the merged ``image_grid_thw`` grid, else the vision tower's patches."""
+        vision = getattr(self.vlm.config, "vision_config", None)
+        if "image_grid_thw" in inputs:
+            t, h, w = (int(v) for v in inputs["image_grid_thw"][0])
+            merge = int(getattr(vision, "spatial_merge_size", 1) or 1)
+            grid = (t * h // merge, w // merge)
+        else:
+            side = int(getattr(vision, "image_size", 0) or 0) // max(int(getattr(vision, "patch_size", 1) or 1), 1)
+            grid = (side, side) if side * side == tokens else (math.isqrt(tokens), math.isqrt(tokens))
+        return grid if grid[0] * grid[1] == tokens and tokens else None
 
     def answer_logprob(self, images: Sequence[Any], texts: Sequence[str], answers: Sequence[str],
                        *, grad: bool = False) -> torch.Tensor:
