@@ -188,5 +188,5 @@ def test_reply_attention_maps_onto_the_image_patch_grid(vlm_dir):
         assert maps.shape == (len(ids), *grid) and len(tokens) == len(ids) == len(mass)
         assert (maps >= 0).all() and all(0 < m <= 1 + 1e-5 for m in mass)
         torch.testing.assert_close(maps.flatten(1).sum(1), torch.tensor(mass), atol=1e-5, rtol=1e-5)
-        assert model.tokenizer.decode(ids, skip_special_tokens=True).strip() == reply or not reply
+        assert model.tokenizer.decode(ids, skip_special_tokens=True).strip() == reply  # the generated tokens
     assert model.vlm.config._attn_implementation != "eager"  # the eager switch is undone

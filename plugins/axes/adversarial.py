@@ -266,6 +266,8 @@ class AdversarialAxis:
         jobs = [(g, a, norm) for g in groups for (a, norm) in attacks
                 if not ctx.unit_done("attack", modality="+".join(g), attack=a, norm=norm)]
         eps_of = {"linf": sorted(p.epsilons), "l2": sorted(p.l2_epsilons)}
+        if not jobs and ctx.unit_done("clean"):  # resumed after every unit was committed
+            return
         dataset = data.splits[split]
         indices = list(ctx.shard(ctx.limited(len(dataset)), block=p.batch_size))
         per: dict[Any, list[float]] = {}

@@ -110,26 +110,15 @@ class HFVLM(PolymodalModel):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         #: The processor's preprocessing in torch (gradients reach the pixels), or why there is none.
         self.pixels: PixelPath | str = self._pixel_path()
-        #: (images, texts, replies) of the last generation, which :meth:`interpretation` explains on demand.
-        self._last: tuple[list[Any], list[str], list[str]] | None = None
+        #: (images, texts, generated token ids) of the last generation, which :meth:`interpretation` explains.
+        self._last: tuple[list[Any], list[str], list[list[int]]] | None = None
 
     def _pixel_path(self) -> PixelPath | str:
         """The differentiable pixel path, checked once against the processor on a probe image."""
         image_processor = getattr(self.processor, "image_processor", None)
         if image_processor is None:
             return f"{type(self.processor).__name__} has no image_processor"
-        path = PixelPath.from_processor(image_processor)
-        if isinstance(path, str):
-            return path
-        probe = path.resize(torch.rand(3, 37, 29, generator=torch.Generator().manual_seed(0)))
-        try:
-            diff = path.max_abs_diff(image_processor, [probe])
-        except (ValueError, TypeError, KeyError) as exc:
-            return f"{type(image_processor).__name__} refused the pixel-path check: {str(exc).splitlines()[0]}"
-        if not diff <= 1e-4:
-            return (f"the torch pixel path differs from {type(image_processor).__name__} by {diff:.2g} "
-                    "(more than 1e-4) on a probe image")
-        return path
+        return PixelPath.checked(image_processor)
 
     @property
     def differentiable_pixels(self) -> bool:
@@ -189,7 +178,9 @@ class HFVLM(PolymodalModel):
         if len(images) != len(texts):
             raise DataError(f"hf-vlm: {len(images)} images but {len(texts)} prompts")
         replies: list[str] = []
+        reply_ids: list[list[int]] = []
         pad = self.tokenizer.pad_token_id
+        specials = set(self.tokenizer.all_special_ids)
         for lo in range(0, len(texts), self.batch_size):
             inputs = self._inputs(images[lo:lo + self.batch_size], [self.prompt(t) for t in texts[lo:lo + self.batch_size]])
             with torch.no_grad():
@@ -197,7 +188,10 @@ class HFVLM(PolymodalModel):
                                         num_beams=num_beams or self.num_beams, do_sample=False, pad_token_id=pad)
             new = out[:, inputs["input_ids"].shape[1]:]
             replies.extend(t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True))
-        self._last = (list(images), list(texts), replies)
+            for row in new.tolist():  # the generated tokens up to the first special one (end of turn, padding)
+                stop = next((i for i, t in enumerate(row) if t in specials), len(row))
+                reply_ids.append(row[:stop])
+        self._last = (list(images), list(texts), reply_ids)
         return replies
 
     # -- attention onto the image ---------------------------------------------------------------
@@ -225,16 +219,20 @@ class HFVLM(PolymodalModel):
             out["image_mass"].append(mass)
         return out
 
-    def reply_attention(self, image: Any, text: str, reply: str) -> tuple[torch.Tensor, list[int], list[float]]:
-        """``([reply tokens, gh, gw] weights, reply token ids, image share per token)`` of one sample."""
-        prompt = self.prompt(text)
-        pad_side = self.tokenizer.padding_side
-        self.tokenizer.padding_side = "right"
-        try:
-            inputs = self._inputs([image], [prompt + reply])
-            prompt_len = int(self._inputs([image], [prompt])["attention_mask"].sum())
-        finally:
-            self.tokenizer.padding_side = pad_side
+    def reply_attention(self, image: Any, text: str, reply_ids: Sequence[int]) -> tuple[torch.Tensor, list[int], list[float]]:
+        """``([reply tokens, gh, gw] weights, reply token ids, image share per token)`` of one sample.
+
+        The reply is the generated token ids themselves (not its text tokenised
+        again), appended to the prompt for one teacher-forced pass.
+        """
+        inputs = self._inputs([image], [self.prompt(text)])
+        prompt_len = int(inputs["input_ids"].shape[1])
+        reply = torch.tensor([list(reply_ids)], dtype=inputs["input_ids"].dtype, device=inputs["input_ids"].device)
+        for key, value in list(inputs.items()):  # every per-token input grows by the reply: text tokens
+            if key != "input_ids" and value.dim() == 2 and value.shape == (1, prompt_len) and not value.is_floating_point():
+                fill = 1 if key == "attention_mask" else 0  # other per-token tensors (token types): 0 = text
+                inputs[key] = torch.cat([value, torch.full_like(reply, fill, dtype=value.dtype)], 1)
+        inputs["input_ids"] = torch.cat([inputs["input_ids"], reply], 1)
         ids = inputs["input_ids"][0]
         image_id = getattr(self.processor, "image_token_id", None)
         if image_id is None:
@@ -251,10 +249,10 @@ class HFVLM(PolymodalModel):
         att = torch.stack([a[0].float() for a in attentions]).mean((0, 1))  # [T, T]: over layers and heads
         queries = torch.arange(prompt_len - 1, ids.shape[0] - 1, device=att.device)  # each predicts the next token
         on_image = att[queries][:, where]  # [reply tokens, image tokens]
-        reply_ids = ids[prompt_len:].tolist()
+        mass = on_image.sum(1).tolist()
         if grid is None:
-            return on_image.new_zeros((len(reply_ids), 0, 0)).cpu(), reply_ids, on_image.sum(1).tolist()
-        return on_image.reshape(len(reply_ids), *grid).cpu(), reply_ids, on_image.sum(1).tolist()
+            return on_image.new_zeros((len(reply_ids), 0, 0)).cpu(), list(reply_ids), mass
+        return on_image.reshape(len(reply_ids), *grid).cpu(), list(reply_ids), mass
 
     def _token_grid(self, inputs: dict[str, torch.Tensor], tokens: int) -> tuple[int, int] | None:
         """(rows, cols) of the image tokens: the merged ``image_grid_thw`` grid, else the vision tower's patches."""

@@ -159,6 +159,22 @@ class PixelPath:
         grid = grid.unsqueeze(5).expand(*grid.shape[:5], t, p, p)  # the temporal copies sit between c and the pixels
         return grid.reshape(gh * gw, c * t * p * p), (1, gh, gw)
 
+    @classmethod
+    def checked(cls, image_processor: Any, tolerance: float = 1e-4) -> PixelPath | str:
+        """:meth:`from_processor`, then measured against the processor on a probe image; a reason when off."""
+        path = cls.from_processor(image_processor)
+        if isinstance(path, str):
+            return path
+        probe = path.resize(torch.rand(3, 37, 29, generator=torch.Generator().manual_seed(0)))
+        name = type(image_processor).__name__
+        try:
+            diff = path.max_abs_diff(image_processor, [probe])
+        except (ValueError, TypeError, KeyError, RuntimeError) as exc:
+            return f"{name} refused the pixel-path check: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}"
+        if not diff <= tolerance:
+            return f"the torch pixel path differs from {name} by {diff:.2g} (more than {tolerance:g}) on a probe image"
+        return path
+
     def max_abs_diff(self, image_processor: Any, images: Sequence[torch.Tensor]) -> float:
         """Largest |difference| between :meth:`values` and the processor's own ``pixel_values`` on ``images``
         (already at their input size, values in [0, 1])."""
