@@ -73,6 +73,9 @@ class AdversarialAxis:
     """The ``robustness.adversarial`` axis (see the module docstring)."""
 
     requires: frozenset[str] = frozenset({"classify"})
+    #: Fixed figures: a suite cannot choose them (``metrics`` is refused at validation). Each compares one
+    #: higher-is-better headline per model kind (``performance.meter_factory``) between conditions.
+    metric_feeds: frozenset[str] = frozenset()
 
     def __init__(self, **params: Any):
         self.params = p = structure(AdversarialParams, params, f"axes.{AXIS}")
