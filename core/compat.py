@@ -20,7 +20,8 @@ BRIDGED_MAJORS: dict[int, int] = {1: 0}
 CHANGES: dict[str, str] = {
     "axes": ("the leaderboard no longer guesses a metric's direction from its name: state it on every row with "
              "ctx.row(..., higher_is_better=...) (declared_direction(metric) for a metric built from the registry); "
-             "rows without it show direction unknown, with no best marked"),
+             "rows without it take the direction a registered metric of that name declares, else show "
+             "direction unknown, with no best marked"),
     "metrics": ("optional: to be chosen by name in a suite's [axes.<label>] metrics = [...], declare on the spec "
                 "the capability whose outputs the metric scores (capabilities=['classify'], ['caption'] or "
                 "['embed'] for retrieval); a metric whose figures differ in sense may declare figure_directions"),
