@@ -29,6 +29,10 @@ CHANGES: dict[str, str] = {
                   "report-sections): render folder.artifacts_of(section.artifact_kind) with each section of "
                   "polymodal.report_sections.report_sections(plugins) so plugins' artifacts appear; "
                   "polymodal.report.ARTIFACT_KINDS is gone"),
+    "modalities": ("optional: polymodal data preview shows a field as its modality's traits declare "
+                   "(ModalityTraits.preview = 'image', 'frames', 'audio' or 'text'; pictorial means image), no "
+                   "longer by the raw value's Python type: declare preview if your raw values are pictures, "
+                   "clips or audio and the modality is not pictorial"),
     "models": ("model options embed_dim, temperature, learn_temperature, pair and lambda are no longer "
                "ModelConfig fields: declare a params= attrs class on the spec and read ctx.params"),
 }
