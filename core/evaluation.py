@@ -236,11 +236,11 @@ class AxisContext:
                                      f"or None, got {higher_is_better!r}")
             extra["higher_is_better"] = higher_is_better
         if per_sample is not None and value is not None:
-            from polymodal.stats import PER_SAMPLE_KEY, encode_per_sample
+            from polymodal.stats import PER_SAMPLE_KEY, encode_per_sample, per_sample_mean_matches
 
             scores = [float(v) for v in per_sample]
             mean = math.fsum(scores) / len(scores) if scores else math.nan
-            if not scores or abs(mean - float(value)) > 1e-6 * max(1.0, abs(float(value))):
+            if not per_sample_mean_matches(scores, value):
                 raise PolymodalError(f"axis {self.axis!r}, metric {metric!r}: per-sample scores average to {mean!r}, "
                                      f"not the row value {float(value)!r}")
             extra[PER_SAMPLE_KEY] = encode_per_sample(scores, sample_ids)

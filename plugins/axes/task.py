@@ -50,6 +50,7 @@ from polymodal.batch import Batch, ModalityBatch
 from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData, declared_direction
 from polymodal.results import ResultRow
+from polymodal.stats import consistent_per_sample
 from polymodal_plugins.axes.named_metrics import build_named, figures as metric_figures
 from polymodal_plugins.axes.params import as_list
 from polymodal_plugins.axes.samples import (chunks, collate_field, field_traits, load_image, topk_hits, transcript_field,
@@ -259,9 +260,7 @@ class TaskAxis:
         extra = {"samples": samples, "target": target, "fields": fields}
         per_sample = {"accuracy": hits[1], **{f"top{k}_accuracy": hits[k] for k in top_k if k > 1}}
         for name, value in figures.items():
-            scores = per_sample.get(name)
-            if scores and abs(sum(scores) / len(scores) - value) > 1e-6:
-                scores = None  # a tie broken differently: no interval rather than one of another number
+            scores = consistent_per_sample(per_sample.get(name), value)
             yield ctx.row(name, value, extra=extra, task=task, per_sample=scores or None,
                           sample_ids=ids if scores else None, higher_is_better=directions.get(name))
 

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData, declared_direction
 from polymodal.results import ResultRow
+from polymodal.stats import consistent_per_sample
 from polymodal_plugins.axes.named_metrics import build_named, figures as metric_figures
 from polymodal_plugins.axes.params import as_list
 from polymodal_plugins.axes.samples import base_dataset, chunks, field_batch, field_modality, field_traits, split_dataset, topk_hits
@@ -190,9 +191,7 @@ class ZeroShotAxis:
                         figures.update(got)
                         directions.update(dict.fromkeys(got, declared_direction(built)))
             for metric, value in figures.items():
-                scores = per_sample.get(metric)
-                if scores and abs(sum(scores) / len(scores) - value) > 1e-9:
-                    scores = None  # a tie broken differently: no interval rather than one of another number
+                scores = consistent_per_sample(per_sample.get(metric), value)
                 yield ctx.row(metric, value, extra=extra, target=self.target, candidates=cand,
                               modality=field_modality(data, field), split=self.split, per_sample=scores or None,
                               higher_is_better=directions.get(metric))
