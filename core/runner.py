@@ -98,6 +98,7 @@ class Runner:
     # -- validation -------------------------------------------------------------
     def validate(self) -> None:
         """Check every name, capability and parameter; report all problems at once."""
+        from polymodal.evaluation import check_metric_choice, metric_feeds
         from polymodal.experiment import experiment_from_dict, model_params
 
         problems: list[str] = []
@@ -114,6 +115,12 @@ class Runner:
 
         for label, entry in self.suite.axes.items():
             spec = attempt(f"{src}: axes.{label}", lambda e=entry: self.plugins.get("axes", e.name))
+            if spec is not None and "metrics" in entry.params:
+                # Which figures a suite may choose is the axis's declared fact (``metric_feeds``), checked
+                # before its parameters: an axis with fixed figures gets one line naming it and the key.
+                if attempt(f"{src}: axes.{label}", lambda s=spec, e=entry: check_metric_choice(
+                        self.plugins, e.name, e.params["metrics"], metric_feeds(s.load())) or True) is None:
+                    spec = None
             if spec is not None:
                 axis = attempt(f"{src}: axes.{label}: parameters of axis {entry.name!r}",
                                lambda s=spec, e=entry: s.build(**e.params))

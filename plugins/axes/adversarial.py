@@ -73,6 +73,9 @@ class AdversarialAxis:
     """The ``robustness.adversarial`` axis (see the module docstring)."""
 
     requires: frozenset[str] = frozenset({"classify"})
+    #: Fixed figures: a suite cannot choose them (``metrics`` is refused at validation). Each compares one
+    #: higher-is-better headline per model kind (``performance.meter_factory``) between conditions.
+    metric_feeds: frozenset[str] = frozenset()
 
     def __init__(self, **params: Any):
         self.params = p = structure(AdversarialParams, params, f"axes.{AXIS}")
@@ -89,12 +92,16 @@ class AdversarialAxis:
         p = self.params
         out = {}
         for name in p.attacks:
+            spec = ctx.plugins.get("attacks", name)
+            # The attack declares whether it walks in steps (``iterative``); one that declares nothing
+            # gets the step options, as the attack contract has always promised.
+            iterative = getattr(spec.load(), "iterative", True)
             for norm in p.norms:
                 kwargs: dict[str, Any] = {"norm": norm}
-                if name != "fgsm":
+                if iterative:
                     kwargs.update(steps=p.steps, step_size=p.step_size, random_start=p.random_start)
                 try:
-                    out[(name, norm)] = ctx.plugins.build("attacks", name, **kwargs)
+                    out[(name, norm)] = spec.build(**kwargs)
                 except TypeError as exc:
                     raise ConfigError(f"axes.{AXIS}.attacks: attack {name!r}: {exc}") from None
         return out
