@@ -158,8 +158,12 @@ CASES = {
 
 
 def chosen(points: int, wanted: str) -> list[int]:
-    """Write points to try: ``all``, or a seeded sample of ``N`` (the first and last always in)."""
+    """Write points to try: ``all``, a seeded sample of ``N`` (the first and last always in), or exactly
+    ``@N,M,...`` (``-1`` is the last point, ``-2`` the one before: the end of a run, wherever it falls)."""
     every = list(range(1, points + 1))
+    if wanted.startswith("@"):
+        picked = [int(n) if int(n) > 0 else points + 1 + int(n) for n in wanted[1:].split(",")]
+        return sorted({n for n in picked if 1 <= n <= points})
     if wanted == "all" or int(wanted) >= points:
         return every
     sample = random.Random(SEED).sample(every[1:-1], max(0, int(wanted) - 2))
@@ -306,8 +310,9 @@ def sweep(work: Path, cases: list[str], kinds: list[str], points: str, jobs: int
     """Run every trial; return the JSON summary (``failed`` lists the trials that lost or changed something)."""
     import torch
 
-    torch.set_num_threads(1)
-    torch.set_num_interop_threads(1)
+    torch.set_num_threads(1)  # no OpenMP pool in the parent: a child forked from one may hang
+    if torch.get_num_interop_threads() != 1:
+        torch.set_num_interop_threads(1)
     from polymodal.progress import Progress
 
     started = time.monotonic()
@@ -432,13 +437,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("work", type=Path, help="a scratch folder (the trials' results folders go there)")
     parser.add_argument("--case", action="append", choices=sorted(CASES), help="default: all")
     parser.add_argument("--kind", action="append", choices=KINDS, help="default: both")
-    parser.add_argument("--points", default="all", help="'all', or N for a seeded sample of N per case and kind")
+    parser.add_argument("--points", default="all",
+                        help="'all', N for a seeded sample of N per case and kind, or @N,M for exactly those (-1: the last)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="trials run side by side")
     parser.add_argument("--json", type=Path, help="also write the summary here")
     parser.add_argument("--keep", action="store_true", help="keep the folders of passing trials")
     args = parser.parse_args(argv)
-    if args.points != "all" and not (args.points.isdigit() and int(args.points) >= 1):
-        parser.error("--points: 'all' or a positive number")
+    if not re.fullmatch(r"all|[1-9]\d*|@-?[1-9]\d*(,-?[1-9]\d*)*", args.points):
+        parser.error("--points: 'all', a positive number, or @N,M,... (negative: from the end)")
     summary = sweep(args.work, args.case or sorted(CASES), args.kind or list(KINDS), args.points,
                     max(1, args.jobs), keep=args.keep)
     text = json.dumps(summary, indent=1)
