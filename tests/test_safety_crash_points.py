@@ -146,8 +146,16 @@ model.encoders.image = { name = "cnn", params = { width = 4, depth = 1, output_d
 """
 
 
-def test_a_second_writer_is_refused_while_readers_work(tmp_path: Path) -> None:
-    """Issue 15 scenario 5: a second `run --resume` on a folder being written is refused, naming the holder."""
+def test_a_second_writer_is_refused_while_readers_work(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Issue 15 scenario 5: a second `run --resume` on a folder being written is refused, naming the holder.
+
+    The second writer is ``polymodal.cli.main`` in this process (torch is imported already; a fresh
+    interpreter cost ~7 s); the holder is another process, as it would be.
+    """
+    from polymodal import plugins
+    from polymodal.cli import main
+
+    monkeypatch.setattr(plugins, "_default", plugins._default)  # main() replaces the process-wide manager
     suite, out = tmp_path / "s.toml", tmp_path / "busy"
     suite.write_text(SUITE)
     hold = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom polymodal.writer_lock import writer_lock\n"
@@ -155,12 +163,15 @@ def test_a_second_writer_is_refused_while_readers_work(tmp_path: Path) -> None:
                              "    time.sleep(120)\n", str(out)], stdout=subprocess.PIPE, text=True)
     try:
         assert hold.stdout is not None and hold.stdout.readline().strip() == "locked"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POLYMODAL_")}
-        proc = subprocess.run([sys.executable, "-m", "polymodal", "run", str(suite), "--out", str(out), "-q",
-                               "--resume"], capture_output=True, text=True, timeout=600, env=env)
-        assert proc.returncode == 2 and f"pid {hold.pid} on host" in proc.stderr, proc.stderr
-        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        capsys.readouterr()
+        rc = main(["run", str(suite), "--out", str(out), "-q", "--resume"])
+        err = capsys.readouterr().err
+        assert rc == 2 and f"pid {hold.pid} on host" in err, err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
         assert not (out / "results.jsonl").exists()
+        main(["report", str(out), "-f", "json"])  # a reader is not refused: it reads, and finds nothing yet
+        err = capsys.readouterr().err
+        assert "has no results.jsonl" in err and "another writer" not in err, err
     finally:
         hold.kill()
         hold.wait()
