@@ -315,8 +315,12 @@ class Runner:
 
         guarded = collective.guarded_metrics() if self.options.world_size > 1 else contextlib.nullcontext()
         with guarded:
+            # A run is skipped only once the manifest says so: a kill after its last commit record but before
+            # the manifest write left every axis complete and the run "pending" (found by the crash sweep).
+            recorded = {r.get("id"): r.get("status") for r in manifest.get("runs", [])}
             for index, plan in enumerate(self.suite.runs):
-                if all((plan.id, a) in complete for a in ("train", *plan.axes)):
+                if recorded.get(plan.id) == "complete" and all((plan.id, a) in complete
+                                                               for a in ("train", *plan.axes)):
                     bar.done += len(plan.axes) + 1
                     continue
                 if collective.broken():
