@@ -82,6 +82,8 @@ def snapshot(out: Path) -> dict[str, Any]:
     report = json.loads((out / "report.json").read_text())
     for key in ("started", "finished", "resumed"):  # when it ran, and how often it was resumed
         report["manifest"].pop(key, None)
+    for entry in report["manifest"].get("runs", []):  # how long each step took
+        entry.pop("seconds", None)
     report.pop("generated_at")
     report["source"].pop("results_dir")
     snap["report.json"] = json.dumps(report, sort_keys=True)
