@@ -309,6 +309,8 @@ class Runner:
                     condition_key(row["axis"], row["metric"], row.get("conditions", {})))
                 stored_rows.setdefault((row["run"], row["axis"]), []).append(ResultRow.from_json(row))
         self._units, self._stored_rows = units, stored_rows
+        #: run id -> wall seconds of its training step and of each axis (this rank's), for the manifest.
+        self._seconds: dict[str, dict[str, float]] = {}
         bar = Progress(sum(len(p.axes) + 1 for p in self.suite.runs), enabled=self.options.progress and self.is_writer)
         failures = 0
         from polymodal import collective
@@ -342,7 +344,8 @@ class Runner:
                         sys.stderr.write(f"rank {self.options.rank}: run {plan.id} failed:\n{tb}")
                 errors = self._agree(plan, error)
                 if not errors:
-                    self._set_status(manifest, plan.id, "complete", **_data_facts(data))
+                    self._set_status(manifest, plan.id, "complete", **_data_facts(data),
+                                     seconds=self._seconds.pop(plan.id, {}))
                     continue
                 failures += 1
                 message = errors[0] if len(errors) == 1 else "; ".join(errors)
@@ -410,6 +413,8 @@ class Runner:
                     for split, figures in sorted(trained.figures.items()) for metric, value in sorted(figures.items())]
             self._commit(plan.id, "train", Unit(None, "train", rows=rows), keys, status="complete")
         bar.finish_unit(time.perf_counter() - t0)
+        seconds = self._seconds.setdefault(plan.id, {})
+        seconds["train"] = round(time.perf_counter() - t0, 3)
         model = trained.model
         model.eval()
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
@@ -450,6 +455,7 @@ class Runner:
             ctx.commit = lambda unit, run_id=plan.id, label=label, keys=keys: self._commit(
                 run_id, label, unit, keys, status="complete")
             ctx.finish()
+            seconds[label] = round(time.perf_counter() - t1, 3)
             bar.finish_unit(time.perf_counter() - t1)
         return trained.data
 
