@@ -54,7 +54,7 @@ def _layered_venv(path: Path) -> Path:
     return python
 
 
-MULTI = ("fusion", "metric", "axis", "model")
+MULTI = ("modality", "fusion", "metric", "axis", "model")
 
 SUITE = """
 name = "scaffolds"

@@ -24,14 +24,15 @@ from polymodal import PLUGIN_API_VERSION, ConfigError, __version__
 from polymodal.registry import kind_of
 
 #: The kinds a scaffold exists for (singular, as typed on the command line).
-SCAFFOLD_KINDS = ("fusion", "encoder", "model", "metric", "axis", "dataset")
+SCAFFOLD_KINDS = ("modality", "fusion", "encoder", "model", "metric", "axis", "dataset")
 
 #: Implementation module per kind; never equal to the plugin object's name
 #: (``plugin``), since importing a submodule would shadow that attribute.
-_MODULES = {"fusions": "fusion", "encoders": "encoder", "models": "model", "metrics": "metric",
-            "axes": "axis", "datasets": "dataset"}
+_MODULES = {"modalities": "modality", "fusions": "fusion", "encoders": "encoder", "models": "model",
+            "metrics": "metric", "axes": "axis", "datasets": "dataset"}
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _DESCRIPTIONS = {
+    "modalities": "Series of numbers, padded with a mask (template)",
     "fusions": "Mean of per-modality projections over present modalities (template)",
     "encoders": "Linear token projection encoder (template)",
     "models": "Encoders, the configured fusion and a linear head (template)",
@@ -68,6 +69,7 @@ def names_for(name: str) -> dict[str, str]:
 
 #: How each kind's scaffold is used, for the package README.
 _USAGE = {
+    "modalities": 'a dataset declares a field of it, e.g. `fields = {{"reading": "{name}"}}`',
     "fusions": 'in a suite, `model.fusion = "{name}"` (parameters in `model.fusion_params`)',
     "encoders": 'in a suite, `model.encoders.<field> = {{ name = "{name}" }}`',
     "models": 'in a suite, `model.name = "{name}"`',
