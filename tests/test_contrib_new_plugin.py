@@ -153,7 +153,7 @@ def test_rendered_package_declares_entry_point_and_api():
                           "src/polymodal_gated_fusion/fusion.py", "tests/test_polymodal_gated_fusion.py"}
     assert '"gated-fusion" = "polymodal_gated_fusion:plugin"' in files["pyproject.toml"]
     init = files["src/polymodal_gated_fusion/__init__.py"]
-    assert 'POLYMODAL_API = "2.0"' in init and '"polymodal_gated_fusion.fusion:GatedFusion"' in init
+    assert 'POLYMODAL_API = "2.1"' in init and '"polymodal_gated_fusion.fusion:GatedFusion"' in init
     assert "import torch" not in init  # the entry point module must stay light
     for path, text in files.items():
         if path.endswith(".py"):

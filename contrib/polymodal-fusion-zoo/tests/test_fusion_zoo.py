@@ -152,7 +152,7 @@ def test_multiplicative_fusions_learn_an_interaction_a_sum_cannot(plugins, name)
 
 
 def test_declared_api_version_loads_on_this_core():
-    assert polymodal_fusion_zoo.tensor.POLYMODAL_API == "2.0"
+    assert polymodal_fusion_zoo.tensor.POLYMODAL_API == "2.1"
     plugins = build_plugin_manager(entry_points=False, extra_plugins={"zoo.tensor": polymodal_fusion_zoo.tensor})
     assert plugins.records["zoo.tensor"].status == "loaded"
 
