@@ -65,6 +65,8 @@ batch_size = 8
 [defaults.train]
 epochs = 1
 threads = 1
+strategy = "demo-strategy"
+strategy_params = { p = 0.5 }
 [runs.mine]
 model.name = "demo-model"
 model.fusion = "demo-fusion"
@@ -115,7 +117,7 @@ def test_scaffolds_for_every_kind_install_pass_their_tests_and_run_in_a_suite(tm
     passed = int(run.stdout.strip().splitlines()[-1].split(" passed")[0].split()[-1])
     assert passed >= 3 * (len(SCAFFOLD_KINDS) + len(MULTI))
 
-    # The installed scaffolds work together inside `polymodal run --limit 8`: model, fusion and both axes.
+    # The installed scaffolds work together inside `polymodal run --limit 8`: model, fusion, strategy, both axes.
     (tmp_path / "suite.toml").write_text(SUITE)
     out = tmp_path / "out"
     suite = subprocess.run([python, "-m", "polymodal", "run", str(tmp_path / "suite.toml"), "--out", str(out),
@@ -126,6 +128,8 @@ def test_scaffolds_for_every_kind_install_pass_their_tests_and_run_in_a_suite(tm
     for axis in ("demo-axis", "demo-multi"):
         got = [r for r in rows if r["axis"] == axis]
         assert len(got) == 1 and got[0]["metric"] == "accuracy" and 0 <= got[0]["value"] <= 1, got
+    # The strategy trained the run: its own figure is among the training rows.
+    assert any(r["axis"] == "train" and r["metric"] == "dropped" for r in rows), rows
 
 
 def test_multi_kind_package_has_one_entry_point_and_test_file_per_kind():
