@@ -32,6 +32,10 @@ CHANGES: dict[str, str] = {
                   "polymodal.report.ARTIFACT_KINDS is gone"),
     "models": ("model options embed_dim, temperature, learn_temperature, pair and lambda are no longer "
                "ModelConfig fields: declare a params= attrs class on the spec and read ctx.params"),
+    "fusions": ("optional: the input rules every fusion shares are public in polymodal.fusion (gather_inputs, "
+                "check_input_dims; API 2.1); polymodal_plugins.fusions.inputs is deprecated"),
+    "modalities": "optional: resolve_inside moved from polymodal.paths (deprecated) to polymodal.data (API 2.1)",
+    "datasets": "optional: resolve_inside moved from polymodal.paths (deprecated) to polymodal.data (API 2.1)",
 }
 
 #: Per kind: why an API 1 implementation cannot work any more (the plugin is refused).
