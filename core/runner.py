@@ -36,7 +36,7 @@ from typing import Any
 import attrs
 
 from polymodal import __version__
-from polymodal.errors import ConfigError, PolymodalError
+from polymodal.errors import ConfigError, PluginError, PolymodalError
 from polymodal.evaluation import AxisContext, Unit, condition_key
 from polymodal.progress import SuiteProgress as Progress
 from polymodal.results import JsonlStore, ResultRow, atomic_write_bytes, is_storage_failure, storage_error
@@ -389,8 +389,18 @@ class Runner:
         trainer_name = self.suite.data.get("trainer", "default")
         factory = self.plugins.get("trainers", trainer_name).load()
         folder = self.out / "runs" / plan.id.replace("/", "__") / "train"
-        return factory(exp, self.plugins, folder, resume=True, progress=self.options.progress and self.is_writer,
-                       device=self.options.device, limit=self.options.limit)
+        trained = factory(exp, self.plugins, folder, resume=True, progress=self.options.progress and self.is_writer,
+                          device=self.options.device, limit=self.options.limit)
+        # A trainer is a plugin: say which contract it broke here, not with an AttributeError later.
+        if not isinstance(trained, TrainedRun):
+            raise PluginError(f"trainer {trainer_name!r} returned {type(trained).__name__}; expected a "
+                              "polymodal.runner.TrainedRun(model, model_ctx, data, figures)")
+        if not (isinstance(trained.figures, dict) and all(
+                isinstance(f, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                            for v in f.values()) for f in trained.figures.values())):
+            raise PluginError(f"trainer {trainer_name!r}: figures must map split -> {{metric: number}}, got "
+                              f"{trained.figures!r:.200}")
+        return trained
 
     def _run_one(self, plan: RunPlan, complete: set[tuple[str, str]],
                  stored: dict[tuple[str, str], set[str]], bar: Progress) -> Any:

@@ -32,7 +32,7 @@ from typing import Any
 
 import attrs
 
-from polymodal.config import structure
+from polymodal import structure
 from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData, declared_direction
 from polymodal.results import ResultRow

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from polymodal.batch import Batch
 from polymodal.errors import ConfigError, DataError, PolymodalError
-from polymodal.experiment import ModelConfig
+from polymodal.model_api import ModelConfig
 from polymodal.model_api import LossOutput, ModelContext, PolymodalModel
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
