@@ -20,7 +20,7 @@ PUBLIC = frozenset({
     "polymodal.report", "polymodal.leaderboard", "polymodal.runner", "polymodal.distributed", "polymodal.registry",
     "polymodal.traits", "polymodal.perturb", "polymodal.strategy", "polymodal.stats", "polymodal.splits",
     "polymodal.suite", "polymodal.plugins", "polymodal.progress", "polymodal.writer_lock",
-    "polymodal.report_sections",
+    "polymodal.report_sections", "polymodal.streaming",
 })
 
 
