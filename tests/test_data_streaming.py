@@ -129,7 +129,12 @@ def test_torchrun_streams_uneven_shards_with_the_rows_of_one_process(plugins, tm
     (tmp_path / "suite.toml").write_text(suite)
     torchrun(["run", str(tmp_path / "suite.toml"), "--out", str(tmp_path / "dist"), "--device", "cpu", "-q"], tmp_path)
     one = _run(plugins, tmp_path / "one", SHARDS_SUITE, root=tmp_path, streaming="true", workers=0, shuffle="false")
-    assert rows(tmp_path / "dist") == rows(one)
+    # DDP averages gradients in another order than one process: weights (and losses) agree to float rounding.
+    dist, single = rows(tmp_path / "dist"), rows(one)
+    assert [r[:3] for r in dist] == [r[:3] for r in single]
+    assert [r[3] for r in dist] == pytest.approx([r[3] for r in single], rel=1e-5, abs=1e-6)
+    accuracy = [(d[4], s[4]) for d, s in zip(dist, single, strict=True) if d[:2] == ("task", "accuracy")]
+    assert accuracy and all(d == s for d, s in accuracy)  # the same samples, in the same order, scored the same
 
 
 PARQUET_SUITE = """

@@ -110,6 +110,10 @@ def _label(data: bytes, where: str) -> int:
     return value
 
 
+#: Shard file endings: plain tar (map-style and streamed), compressed tar (streamed only).
+SHARD_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+
+
 def find_shards(root: Path, shards: str | Sequence[str] | Mapping[str, Any] | None,
                 split: str | None, name: str) -> tuple[list[Path], str | None]:
     """The shard files of ``split`` and the split they really hold (None: the data has no such split)."""
@@ -120,10 +124,16 @@ def find_shards(root: Path, shards: str | Sequence[str] | Mapping[str, Any] | No
     if shards is not None:
         return _expand(root, shards, name), None
     if split and (root / split).is_dir():
-        return _expand(root, f"{split}/*.tar", name), split
-    if split and glob.glob(str(root / f"{split}-*.tar")):
-        return _expand(root, f"{split}-*.tar", name), split
-    return _expand(root, "*.tar", name), None
+        return _expand(root, _present(root, f"{split}/*"), name), split
+    if split and _present(root, f"{split}-*", default=[]):
+        return _expand(root, _present(root, f"{split}-*"), name), split
+    return _expand(root, _present(root, "*"), name), None
+
+
+def _present(root: Path, stem: str, default: list[str] | None = None) -> list[str]:
+    """``stem`` with each shard ending that matches files under ``root`` (else ``default``, or ``stem.tar``)."""
+    found = [stem + suffix for suffix in SHARD_SUFFIXES if glob.glob(str(root / (stem + suffix)))]
+    return found or (default if default is not None else [stem + ".tar"])
 
 
 def _expand(root: Path, patterns: str | Sequence[str], name: str) -> list[Path]:
