@@ -59,6 +59,17 @@ def _ids(samples):
     return [s["id"] for s in samples]
 
 
+def test_streamed_readers_pass_the_dataset_checker(plugins, tmp_path):
+    from polymodal.testing import check_dataset
+    from test_data_hf import _parquet
+
+    write_shards(tmp_path, shards=2, per_shard=3, compress=True)  # streaming reads compressed shards
+    check_dataset(plugins.build("datasets", "webdataset", root=str(tmp_path), streaming=True))
+    _parquet(tmp_path / "rows.parquet", n=6)
+    check_dataset(plugins.build("datasets", "hf-datasets", path="parquet", root=str(tmp_path), streaming=True,
+                                data_files="rows.parquet"))
+
+
 def test_streamed_readers_refuse_random_access_and_skipping(plugins, tmp_path):
     write_shards(tmp_path, shards=1, per_shard=2)
     ds = plugins.build("datasets", "webdataset", root=str(tmp_path), streaming=True)
