@@ -55,6 +55,23 @@ def test_batch_stream_keeps_the_batch_order_over_workers(tmp_path):
     assert [i for batch in loader for i in batch] == ids
 
 
+def test_split_views_and_limits_of_a_stream_read_in_order(tmp_path):
+    """data.split and --limit wrap a streamed dataset without random access."""
+    from polymodal.splits import StreamedSplitView, split_view
+    from polymodal.streaming import iter_samples, limit_dataset
+
+    write_shards(tmp_path, shards=2, per_shard=3)
+    ds = build_plugin_manager().build("datasets", "webdataset", root=str(tmp_path), streaming=True)
+    view = split_view(ds, [1, 3, 4], "test")
+    assert isinstance(view, StreamedSplitView) and view.num_classes == {"label": 2}
+    assert _ids(iter_samples(view, range(3))) == ["shard-00000.tar:0000000001", "shard-00001.tar:0000100000",
+                                                  "shard-00001.tar:0000100001"]
+    assert view.target_values("label") == [1, 1, 0] and view.texts("text") == ["a blue square", "a blue square",
+                                                                               "a red square"]
+    limited = limit_dataset(view, 2)
+    assert len(limited) == 2 and _ids(iter_samples(limited, range(2))) == _ids(iter_samples(view, range(2)))
+
+
 def _ids(samples):
     return [s["id"] for s in samples]
 
