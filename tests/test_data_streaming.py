@@ -144,27 +144,6 @@ def test_a_suite_streams_shards_with_the_rows_of_the_indexed_reader(plugins, tmp
     _run(plugins, tmp_path / "shuffled", SHARDS_SUITE, root=tmp_path, streaming="true", workers=0, shuffle="true")
 
 
-@pytest.mark.e2e
-def test_torchrun_streams_uneven_shards_with_the_rows_of_one_process(plugins, tmp_path):
-    """2 gloo ranks over 3 test shards of 3, 2 and 4 samples: every row equals a single process's."""
-    from dist_launch import torchrun
-
-    write_shards(tmp_path, shards=2, per_shard=8, prefix="train")
-    for s, n in enumerate((3, 2, 4)):
-        write_shards(tmp_path / "t", shards=1, per_shard=n, prefix=f"p{s}")
-        (tmp_path / "t" / f"p{s}-00000.tar").rename(tmp_path / f"test-{s:05d}.tar")
-    suite = SHARDS_SUITE.format(root=tmp_path, streaming="true", workers=2, shuffle="false")
-    (tmp_path / "suite.toml").write_text(suite)
-    torchrun(["run", str(tmp_path / "suite.toml"), "--out", str(tmp_path / "dist"), "--device", "cpu", "-q"], tmp_path)
-    one = _run(plugins, tmp_path / "one", SHARDS_SUITE, root=tmp_path, streaming="true", workers=0, shuffle="false")
-    # DDP averages gradients in another order than one process: weights (and losses) agree to float rounding.
-    dist, single = rows(tmp_path / "dist"), rows(one)
-    assert [r[:3] for r in dist] == [r[:3] for r in single]
-    assert [r[3] for r in dist] == pytest.approx([r[3] for r in single], rel=1e-5, abs=1e-6)
-    accuracy = [(d[4], s[4]) for d, s in zip(dist, single, strict=True) if d[:2] == ("task", "accuracy")]
-    assert accuracy and all(d == s for d, s in accuracy)  # the same samples, in the same order, scored the same
-
-
 PARQUET_SUITE = """
 name = "hf-stream"
 seeds = [0]
@@ -197,6 +176,37 @@ def test_a_suite_streams_local_parquet_with_the_rows_of_the_cached_reader(plugin
     streamed = _run(plugins, tmp_path / "streamed", PARQUET_SUITE, root=tmp_path, streaming="true", workers=2)
     assert rows(streamed) == rows(cached)
     assert any(r[0] == "task" and r[1] == "accuracy" for r in rows(streamed))
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("reader", ["wds", "hf"])
+def test_torchrun_streams_uneven_shards_with_the_rows_of_one_process(plugins, tmp_path, reader):
+    """2 gloo ranks, 2 DataLoader workers each, over test shards of 3, 2 and 4 samples: every row equals one process's."""
+    from dist_launch import torchrun
+
+    if reader == "wds":
+        write_shards(tmp_path, shards=2, per_shard=8, prefix="train")
+        for s, n in enumerate((3, 2, 4)):
+            write_shards(tmp_path / "t", shards=1, per_shard=n, prefix=f"p{s}")
+            (tmp_path / "t" / f"p{s}-00000.tar").rename(tmp_path / f"test-{s:05d}.tar")
+        suite, fmt = SHARDS_SUITE, {"shuffle": "false"}
+    else:
+        from test_data_hf import _parquet
+
+        _parquet(tmp_path / "train.parquet", n=16)
+        for s, n in enumerate((3, 2, 4)):
+            _parquet(tmp_path / f"test-{s}.parquet", n=n)
+        suite, fmt = PARQUET_SUITE.replace('test = "test.parquet"', 'test = "test-*.parquet"'), {}
+    (tmp_path / "suite.toml").write_text(suite.format(root=tmp_path, streaming="true", workers=2, **fmt))
+    torchrun(["run", str(tmp_path / "suite.toml"), "--out", str(tmp_path / "dist"), "--device", "cpu", "-q"], tmp_path)
+    one = _run(plugins, tmp_path / "one", suite, root=tmp_path, streaming="true", workers=0, **fmt)
+    # DDP averages gradients in another order than one process: weights (and losses) agree to float rounding.
+    dist, single = rows(tmp_path / "dist"), rows(one)
+    assert [r[:3] for r in dist] == [r[:3] for r in single]
+    assert [r[3] for r in dist] == pytest.approx([r[3] for r in single], rel=1e-5, abs=1e-6)
+    accuracy = [(d[4], s[4]) for d, s in zip(dist, single, strict=True) if d[:2] == ("task", "accuracy")]
+    assert accuracy and all(d == s for d, s in accuracy)  # the same samples, in the same order, scored the same
+
 
 
 def _noise_png(rng, side: int = 96) -> bytes:
