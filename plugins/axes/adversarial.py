@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import zlib
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 import attrs
@@ -37,6 +38,7 @@ from polymodal import structure
 from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
+from polymodal.streaming import iter_samples
 from polymodal.traits import ModalityTraits, normalisation, not_applicable
 from polymodal_plugins.axes.samples import field_object, field_traits
 
@@ -153,8 +155,9 @@ class AdversarialAxis:
         per: dict[Any, list[float]] = {}
         per_ids: dict[Any, list[int]] = {}
         model.eval()
+        stream = iter_samples(dataset, indices)  # streamed data: one pass
         for done, chunk in enumerate(chunks):
-            batch = data.collate([dataset[i] for i in chunk]).to(ctx.device)
+            batch = data.collate(list(islice(stream, len(chunk)))).to(ctx.device)
             target = model.target(batch).to(ctx.device)
             with torch.no_grad():
                 clean_ok = model.predict(batch).argmax(-1) == target
