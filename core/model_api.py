@@ -84,8 +84,15 @@ from torch import nn
 from polymodal.batch import Batch, Features
 from polymodal.errors import ConfigError, PolymodalError
 
+# Re-exported so that model and encoder plugins need this one module (the component API,
+# docs/public-api.md): the config a factory receives, the weights mixin, and loading a
+# checkpointed helper model (e.g. an axis's classifier).
+from polymodal.checkpoint import load_model
+from polymodal.experiment import MOVED_FROM_MODEL, HeadConfig, ModelConfig
+from polymodal.weights import WeightsMixin, freeze
+
 if TYPE_CHECKING:
-    from polymodal.experiment import EncoderConfig, ModelConfig
+    from polymodal.experiment import EncoderConfig
     from polymodal.plugins import Plugins
 
 #: The capabilities the built-in axes know; not a closed set (see the module docs).

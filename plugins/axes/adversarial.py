@@ -41,14 +41,16 @@ from __future__ import annotations
 import contextlib
 import zlib
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 import attrs
 
-from polymodal.config import structure
+from polymodal import structure
 from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
+from polymodal.streaming import iter_samples
 from polymodal.traits import ModalityTraits, normalisation, not_applicable
 from polymodal_plugins.axes.samples import field_object, field_traits
 
@@ -86,6 +88,9 @@ class AdversarialAxis:
 
     requires: frozenset[str] = frozenset()
     requires_any: frozenset[str] = frozenset({"classify", "answer"})
+    #: Fixed figures: a suite cannot choose them (``metrics`` is refused at validation). Each compares one
+    #: higher-is-better headline per model kind (``performance.meter_factory``) between conditions.
+    metric_feeds: frozenset[str] = frozenset()
 
     def __init__(self, **params: Any):
         self.params = p = structure(AdversarialParams, params, f"axes.{AXIS}")
@@ -102,12 +107,16 @@ class AdversarialAxis:
         p = self.params
         out = {}
         for name in p.attacks:
+            spec = ctx.plugins.get("attacks", name)
+            # The attack declares whether it walks in steps (``iterative``); one that declares nothing
+            # gets the step options, as the attack contract has always promised.
+            iterative = getattr(spec.load(), "iterative", True)
             for norm in p.norms:
                 kwargs: dict[str, Any] = {"norm": norm}
-                if name != "fgsm":
+                if iterative:
                     kwargs.update(steps=p.steps, step_size=p.step_size, random_start=p.random_start)
                 try:
-                    out[(name, norm)] = ctx.plugins.build("attacks", name, **kwargs)
+                    out[(name, norm)] = spec.build(**kwargs)
                 except TypeError as exc:
                     raise ConfigError(f"axes.{AXIS}.attacks: attack {name!r}: {exc}") from None
         return out
@@ -163,8 +172,9 @@ class AdversarialAxis:
         per: dict[Any, list[float]] = {}
         per_ids: dict[Any, list[int]] = {}
         model.eval()
+        stream = iter_samples(dataset, indices)  # streamed data: one pass
         for done, chunk in enumerate(chunks):
-            batch = data.collate([dataset[i] for i in chunk]).to(ctx.device)
+            batch = data.collate(list(islice(stream, len(chunk)))).to(ctx.device)
             target = model.target(batch).to(ctx.device)
             with torch.no_grad():
                 clean_ok = model.predict(batch).argmax(-1) == target

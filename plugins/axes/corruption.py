@@ -34,8 +34,7 @@ import numpy as np
 from polymodal.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
-    from polymodal.plugins import Plugins
-    from polymodal.registry import ComponentSpec
+    from polymodal import ComponentSpec, Plugins
 
 SEVERITIES = (1, 2, 3, 4, 5)
 #: Pseudo-corruption: the modality is absent (``None`` value -> all-false mask row).

@@ -44,7 +44,7 @@ import torch
 
 from polymodal.batch import Batch
 from polymodal.errors import ConfigError, DataError, PolymodalError
-from polymodal.experiment import ModelConfig
+from polymodal.model_api import ModelConfig
 from polymodal.model_api import LossOutput, ModelContext, PolymodalModel
 from polymodal_plugins.metrics.choice_scores import LETTERS, extract_choice
 from polymodal_plugins.models.vlm_pixels import PixelPath

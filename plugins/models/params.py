@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from polymodal.experiment import MOVED_FROM_MODEL
+from polymodal.model_api import MOVED_FROM_MODEL
 
 #: Marks a parameter that plugin API 1 files set as a top-level ``[model]`` key.
 _MOVED = {MOVED_FROM_MODEL: True}
