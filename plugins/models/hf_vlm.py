@@ -343,6 +343,13 @@ class HFVLM(PolymodalModel):
         """Multiple choice on a batch: the chosen index per sample (``None``: none named) and the replies."""
         return self.choose(self.images(batch), self.strings(batch, self.text_field), options)
 
+    def choice_loglik(self, batch: Batch, options: Sequence[Sequence[str]], picks: Sequence[int]) -> torch.Tensor:
+        """Log-likelihood ``[B]`` of the reply ``"<letter>. <option>"`` naming ``options[i][picks[i]]`` to the
+        multiple-choice prompt; differentiable in the image tensor when grad is enabled (the pixel attack)."""
+        texts = [self.choice_text(q, o) for q, o in zip(self.strings(batch, self.text_field), options, strict=True)]
+        replies = [f"{LETTERS[k]}. {o[k]}" for k, o in zip(picks, options, strict=True)]
+        return self.answer_logprob(self.images(batch), texts, replies, grad=torch.is_grad_enabled())
+
     def caption(self, batch: Batch, *, max_len: int | None = None, beam_size: int | None = None) -> list[str]:
         images = self.images(batch)
         return self.generate_replies(images, [self.caption_prompt] * len(images),
