@@ -190,3 +190,26 @@ def test_reply_attention_maps_onto_the_image_patch_grid(vlm_dir):
         torch.testing.assert_close(maps.flatten(1).sum(1), torch.tensor(mass), atol=1e-5, rtol=1e-5)
         assert model.tokenizer.decode(ids, skip_special_tokens=True).strip() == reply  # the generated tokens
     assert model.vlm.config._attn_implementation != "eager"  # the eager switch is undone
+
+
+def test_pixel_path_refuses_what_it_cannot_reproduce():
+    """No silent twin: tiling processors get a reason, and a twin that disagrees with the processor is refused."""
+    from types import SimpleNamespace
+
+    from polymodal_plugins.models.vlm_pixels import PixelPath
+
+    tiling = SimpleNamespace(do_image_splitting=True, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    assert "do_image_splitting" in PixelPath.from_processor(tiling)
+
+    class Liar:  # declares CLIP-like facts but normalises differently
+        image_mean, image_std, do_normalize, size = [0.5] * 3, [0.5] * 3, True, {"height": 8, "width": 8}
+
+        def __call__(self, images, **kwargs):
+            return {"pixel_values": torch.stack(images) * 2 - 0.5}
+
+    reason = PixelPath.checked(Liar())
+    assert isinstance(reason, str) and "differs from Liar" in reason
+    honest = Liar()
+    honest.__class__ = type("Honest", (Liar,), {"__call__": lambda self, images, **kw: {
+        "pixel_values": (torch.stack(images) - 0.5) / 0.5}})
+    assert isinstance(PixelPath.checked(honest), PixelPath)
