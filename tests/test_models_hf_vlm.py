@@ -184,6 +184,9 @@ def test_reply_attention_maps_onto_the_image_patch_grid(vlm_dir):
             grid = (t * h // 2, w // 2)
         else:  # LLaVA: the vision tower's 16/8 x 16/8 patch grid
             grid = (2, 2)
+        # the grid's part of the image: LLaVA resizes 20x24 to 16x19 and crops columns 1..17; Qwen2-VL keeps it all
+        box = info["image_box"][0]
+        assert box == ((0.0, 1 / 19, 1.0, 17 / 19) if "image_grid_thw" not in inputs else (0.0, 0.0, 1.0, 1.0))
         assert grid[0] * grid[1] == n_image
         assert maps.shape == (len(ids), *grid) and len(tokens) == len(ids) == len(mass)
         assert (maps >= 0).all() and all(0 < m <= 1 + 1e-5 for m in mass)

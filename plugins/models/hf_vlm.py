@@ -203,16 +203,21 @@ class HFVLM(PolymodalModel):
         on the image tokens, averaged over layers and heads, laid out on the
         grid the image tokens come from (the vision tower's patch grid, or the
         merged-patch grid of ``image_grid_thw``). ``tokens[b]`` are the reply
-        tokens as text and ``image_mass[b]`` the share of each token's
-        attention that lands on the image at all. Computed on demand with one
+        tokens as text, ``image_mass[b]`` the share of each token's
+        attention that lands on the image at all, and ``image_box[b]`` the part
+        of the image the grid covers (fractions top, left, bottom, right: less
+        than the whole image after a centre crop). Computed on demand with one
         teacher-forced pass per sample (eager attention, which returns weights).
         """
         if self._last is None:
             return {}
-        out: dict[str, Any] = {"attention": [], "token_ids": [], "tokens": [], "image_mass": [],
+        out: dict[str, Any] = {"attention": [], "token_ids": [], "tokens": [], "image_mass": [], "image_box": [],
                                "method": "language_model_attention"}
         for image, text, reply in zip(*self._last, strict=True):
             maps, ids, mass = self.reply_attention(image, text, reply)
+            size = tuple(image.shape[-2:]) if isinstance(image, torch.Tensor) else image.size[::-1]
+            out["image_box"].append(self.pixels.box(*size) if isinstance(self.pixels, PixelPath)
+                                    else (0.0, 0.0, 1.0, 1.0))
             out["attention"].append(maps)
             out["token_ids"].append(ids)
             out["tokens"].append([self.tokenizer.decode([i]) for i in ids])

@@ -109,6 +109,19 @@ class PixelPath:
             h, w = math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
         return h, w
 
+    def box(self, height: int, width: int) -> tuple[float, float, float, float]:
+        """The part of an ``height x width`` image the processor keeps, as fractions ``(top, left, bottom, right)``.
+
+        The whole image unless a centre crop cuts it (then the patch grid, and
+        any map drawn on it, covers only the crop).
+        """
+        th, tw = self.input_size(height, width)
+        if self.patch is not None or self.crop is None:
+            return (0.0, 0.0, 1.0, 1.0)
+        rh, rw = PixelPath(self.mean, self.std, self.normalize, self.size, None).input_size(height, width)
+        top, left = (rh - th) // 2, (rw - tw) // 2
+        return (max(top, 0) / rh, max(left, 0) / rw, min(top + th, rh) / rh, min(left + tw, rw) / rw)
+
     def resize(self, image: torch.Tensor) -> torch.Tensor:
         """``[3, h, w]`` in [0, 1] -> the processor's input size (bicubic, antialiased; differentiable)."""
         h, w = image.shape[-2:]
