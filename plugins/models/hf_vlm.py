@@ -244,13 +244,16 @@ class HFVLM(PolymodalModel):
             image_id = self.tokenizer.convert_tokens_to_ids(getattr(self.processor, "image_token", None))
         where = (ids == image_id).nonzero().flatten()
         grid = self._token_grid(inputs, len(where))
-        before = self.vlm.config._attn_implementation
-        self.vlm.set_attn_implementation("eager")  # sdpa / flash kernels return no weights
+        switch = getattr(self.vlm, "set_attn_implementation", None)  # transformers >= 4.48
+        before = getattr(self.vlm.config, "_attn_implementation", None)
+        if switch is not None:
+            switch("eager")  # sdpa / flash kernels return no weights (older versions fall back by themselves)
         try:
             with torch.no_grad():
                 attentions = self.vlm(**inputs, output_attentions=True).attentions
         finally:
-            self.vlm.set_attn_implementation(before)
+            if switch is not None and before is not None:
+                switch(before)
         att = torch.stack([a[0].float() for a in attentions]).mean((0, 1))  # [T, T]: over layers and heads
         queries = torch.arange(prompt_len - 1, ids.shape[0] - 1, device=att.device)  # each predicts the next token
         on_image = att[queries][:, where]  # [reply tokens, image tokens]
