@@ -204,15 +204,25 @@ def test_pixel_path_refuses_what_it_cannot_reproduce():
     tiling = SimpleNamespace(do_image_splitting=True, image_mean=[0.5] * 3, image_std=[0.5] * 3)
     assert "do_image_splitting" in PixelPath.from_processor(tiling)
 
-    class Liar:  # declares CLIP-like facts but normalises differently
-        image_mean, image_std, do_normalize, size = [0.5] * 3, [0.5] * 3, True, {"height": 8, "width": 8}
+    class Fake:  # declares fixed-size facts; resizes like torchvision, then normalises with ``shift``
+        image_mean, image_std, do_normalize, size, resample = [0.5] * 3, [0.5] * 3, True, {"height": 8, "width": 8}, 3
 
-        def __call__(self, images, **kwargs):
-            return {"pixel_values": torch.stack(images) * 2 - 0.5}
+        def __init__(self, shift):
+            self.shift = shift
 
-    reason = PixelPath.checked(Liar())
-    assert isinstance(reason, str) and "differs from Liar" in reason
-    honest = Liar()
-    honest.__class__ = type("Honest", (Liar,), {"__call__": lambda self, images, **kw: {
-        "pixel_values": (torch.stack(images) - 0.5) / 0.5}})
-    assert isinstance(PixelPath.checked(honest), PixelPath)
+        def __call__(self, images, do_resize=True, **kwargs):
+            x = torch.stack([torch.nn.functional.interpolate(i[None], size=(8, 8), mode="bicubic", antialias=True)[0]
+                             if do_resize else i for i in images])
+            return {"pixel_values": (x - self.shift) / 0.5}
+
+    reason = PixelPath.checked(Fake(0.25))  # declares a mean of 0.5 but subtracts 0.25
+    assert isinstance(reason, str) and "differs from Fake" in reason
+    assert isinstance(PixelPath.checked(Fake(0.5)), PixelPath)
+    # the resample filter is a fact too: bilinear and nearest are followed (and checked on a resized probe),
+    # Lanczos is refused by name
+    from transformers import CLIPImageProcessor, SiglipImageProcessor
+
+    assert PixelPath.checked(SiglipImageProcessor(size={"height": 16, "width": 16}, resample=2)).mode == "bilinear"
+    assert PixelPath.checked(CLIPImageProcessor(size={"shortest_edge": 16}, crop_size=16, resample=0)).mode \
+        == "nearest-exact"
+    assert "PIL filter 1" in PixelPath.checked(SiglipImageProcessor(resample=1))

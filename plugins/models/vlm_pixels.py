@@ -27,6 +27,10 @@ import torch
 import torch.nn.functional as F
 
 
+#: PIL resampling codes -> interpolate modes (what torchvision does for each, antialiased).
+_MODES = {0: "nearest-exact", 2: "bilinear", 3: "bicubic"}
+
+
 def _size(value: Any) -> dict[str, int]:
     """A processor's size fact as a plain dict (dicts in v4, ``SizeDict`` objects in v5)."""
     if value is None:
@@ -51,6 +55,8 @@ class PixelPath:
     patch: int | None = None
     temporal: int = 1
     merge: int = 1
+    #: ``torch.nn.functional.interpolate`` mode of the processor's ``resample`` (PIL codes 0, 2, 3).
+    mode: str = "bicubic"
 
     @classmethod
     def from_processor(cls, image_processor: Any) -> PixelPath | str:
@@ -69,13 +75,17 @@ class PixelPath:
         size = _size(get("size")) if get("do_resize", True) else {}
         crop_fact = _size(get("crop_size")) if get("do_center_crop", False) else {}
         crop = (crop_fact["height"], crop_fact["width"]) if crop_fact else None
+        resample = int(getattr(get("resample", 3), "value", get("resample", 3)) or 0)
+        if resample not in _MODES:
+            return f"{type(ip).__name__} resamples with PIL filter {resample}, which the pixel path does not follow"
+        mode = _MODES[resample]
         patch = get("patch_size") if get("temporal_patch_size") else None
         if patch is not None:
             return cls(mean, std, normalize, size, crop, int(patch), int(get("temporal_patch_size")),
-                       int(get("merge_size", 1) or 1))
+                       int(get("merge_size", 1) or 1), mode)
         if size and not ({"height", "width"} <= size.keys() or "shortest_edge" in size):
             return f"{type(ip).__name__} declares a resize target {size} the pixel path does not read"
-        return cls(mean, std, normalize, size, crop)
+        return cls(mean, std, normalize, size, crop, mode=mode)
 
     # -- sizes ---------------------------------------------------------------------------------
     def input_size(self, height: int, width: int) -> tuple[int, int]:
@@ -118,7 +128,7 @@ class PixelPath:
         th, tw = self.input_size(height, width)
         if self.patch is not None or self.crop is None:
             return (0.0, 0.0, 1.0, 1.0)
-        rh, rw = PixelPath(self.mean, self.std, self.normalize, self.size, None).input_size(height, width)
+        rh, rw = attrs.evolve(self, crop=None).input_size(height, width)
         top, left = (rh - th) // 2, (rw - tw) // 2
         return (max(top, 0) / rh, max(left, 0) / rw, min(top + th, rh) / rh, min(left + tw, rw) / rw)
 
@@ -127,12 +137,12 @@ class PixelPath:
         h, w = image.shape[-2:]
         th, tw = self.input_size(h, w)
         if self.patch is None and self.crop is not None:  # resize first, then a centre crop
-            rh, rw = PixelPath(self.mean, self.std, self.normalize, self.size, None).input_size(h, w)
+            rh, rw = attrs.evolve(self, crop=None).input_size(h, w)
         else:
             rh, rw = th, tw
         if (rh, rw) != (h, w):
-            image = F.interpolate(image[None], size=(rh, rw), mode="bicubic", antialias=True,
-                                  align_corners=False)[0]
+            smooth = {"antialias": True, "align_corners": False} if not self.mode.startswith("nearest") else {}
+            image = F.interpolate(image[None], size=(rh, rw), mode=self.mode, **smooth)[0]
         if (th, tw) != (rh, rw):
             top, left = (rh - th) // 2, (rw - tw) // 2
             image = image[:, top:top + th, left:left + tw]
@@ -178,10 +188,13 @@ class PixelPath:
         path = cls.from_processor(image_processor)
         if isinstance(path, str):
             return path
-        probe = path.resize(torch.rand(3, 37, 29, generator=torch.Generator().manual_seed(0)))
+        raw = torch.rand(3, 37, 29, generator=torch.Generator().manual_seed(0))
         name = type(image_processor).__name__
         try:
-            diff = path.max_abs_diff(image_processor, [probe])
+            diff = path.max_abs_diff(image_processor, [path.resize(raw)])
+            # and the resize itself: the processor from the raw probe (a PIL-based resize would not agree)
+            ref = image_processor(images=[raw], return_tensors="pt", do_rescale=False)["pixel_values"]
+            diff = max(diff, float((path.values([path.resize(raw)])["pixel_values"] - ref.float()).abs().max()))
         except (ValueError, TypeError, KeyError, RuntimeError) as exc:
             return f"{name} refused the pixel-path check: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}"
         if not diff <= tolerance:
