@@ -66,6 +66,7 @@ examples = 2
 [axes.adversarial]
 axis = "robustness.adversarial"
 attacks = ["pgd"]
+targets = [["image"]]
 epsilons = [0.05, 0.3]
 steps = 2
 

@@ -272,6 +272,12 @@ class AdversarialAxis:
                               f"the answer's likelihood reaches field {f!r}" + (f" ({why})" if isinstance(why, str) else ""))
             pixel = []
         groups = [(f,) for f in pixel] + ([tuple(pixel)] if len(pixel) > 1 else [])
+        if p.targets is not None:
+            for f in {f for g in p.targets for f in g}:
+                if f not in pixel:
+                    why = skipped.get(f, f"model reads no field {f!r} (its fields: {', '.join(fields)})")
+                    raise ConfigError(f"axes.{AXIS}.targets: {why}; leave it out of the targets")
+            groups = [tuple(g) for g in p.targets if g]
         attacks = self._attacks(ctx)
         jobs = [(g, a, norm) for g in groups for (a, norm) in attacks
                 if not ctx.unit_done("attack", modality="+".join(g), attack=a, norm=norm)]
