@@ -78,6 +78,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+# The cross-rank helpers an axis needs under torchrun, re-exported so that axes need only this
+# module and polymodal.results (the component API, docs/public-api.md).
+from polymodal.collective import (
+    active,
+    all_gather_object,
+    all_reduce_max,
+    all_reduce_sum,
+    broadcast_object,
+    gather_cat,
+    local,
+)
 from polymodal.errors import ConfigError, PolymodalError
 from polymodal.results import ResultRow
 

@@ -23,7 +23,7 @@ from polymodal.stats import consistent_per_sample
 
 def _gathered(local: list[float]) -> list[float]:
     """Per-sample scores of every rank's contiguous shard, joined in split order (a collective)."""
-    from polymodal.collective import active, all_gather_object
+    from polymodal.evaluation import active, all_gather_object
 
     return [x for part in all_gather_object(local) for x in part] if active() else local
 
@@ -110,7 +110,7 @@ class RecallMeter(PerformanceMeter):
     def compute(self) -> dict[tuple[str, str | None], float]:
         from torchmetrics.retrieval import RetrievalRecall
 
-        from polymodal.collective import all_gather_object, local
+        from polymodal.evaluation import all_gather_object, local
 
         local_emb = {f: torch.cat(self.embeddings[f]) if self.embeddings[f] else torch.zeros(0, 0)
                      for f in self.pair}

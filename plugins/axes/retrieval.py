@@ -39,7 +39,7 @@ from polymodal.evaluation import AxisContext, EvalData, declared_direction
 from polymodal.results import ResultRow
 from polymodal_plugins.axes.params import as_list
 from polymodal_plugins.axes.named_metrics import build_named
-from polymodal_plugins.axes.samples import chunks, field_modality, field_traits, load_image
+from polymodal_plugins.axes.samples import chunks, field_modality, field_traits, load_image, with_raw_texts
 
 #: ``compute()`` key prefixes of a retrieval metric: queries from the other side, queries from the group side.
 PREFIXES = ("text_to_image_", "image_to_text_")
@@ -93,8 +93,9 @@ class RetrievalAxis:
         ids: list[Any] = []
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="retrieval: embedding", sharded=False):
+                batch = with_raw_texts(data, chunk)  # models with their own tokenizer (hf-clip) read the strings
                 for f in wanted:
-                    emb[f].append(model.embed(chunk.batch, f).float().cpu())
+                    emb[f].append(model.embed(batch, f).float().cpu())
                     present[f].append(chunk.batch.inputs[f].present.cpu())
                     raw[f].extend(s.get(f) for s in chunk.samples)
                 ids.extend(chunk.batch.ids)

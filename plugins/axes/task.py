@@ -426,7 +426,7 @@ class TaskAxis:
         if spec is None:
             return None
         if isinstance(spec, str) or hasattr(spec, "__fspath__"):
-            from polymodal.checkpoint import load_model
+            from polymodal.model_api import load_model
 
             model = load_model(spec, ctx.plugins)
         else:

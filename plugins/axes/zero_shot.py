@@ -40,7 +40,8 @@ from polymodal.results import ResultRow
 from polymodal.stats import consistent_per_sample
 from polymodal_plugins.axes.named_metrics import build_named, figures as metric_figures
 from polymodal_plugins.axes.params import as_list
-from polymodal_plugins.axes.samples import base_dataset, chunks, field_batch, field_modality, field_traits, split_dataset, topk_hits
+from polymodal_plugins.axes.samples import (base_dataset, chunks, field_batch, field_modality, field_traits, split_dataset,
+                                           topk_hits, with_raw_texts)
 
 DEFAULT_TEMPLATES = ("a picture of a {}", "a {}", "there is a {}", "the {}")
 
@@ -156,7 +157,7 @@ class ZeroShotAxis:
                     raise ConfigError(f"axis zero-shot: target {self.target!r} is not among the batch targets "
                                       f"({', '.join(chunk.batch.targets)})")
                 present = chunk.batch.inputs[field].present
-                emb = F.normalize(model.embed(chunk.batch, field).float(), dim=-1)
+                emb = F.normalize(model.embed(with_raw_texts(data, chunk), field).float(), dim=-1)
                 scores.append((emb @ classes.T)[present].cpu())
                 labels.append(chunk.batch.targets[self.target].long()[present].cpu())
         parts = ctx.all_gather_object((torch.cat(scores) if scores else torch.zeros(0, len(names)),

@@ -125,6 +125,30 @@ def render_value(value: Any, traits: ModalityTraits = UNKNOWN, field: str = "?")
                                         f"({type(value).__name__}) cannot be shown so: {exc}"}
 
 
+def _items(dataset: Any, n: int) -> Any:
+    """``(i, sample or the error loading it)`` for the first ``n`` samples, by index or from a stream."""
+    from polymodal.data import is_streamed
+    from polymodal.errors import PolymodalError
+
+    if not is_streamed(dataset):
+        for i in range(n):
+            try:
+                yield i, dataset[i]
+            except PolymodalError as exc:
+                yield i, exc
+        return
+    start = 0
+    while start < n:
+        try:
+            for i, item in enumerate(dataset.iter_indices(range(start, n)), start):
+                start = i + 1
+                yield i, item
+            return
+        except PolymodalError as exc:  # a stream that raised is spent: go on after the failing sample
+            yield start, exc
+            start += 1
+
+
 def write_preview(dataset: Any, out: str | Path, *, split: str = "train", samples: int = 16,
                   title: str = "polymodal data preview", class_names: dict[str, list[str]] | None = None,
                   traits: Mapping[str, ModalityTraits] | None = None) -> Path:
@@ -144,10 +168,9 @@ def write_preview(dataset: Any, out: str | Path, *, split: str = "train", sample
     targets = list(getattr(dataset, "targets", []) or [])
     names = class_names if class_names is not None else dict(getattr(dataset, "class_names", {}) or {})
     rows = []
-    for i in range(min(samples, len(dataset))):
-        try:
-            item = dataset[i]
-        except PolymodalError as exc:
+    for i, item in _items(dataset, min(samples, len(dataset))):
+        if isinstance(item, PolymodalError):
+            exc = item
             rows.append({"id": f"#{i}", "cells": [{"kind": "error", "alt": str(exc)}] +
                          [{"kind": "text", "alt": ""}] * (len(fields) - 1), "targets": [""] * len(targets)})
             continue

@@ -22,7 +22,7 @@ import torch
 from polymodal.batch import ModalityBatch
 from polymodal.data import AudioClip
 from polymodal.errors import DataError
-from polymodal.paths import resolve_inside
+from polymodal.data import resolve_inside
 from polymodal.traits import ModalityTraits
 from polymodal_plugins.modalities.video_files import is_container, read_audio_track
 

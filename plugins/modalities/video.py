@@ -26,7 +26,7 @@ from PIL import Image
 
 from polymodal.batch import ModalityBatch
 from polymodal.errors import DataError
-from polymodal.paths import resolve_inside
+from polymodal.data import resolve_inside
 from polymodal.traits import ModalityTraits
 from polymodal_plugins.modalities.image import ImageModality, open_image
 from polymodal_plugins.modalities.video_files import is_container, read_video
