@@ -131,3 +131,14 @@ def test_a_chosen_metric_that_cannot_be_built_as_its_capability_says_is_one_line
     run_suite_with(suite, component("metrics", "no-ks", NoKs, capabilities=["embed"]), out=tmp_path / "out", limit=8)
     manifest = (tmp_path / "out" / "manifest.json").read_text()
     assert "ConfigError: axis retrieval: metrics: metric 'no-ks' declares 'embed', so it is built with ['ks']" in manifest
+
+
+def test_info_shows_which_metrics_an_axis_lets_a_suite_choose(capsys) -> None:
+    import json
+
+    from polymodal.cli import main
+
+    assert main(["info", "axis", "retrieval", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metric_feeds"] == ["embed"]
+    assert main(["info", "axis", "robustness.noise"]) == 0
+    assert "metrics = [...]: not choosable (fixed figures)" in capsys.readouterr().out
