@@ -23,13 +23,19 @@ BRIDGED_MAJORS: dict[int, int] = {1: 0}
 CHANGES: dict[str, str] = {
     "axes": ("the leaderboard no longer guesses a metric's direction from its name: state it on every row with "
              "ctx.row(..., higher_is_better=...) (declared_direction(metric) for a metric built from the registry); "
-             "rows without it show direction unknown, with no best marked"),
-    "metrics": ("optional: to be chosen by name in a suite's [axes.task] metrics = [...], declare on the spec "
-                "the capability whose outputs the metric scores (capabilities=['classify'] or ['caption'])"),
+             "rows without it take the direction a registered metric of that name declares, else show "
+             "direction unknown, with no best marked"),
+    "metrics": ("optional: to be chosen by name in a suite's [axes.<label>] metrics = [...], declare on the spec "
+                "the capability whose outputs the metric scores (capabilities=['classify'], ['caption'] or "
+                "['embed'] for retrieval); a metric whose figures differ in sense may declare figure_directions"),
     "reporters": ("artifacts are rendered through the registered kind report_sections (polymodal list "
                   "report-sections): render folder.artifacts_of(section.artifact_kind) with each section of "
                   "polymodal.report_sections.report_sections(plugins) so plugins' artifacts appear; "
                   "polymodal.report.ARTIFACT_KINDS is gone"),
+    "modalities": ("optional: polymodal data preview shows a field as its modality's traits declare "
+                   "(ModalityTraits.preview = 'image', 'frames', 'audio' or 'text'; pictorial means image), no "
+                   "longer by the raw value's Python type: declare preview if your raw values are pictures, "
+                   "clips or audio and the modality is not pictorial"),
     "models": ("model options embed_dim, temperature, learn_temperature, pair and lambda are no longer "
                "ModelConfig fields: declare a params= attrs class on the spec and read ctx.params"),
     "fusions": ("optional: the input rules every fusion shares are public in polymodal.fusion (gather_inputs, "

@@ -373,8 +373,12 @@ def check_dataset(dataset: Any, *, samples: int = 8) -> Any:
     Checks: ``fields`` maps str -> str, ``targets`` is a list of str, the
     dataset is not empty, and the first ``samples`` items are dicts with a
     unique ``id``, every target, and only declared fields (a missing modality
-    is an absent key or ``None``).
+    is an absent key or ``None``). A streamed dataset (``iter_indices``, see
+    :mod:`polymodal.streaming`) is read in order, and must give the samples
+    of positions it skips past ``[0, 2, 3]`` the same as in a full read.
     """
+    from polymodal.streaming import iter_samples
+
     who = f"dataset {getattr(dataset, 'name', type(dataset).__name__)}"
     fields, targets = getattr(dataset, "fields", None), getattr(dataset, "targets", None)
     _require(isinstance(fields, dict) and fields and all(isinstance(k, str) and isinstance(v, str)
@@ -384,8 +388,15 @@ def check_dataset(dataset: Any, *, samples: int = 8) -> Any:
              "a list of target keys")
     _require(len(dataset) > 0, who, "len()", "at least one sample")
     ids = set()
-    for i in range(min(samples, len(dataset))):
-        item = dataset[i]
+    n = min(samples, len(dataset))
+    items = list(iter_samples(dataset, range(n)))
+    _require(len(items) == n, who, "iter_indices", f"{n} samples for positions 0..{n - 1}, got {len(items)}")
+    picked = [0, 2, 3] if n > 3 else []
+    if picked:
+        again = [it.get("id") if isinstance(it, dict) else it for it in iter_samples(dataset, picked)]
+        _require(again == [items[i].get("id") if isinstance(items[i], dict) else items[i] for i in picked], who,
+                 f"samples {picked}", "the same samples read alone as in order")
+    for i, item in enumerate(items):
         _require(isinstance(item, dict), who, f"item {i}", f"a dict, got {type(item).__name__}")
         _require("id" in item and item["id"] not in ids, who, f"item {i}", "a unique 'id'")
         ids.add(item["id"])

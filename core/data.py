@@ -18,6 +18,16 @@ exposes
   and every split is every sample: the runner then warns that evaluation
   data is training data) and ``skipped_samples: list[(id, reason)]``.
 
+A *streamed* dataset (data larger than the disk or memory: a remote
+``datasets`` stream, WebDataset shards read front to back) keeps those
+facts but replaces random access by ``iter_indices(indices) -> Iterator``:
+the samples at the given *ascending* positions, in that order, reading
+through the others without decoding them. Its ``__len__`` comes from a
+counting pass (or metadata), so ranks still split a split into contiguous
+parts and evaluation covers every sample exactly once, in the order one
+process sees. :mod:`polymodal.streaming` (``iter_samples``, ``batch_loader``)
+serves both kinds, so trainers and axes need no ``if`` on the reader.
+
 A modality (built by a ``modalities`` plugin) turns one raw value into a
 tensor and a list of tensors into a padded :class:`ModalityBatch`. The
 :class:`Collator` applies them per field, so with DataLoader workers the
@@ -190,14 +200,20 @@ class Collator:
         return Batch(inputs=inputs, targets=targets, ids=ids)
 
 
+def is_streamed(dataset: Any) -> bool:
+    """Whether ``dataset`` is read front to back (it declares ``iter_indices``) rather than by index."""
+    return callable(getattr(dataset, "iter_indices", None))
+
+
 def dataset_texts(dataset: Any, field: str) -> list[str]:
     """All texts of ``field``: via ``dataset.texts(field)`` when offered, else by iterating."""
     texts = getattr(dataset, "texts", None)
     if callable(texts):
         return list(texts(field))
+    from polymodal.streaming import iter_samples
+
     out = []
-    for i in range(len(dataset)):
-        item = dataset[i]
+    for item in iter_samples(dataset, range(len(dataset))):
         if item is not None and isinstance(item.get(field), str):
             out.append(item[field])
     return out

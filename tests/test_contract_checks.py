@@ -20,7 +20,7 @@ from polymodal.testing import (
     check_modality,
 )
 
-FUSIONS = ["concat", "weighted", "attention", "tensor", "low-rank-tensor", "gmu"]
+FUSIONS = ["concat", "weighted", "attention", "bilinear", "tensor", "low-rank-tensor", "gmu"]
 
 
 @pytest.mark.parametrize("name", FUSIONS)

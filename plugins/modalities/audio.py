@@ -78,7 +78,8 @@ class AudioModality:
     """Audio clips as feature frames; ``sample_rate`` is the rate features are computed at."""
 
     name = "audio"
-    traits = ModalityTraits(continuous=True, perturb_input=True, time_dims=(0,), raw_format="waveform")
+    traits = ModalityTraits(continuous=True, perturb_input=True, time_dims=(0,), raw_format="waveform",
+                            preview="audio")
 
     def __init__(
         self,

@@ -40,7 +40,8 @@ class VideoModality:
 
     name = "video"
     traits = ModalityTraits(continuous=True, perturb_input=True, value_range=(0.0, 1.0), normalised=True,
-                            channel_dim=1, space_dims=(2, 3), time_dims=(0,), raw_format="frames", task="video")
+                            channel_dim=1, space_dims=(2, 3), time_dims=(0,), raw_format="frames", task="video",
+                            preview="frames")
 
     def __init__(
         self,
