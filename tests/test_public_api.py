@@ -116,6 +116,20 @@ def test_plugins_and_contrib_import_only_their_tier_of_the_public_api() -> None:
     assert not bad, "polymodal modules outside the plugin's tier (see docs/public-api.md):\n" + "\n".join(bad)
 
 
+def test_no_plugin_imports_a_moved_module() -> None:
+    """The old paths in compat.MOVED_MODULES are for third parties' old code; ours use the new ones."""
+    from polymodal.compat import MOVED_MODULES
+
+    bad = []
+    for path in plugin_tiers():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module else
+                     [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            bad += [f"{path.relative_to(ROOT)}:{node.lineno}: {n} (use {MOVED_MODULES[n]})"
+                    for n in names if n in MOVED_MODULES]
+    assert not bad, "\n".join(bad)
+
+
 def test_every_core_module_is_in_exactly_one_tier() -> None:
     core = {"polymodal"} | {f"polymodal.{p.stem}" for p in (ROOT / "core").glob("*.py") if p.stem != "__init__"}
     assert COMPONENT.isdisjoint(APPLICATION) and INTERNAL.isdisjoint(COMPONENT | APPLICATION)
