@@ -33,7 +33,7 @@ from typing import Any
 
 import attrs
 
-from polymodal.config import structure
+from polymodal import structure
 from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData, declared_direction
 from polymodal.results import ResultRow
@@ -95,6 +95,9 @@ class NoiseAxis:
 
     requires: frozenset[str] = frozenset()
     requires_any: frozenset[str] = frozenset({"classify", "embed", "transcribe", "answer"})
+    #: Fixed figures: a suite cannot choose them (``metrics`` is refused at validation). Each compares one
+    #: higher-is-better headline per model kind (``performance.meter_factory``) between conditions.
+    metric_feeds: frozenset[str] = frozenset()
 
     def __init__(self, **params: Any):
         self.params = structure(NoiseParams, params, f"axes.{AXIS}")

@@ -119,8 +119,10 @@ def collate_field(data: EvalData, field: str, values: Sequence[Any], device: tor
 
 
 def field_batch(data: EvalData, field: str, values: Sequence[Any], device: torch.device) -> Batch:
-    """A batch holding only ``field`` built from raw values (no targets)."""
-    return Batch({field: collate_field(data, field, values, device)}, {}, list(range(len(values))))
+    """A batch holding only ``field`` built from raw values (no targets); a textual field keeps its strings
+    (``meta[RAW_STRINGS]``) for models that tokenise themselves."""
+    batch = Batch({field: collate_field(data, field, values, device)}, {}, list(range(len(values))))
+    return with_raw_texts(data, samples=[{field: v} for v in values], batch=batch)
 
 
 def without(batch: Batch, fields: Iterable[str]) -> Batch:

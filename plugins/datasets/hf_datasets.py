@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from polymodal.errors import DataError
-from polymodal.paths import resolve_inside
+from polymodal.data import resolve_inside
 from polymodal_plugins.datasets.files import screen
 
 _TEXT_NAMES = ("text", "caption", "sentence")

@@ -45,7 +45,7 @@ import attrs
 from torch.utils.data import IterableDataset
 
 from polymodal.errors import DataError
-from polymodal.paths import resolve_inside
+from polymodal.data import resolve_inside
 from polymodal_plugins.datasets.files import screen
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "bmp", "gif")
