@@ -55,6 +55,20 @@ def test_batch_stream_keeps_the_batch_order_over_workers(tmp_path):
     assert [i for batch in loader for i in batch] == ids
 
 
+def test_positions_come_ascending_whatever_the_batch_order():
+    import random
+
+    from polymodal.streaming import ascending_positions
+
+    rng = random.Random(0)
+    for _ in range(100):
+        order = list(range(rng.randint(0, 60)))
+        rng.shuffle(order)
+        size = rng.randint(1, 7)
+        batches = [order[i:i + size] for i in range(0, len(order), size)]
+        assert list(ascending_positions(batches)) == sorted(order)
+
+
 def test_split_views_and_limits_of_a_stream_read_in_order(tmp_path):
     """data.split and --limit wrap a streamed dataset without random access."""
     from polymodal.splits import StreamedSplitView, split_view
