@@ -27,6 +27,7 @@ from polymodal import ConfigError, UnknownNameError
 from polymodal.cli import main
 from polymodal.registry import KINDS, kind_of
 from polymodal_plugins.commands.new_plugin import SCAFFOLD_KINDS, names_for, render
+from test_public_api import APPLICATION_KINDS, TIERS, polymodal_imports
 
 
 def _can_build_editable_without_isolation() -> bool:
@@ -252,3 +253,16 @@ def test_every_registrable_kind_has_a_scaffold():
     for path, text in files.items():
         if path.endswith(".py"):
             compile(text, path, "exec")
+
+
+def test_every_scaffold_imports_only_its_tier_of_the_public_api(tmp_path):
+    """What a scaffold teaches is what test_public_api holds the repository's own plugins to."""
+    bad = []
+    for word in SCAFFOLD_KINDS:
+        kind = kind_of(word)
+        module = word.replace("-", "_")
+        path = tmp_path / f"{module}.py"
+        path.write_text(render("x", word)[f"src/polymodal_x/{module}.py"])
+        tier = TIERS["application" if kind in APPLICATION_KINDS else "component"]
+        bad += [f"{word}:{line}: {name}" for line, name in polymodal_imports(path) if name not in tier]
+    assert not bad, "scaffolds importing outside their kind's tier (docs/public-api.md):\n" + "\n".join(bad)
