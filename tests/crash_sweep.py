@@ -23,6 +23,7 @@ exits 1 when any trial differs. ``tests/test_safety_crash_points.py`` runs it.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import os
@@ -347,6 +348,10 @@ def sweep(work: Path, cases: list[str], kinds: list[str], points: str, jobs: int
         except Exception:  # noqa: BLE001, S112 - a module that only imports in context: the child imports it
             continue
     warm_seconds = time.monotonic() - warm_started
+    # Children share the parent's memory copy-on-write; a collection in a child would write to every object's
+    # header and copy the pages, so the parent's objects are moved out of the collector's reach.
+    gc.collect()
+    gc.freeze()
     clean = _parent_state()
 
     pending = [Trial(CASES[name], kind, n, work / name / f"{kind}{n}")
