@@ -127,6 +127,8 @@ def test_arm_restarts_the_count_and_overrides_the_environment(tmp_path: Path, mo
     faults.arm(None)
     faults.write_point("third")
     assert faults.count() == 1 and faults.fired() is None
+    with pytest.raises(ValueError, match="expected kill@N or enospc@N"):
+        faults.arm("kill@-1")
 
 
 SUITE = """
