@@ -33,7 +33,7 @@ ENTRY_POINT_GROUP = "polymodal"
 #: a module/object attribute ``POLYMODAL_API = "MAJOR.MINOR"``; it loads when
 #: the major versions are equal and its minor is not newer than ours, or, for
 #: an older major that :mod:`polymodal.compat` bridges, with a deprecation note.
-PLUGIN_API_VERSION = "2.0"
+PLUGIN_API_VERSION = "2.1"
 
 
 def _split_env(value: str | None) -> list[str] | None:
