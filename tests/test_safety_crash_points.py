@@ -7,7 +7,7 @@ multi-unit axes) and ``polymodal train`` once, then for each point N and each
 fault kind forks a child from one warm process that dies by SIGKILL (or
 meets a full disk) at write N -- the hook reports where, and the driver
 checks it is N -- then a child that resumes, and requires results.jsonl,
-artifacts.jsonl, every artifact PNG and the reports (timestamps aside), or
+artifacts.jsonl, every artifact PNG and the reports (timestamps and durations aside), or
 the weights, training state and metrics log, to be byte-identical to the
 uninterrupted run. The ``e2e`` test tries every point (``POLYMODAL_CRASH_POINTS=N``
 makes it a seeded sample of N per case and kind); the fast lane tries the
