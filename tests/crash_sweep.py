@@ -445,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", action="append", choices=sorted(CASES), help="default: all")
     parser.add_argument("--kind", action="append", choices=KINDS, help="default: both")
     parser.add_argument("--points", default="all",
-                        help="'all', N for a seeded sample of N per case and kind, or @N,M for exactly those (-1: the last)")
+                        help="'all', N for a seeded sample of N per case and kind, "
+                             "or @N,M for exactly those (-1: the last)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="trials run side by side")
     parser.add_argument("--json", type=Path, help="also write the summary here")
     parser.add_argument("--keep", action="store_true", help="keep the folders of passing trials")
