@@ -61,6 +61,8 @@ class AttentionAxis:
 
     requires: ClassVar[frozenset[str]] = frozenset()
     requires_any: ClassVar[frozenset[str]] = frozenset({"classify", "caption", "answer"})
+    #: Fixed figures (attention mass and entropy read off the model): ``metrics`` is refused at validation.
+    metric_feeds: ClassVar[frozenset[str]] = frozenset()
 
     split: str | None = None
     examples: int = attrs.field(default=4, validator=attrs.validators.ge(0))
