@@ -92,6 +92,15 @@ def test_every_write_point_of_run_and_train_then_resume_equals_the_uninterrupted
             "checkpoint"} <= whats or wanted != "all", sorted(whats)
 
 
+def test_the_sweep_picks_every_point_a_seeded_sample_or_exactly_the_named_ones() -> None:
+    from crash_sweep import chosen
+
+    assert chosen(108, "all") == list(range(1, 109)) and chosen(5, "9") == [1, 2, 3, 4, 5]
+    sample = chosen(108, "12")
+    assert len(sample) == 12 and sample[0] == 1 and sample[-1] == 108 and sample == chosen(108, "12")  # seeded
+    assert chosen(108, "@1,-5,-4,-1") == [1, 104, 105, 108] and chosen(10, "@3,99,-99") == [3]
+
+
 def test_the_fault_hook_obeys_the_environment_and_reports_where_it_fired(tmp_path: Path) -> None:
     """`POLYMODAL_FAULT` (what a user sets for one real process) kills, or fills the disk, at exactly point N."""
     code = ("import sys\nfrom polymodal.faults import write_point, count, fired\n"
