@@ -141,7 +141,7 @@ def render(name: str, kind_words: str | Sequence[str]) -> dict[str, str]:
     for kind in kinds:
         module = _MODULES[kind]
         components.append({
-            "kind": kind, "singular": module, "module": module, "cls": values["cls"],
+            "kind": kind, "singular": module.replace("_", "-"), "module": module, "cls": values["cls"],
             "name": _REGISTERED.get(kind, "{name}").format(**values),
             "target": _TARGETS.get(kind, "{cls}").format(**values),
             "description": _DESCRIPTIONS[kind], "extra_options": _EXTRA_OPTIONS.get(kind, "").format(**values),
