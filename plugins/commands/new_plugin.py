@@ -117,8 +117,9 @@ def render(name: str, kind_words: str | Sequence[str]) -> dict[str, str]:
     """The scaffold's files as ``{relative path: text}`` (nothing is written).
 
     The templates are jinja2 files in ``scaffolds/`` (package data): one
-    implementation and one test file per kind, plus the shared pyproject,
-    README and light ``__init__``. Several kinds make one package with one
+    implementation and one test file per kind (and package data where a kind
+    ships a file: a suite's TOML), plus the shared pyproject, README and light
+    ``__init__``. Several kinds make one package with one
     entry point per component.
     """
     import jinja2
@@ -152,7 +153,8 @@ def render(name: str, kind_words: str | Sequence[str]) -> dict[str, str]:
         })
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_TEMPLATES)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, autoescape=False)
-    context = {**values, "api": PLUGIN_API_VERSION, "package_data": any(c["kind"] in _DATA_FILES for c in components), "core_version": __version__, "components": components,
+    context = {**values, "api": PLUGIN_API_VERSION, "core_version": __version__, "components": components,
+               "package_data": any(c["kind"] in _DATA_FILES for c in components),
                "description": components[0]["description"] if single else
                "polymodal plugins: " + ", ".join(f"{c['singular']} {c['name']}" for c in components)}
     pkg = values["pkg"]
