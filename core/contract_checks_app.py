@@ -1,0 +1,201 @@
+"""Contract checkers for the kinds around a run: corruptions, reporters (and the others that drive or render one).
+
+The same idea as :mod:`polymodal.contract_checks` (and re-exported with it
+by :mod:`polymodal.testing`): one call builds the component, runs it on small
+synthetic inputs and raises :class:`~polymodal.contract_checks.ContractError`
+naming the component, the check and what was expected.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from polymodal.contract_checks import ContractError, _name, _require
+
+#: A hostile string put into every text a reporter reads: escaping must keep it inert.
+HOSTILE = '<script>alert("polymodal")</script> | `x` & "q"'
+
+
+def _spec(kind: str, component: Any, plugins: Any) -> tuple[Any, str, frozenset[str]]:
+    """(object, display name, tags) for a registered name, a ComponentSpec, or the object itself."""
+    from polymodal.registry import ComponentSpec
+
+    if isinstance(component, str):
+        if plugins is None:
+            from polymodal.plugins import get_plugins
+
+            plugins = get_plugins()
+        component = plugins.get(kind, component)
+    if isinstance(component, ComponentSpec):
+        return component.load(), component.name, component.tags
+    return component, _name(component), frozenset()
+
+
+def _synthetic_raw(raw_format: str) -> Any:
+    """A small raw value of ``raw_format`` (what a modality's ``load`` returns), or None if unknown."""
+    import numpy as np
+
+    from polymodal.data import AudioClip
+
+    rng = np.random.default_rng(0)
+    values: dict[str, Callable[[], Any]] = {
+        "rgb": lambda: rng.integers(1, 255, size=(24, 20, 3), dtype=np.uint8),
+        "frames": lambda: rng.integers(1, 255, size=(6, 8, 8, 3), dtype=np.uint8),
+        "waveform": lambda: AudioClip((0.5 * np.sin(np.linspace(0, 60, 1600))[None]
+                                       + 0.05 * rng.standard_normal((1, 1600))).astype(np.float32), 16000),
+        "text": lambda: "a small red square sits to the left of a big blue circle on the table",
+        "depth": lambda: rng.uniform(0.5, 4.0, size=(16, 16)).astype(np.float32),
+    }
+    return values[raw_format]() if raw_format in values else None
+
+
+def _arrays(value: Any) -> list[Any]:
+    """The numpy arrays inside a raw value (itself, an AudioClip's samples, a list of frames)."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return [value]
+    if hasattr(value, "samples"):
+        return [np.asarray(value.samples)]
+    if isinstance(value, list | tuple):
+        return [a for v in value for a in _arrays(v)]
+    return []
+
+
+def _copy(value: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(value)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    import numpy as np
+
+    if type(a) is not type(b):
+        return False
+    arrays_a, arrays_b = _arrays(a), _arrays(b)
+    if arrays_a or arrays_b:
+        return len(arrays_a) == len(arrays_b) and all(
+            x.shape == y.shape and x.dtype == y.dtype and np.array_equal(x, y, equal_nan=True)
+            for x, y in zip(arrays_a, arrays_b, strict=True))
+    return bool(a == b)
+
+
+def check_corruption(corruption: Any, raw: Any = None, *, raw_format: str | None = None, plugins: Any = None,
+                     severities: tuple[int, ...] = (1, 2, 3, 4, 5)) -> dict[int, Any]:
+    """Check a corruption (registered name, spec or ``fn(raw, severity, rng)``); returns the output per severity.
+
+    ``raw`` defaults to a small synthetic value of the raw format (from
+    ``raw_format`` or the spec's tags: rgb, frames, waveform, text, depth).
+    Checks, at each severity: a value of the input's type, arrays keeping
+    their shape and dtype (a string stays a string) with finite values; the
+    input left unchanged; the same generator seed gives the same output
+    whatever numpy's global generator holds (randomness only from ``rng``);
+    and the most severe level changes the input.
+    """
+    import numpy as np
+
+    fn, name, tags = _spec("corruptions", corruption, plugins)
+    who = f"corruption {name}"
+    _require(callable(fn), who, "type", "a function fn(raw, severity, rng) -> raw")
+    if raw is None:
+        formats = [raw_format] if raw_format else [t for t in sorted(tags) if _synthetic_raw(t) is not None]
+        _require(formats, who, "raw", "a raw value (pass raw=...) or a raw_format tag the checker knows "
+                 "(rgb, frames, waveform, text, depth)")
+        raw = _synthetic_raw(formats[0])
+        _require(raw is not None, who, "raw_format", f"a raw format the checker knows, got {formats[0]!r} "
+                 "(pass raw=...)")
+    before = _copy(raw)
+    outputs = {}
+    for severity in severities:
+        np.random.seed(severity)  # a corruption drawing from the global generator gives different outputs
+        out = fn(raw, severity, np.random.default_rng(7))
+        where = f"severity {severity}"
+        _require(_equal(raw, before), who, where, "the input left unchanged (return a new value; copy first)")
+        _require(type(out) is type(raw), who, where, f"a {type(raw).__name__} like the input, got {type(out).__name__}")
+        for got, want in zip(_arrays(out), _arrays(raw), strict=False):
+            _require(got.shape == want.shape and got.dtype == want.dtype, who, where,
+                     f"an array of shape {want.shape} and dtype {want.dtype}, got {got.shape} {got.dtype}")
+            _require(not np.issubdtype(got.dtype, np.floating) or bool(np.isfinite(got).all()), who, where,
+                     "finite values (no NaN or inf)")
+        _require(len(_arrays(out)) == len(_arrays(raw)), who, where, "as many arrays as the input holds")
+        np.random.seed(severity + 100)
+        again = fn(raw, severity, np.random.default_rng(7))
+        _require(_equal(out, again), who, f"{where}: determinism",
+                 "the same rng seed gives the same output (draw randomness only from the rng argument)")
+        outputs[severity] = out
+    _require(not _equal(outputs[max(severities)], raw), who, f"severity {max(severities)}",
+             "a changed value (the most severe level must damage the input)")
+    return outputs
+
+
+def tiny_results_dir(root: Path, text: str = HOSTILE) -> Path:
+    """A results folder with two runs, one artifact and a manifest, every free text holding ``text``."""
+    from polymodal.results import JsonlStore
+
+    root.mkdir(parents=True, exist_ok=True)
+    store = JsonlStore(root / "results.jsonl")
+    for run, value in ((f"clf/{text}", 0.75), ("other/seed=0", 0.5)):
+        store.append({"schema": 1, "run": run, "axis": "task", "metric": "accuracy", "value": value,
+                      "conditions": {"seed": 0, "note": text}, "extra": {"why": text}})
+    (root / "manifest.json").write_text(json.dumps({"suite": text, "polymodal": "test"}), encoding="utf-8")
+    return root
+
+
+def check_reporter(reporter: Any, tmp_dir: str | Path, *, plugins: Any = None, suffix: str | None = None) -> Path:
+    """Check a reporter (registered name, spec, factory or plain function) on a tiny results folder.
+
+    Builds it as ``polymodal report`` does (a spec is built; an object that
+    is a class is instantiated), calls ``report(results_dir, out_path)``
+    with results whose run names, conditions and manifest hold hostile text,
+    and checks: the returned path is the file written, non-empty and
+    readable as UTF-8; no temporary file is left beside it (write a
+    temporary file, then ``os.replace``); rendering again replaces the file;
+    an ``.html`` report never contains the hostile ``<script>`` unescaped;
+    a ``.json`` report parses. Returns the path written.
+    """
+    import inspect
+
+    obj, name, _ = _spec("reporters", reporter, plugins)
+    who = f"reporter {name}"
+    report = obj() if inspect.isclass(obj) else obj
+    _require(callable(report), who, "type", "a callable report(results_dir, out_path) -> Path")
+    root = tiny_results_dir(Path(tmp_dir) / "results")
+    out_dir = Path(tmp_dir) / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"report{suffix or '.' + name.split('.')[-1]}"
+    target.write_text("previous report\n", encoding="utf-8")
+    written = report(root, target)
+    _require(written is not None and Path(written) == target, who, "return value",
+             f"the path written ({target}), got {written!r}")
+    _require(target.is_file() and target.stat().st_size > 0, who, "output", "a non-empty file at out_path")
+    try:
+        text = target.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ContractError(f"{who}: output: UTF-8 text") from None
+    _require(text != "previous report\n", who, "output", "the previous file at out_path replaced")
+    leftovers = sorted(p.name for p in out_dir.iterdir() if p != target)
+    _require(not leftovers, who, "atomic write",
+             f"only out_path in its folder afterwards (write a temporary file, then os.replace); left {leftovers}")
+    if target.suffix in (".html", ".htm"):
+        import re
+
+        # JSON data blocks may hold the text (with "</" escaped, so it cannot close the block); nothing else may.
+        outside = re.sub(r'<script type="application/(?:ld\+)?json"[^>]*>.*?</script>', "", text, flags=re.S)
+        _require("<script>alert(" not in outside, who, "escaping",
+                 "run names, conditions and manifest text HTML-escaped (found a raw <script> from the results)")
+    if target.suffix == ".json":
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            raise ContractError(f"{who}: output: valid JSON ({exc})") from None
+    again = report(root, target)
+    _require(Path(again) == target and target.is_file(), who, "second render",
+             "rendering again over an existing report replaces it")
+    return target
+
+
+__all__ = ["HOSTILE", "check_corruption", "check_reporter", "tiny_results_dir"]

@@ -1,0 +1,115 @@
+"""The corruption and reporter contract checkers: every installed one passes, broken ones are caught."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from polymodal.plugins import get_plugins
+from polymodal.testing import ContractError, check_corruption, check_reporter
+
+CORRUPTIONS = get_plugins().registry("corruptions").names()
+REPORTERS = get_plugins().registry("reporters").names()
+
+
+def test_built_ins_and_contrib_are_covered():
+    assert {"rgb.blur", "text.typos", "waveform.clipping", "frames.frame_drop"} <= set(CORRUPTIONS)
+    assert {"depth.holes", "depth.sensor_noise"} <= set(CORRUPTIONS)  # contrib/polymodal-depth
+    assert {"html", "json", "markdown"} <= set(REPORTERS)
+
+
+@pytest.mark.parametrize("name", CORRUPTIONS)
+def test_every_corruption_passes(name):
+    outputs = check_corruption(name)
+    assert sorted(outputs) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("name", REPORTERS)
+def test_every_reporter_passes(name, tmp_path):
+    assert check_reporter(name, tmp_path).is_file()
+
+
+def _image(raw, severity, rng):
+    return np.clip(raw.astype(np.int16) + rng.integers(-severity * 10, severity * 10, raw.shape), 0, 255).astype(
+        np.uint8)
+
+
+def test_a_good_plain_function_passes():
+    raw = np.full((8, 8, 3), 100, dtype=np.uint8)
+    assert check_corruption(_image, raw)[5].dtype == np.uint8
+
+
+def _in_place(raw, severity, rng):
+    raw[0] = 0
+    return raw.copy()
+
+
+def _global_random(raw, severity, rng):
+    return (raw + np.random.randint(0, 5, raw.shape)).astype(np.uint8)
+
+
+def _float_out(raw, severity, rng):
+    return raw / 255.0
+
+
+def _nan(raw, severity, rng):
+    out = raw.astype(np.float32)
+    out[0, 0] = np.nan
+    return out
+
+
+def _identity(raw, severity, rng):
+    return raw.copy()
+
+
+@pytest.mark.parametrize(("fn", "message"), [
+    (_in_place, "severity 1: the input left unchanged"),
+    (_global_random, "severity 1: determinism: the same rng seed"),
+    (_float_out, "shape (8, 8, 3) and dtype uint8"),
+    (_identity, "severity 5: a changed value"),
+])
+def test_broken_corruptions_are_caught(fn, message):
+    with pytest.raises(ContractError, match=f"corruption {fn.__name__}: .*" + message.replace("(", r"\(").replace(")", r"\)")):
+        check_corruption(fn, np.full((8, 8, 3), 100, dtype=np.uint8))
+
+
+def test_nan_and_unknown_raw_format_are_caught():
+    with pytest.raises(ContractError, match="finite values"):
+        check_corruption(_nan, np.full((4, 4), 1.0, dtype=np.float32))
+    with pytest.raises(ContractError, match="raw format the checker knows, got 'point_cloud'"):
+        check_corruption(_identity, raw_format="point_cloud")
+
+
+def _unescaped(results_dir, out_path):
+    rows = [json.loads(line) for line in (Path(results_dir) / "results.jsonl").read_text().splitlines()]
+    Path(out_path).write_text("<ul>" + "".join(f"<li>{r['run']}</li>" for r in rows) + "</ul>", encoding="utf-8")
+    return Path(out_path)
+
+
+def _leaves_temp(results_dir, out_path):
+    Path(str(out_path) + ".tmp").write_text("half", encoding="utf-8")
+    Path(out_path).write_text("done", encoding="utf-8")
+    return Path(out_path)
+
+
+def _returns_nothing(results_dir, out_path):
+    Path(out_path).write_text("done", encoding="utf-8")
+
+
+def _bad_json(results_dir, out_path):
+    Path(out_path).write_text("{not json", encoding="utf-8")
+    return Path(out_path)
+
+
+@pytest.mark.parametrize(("fn", "suffix", "message"), [
+    (_unescaped, ".html", "escaping: run names"),
+    (_leaves_temp, ".txt", "atomic write: only out_path"),
+    (_returns_nothing, ".txt", "return value: the path written"),
+    (_bad_json, ".json", "output: valid JSON"),
+])
+def test_broken_reporters_are_caught(fn, suffix, message, tmp_path):
+    with pytest.raises(ContractError, match=f"reporter {fn.__name__}: {message}"):
+        check_reporter(fn, tmp_path, suffix=suffix)
