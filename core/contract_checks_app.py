@@ -198,4 +198,87 @@ def check_reporter(reporter: Any, tmp_dir: str | Path, *, plugins: Any = None, s
     return target
 
 
-__all__ = ["HOSTILE", "check_corruption", "check_reporter", "tiny_results_dir"]
+class _CheckPage:
+    """A :class:`~polymodal.report_sections.SectionPage` stand-in: images and charts become escaped placeholders."""
+
+    def __init__(self, folder: Any, markdown: bool):
+        self.folder = folder
+        self.colours: dict[str, str] = {} if markdown else {r.id: "#336699" for r in folder.runs}
+        self.markdown = markdown
+
+    def step(self, message: str) -> None:
+        """Progress of a slow section (the HTML page reports it; nothing here)."""
+
+    def image(self, relative: str | None, alt: str, cls: str = "artifact") -> str:
+        from html import escape
+
+        if not relative:
+            return ""
+        return f"![image]({relative})" if self.markdown else f'<img class="{escape(cls)}" alt="{escape(alt)}">'
+
+    def chart(self, chart: Any, alt: str) -> str:
+        from html import escape
+
+        return "" if chart is None else f'<figure class="chart" title="{escape(alt)}"></figure>'
+
+
+def _hostile(value: Any) -> Any:
+    """``value`` with HOSTILE appended to every free text (not to paths or identifiers without spaces)."""
+    if isinstance(value, str):
+        return value + " " + HOSTILE if " " in value.strip() else value
+    if isinstance(value, list):
+        return [_hostile(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _hostile(v) for k, v in value.items()}
+    return value
+
+
+def check_report_section(section: Any, results_dir: str | Path, *, plugins: Any = None) -> tuple[str, str | None]:
+    """Check a report section (registered name, spec, factory or ReportSection) on a results folder.
+
+    ``results_dir`` must hold artifacts of the section's kind (as ``polymodal
+    run`` writes them). Checks: the factory returns a ``ReportSection`` with a
+    non-empty ``artifact_kind`` and ``title``; ``html`` renders those
+    artifacts -- with hostile text put into the run names and free text --
+    into a non-empty string with that text escaped, and no artifacts into a
+    string; ``markdown``, when given, renders them into a non-empty string
+    (and no artifacts into a string). Returns (html, markdown).
+    """
+    import attrs
+
+    from polymodal.report import load_results
+    from polymodal.report_sections import ReportSection
+
+    obj, name, _ = _spec("report_sections", section, plugins)
+    who = f"report section {name}"
+    built = obj if isinstance(obj, ReportSection) else obj()
+    _require(isinstance(built, ReportSection), who, "factory",
+             f"a polymodal.report_sections.ReportSection, got {type(built).__name__}")
+    _require(isinstance(built.artifact_kind, str) and built.artifact_kind, who, "artifact_kind", "a non-empty str")
+    _require(isinstance(built.title, str) and built.title.strip(), who, "title", "a non-empty str")
+    _require(callable(built.html), who, "html", "a renderer html(artifacts, page) -> str")
+    _require(built.markdown is None or callable(built.markdown), who, "markdown",
+             "None or a renderer markdown(artifacts, page) -> str")
+    folder = load_results(results_dir)
+    artifacts = [attrs.evolve(a, run=f"{a.run} {HOSTILE}", data=_hostile(a.data))
+                 for a in folder.artifacts_of(built.artifact_kind)]
+    _require(artifacts, who, "results", f"{results_dir} holds artifacts of kind {built.artifact_kind!r} to render")
+    bodies: list[str | None] = []
+    for markdown, renderer in ((False, built.html), (True, built.markdown)):
+        if renderer is None:
+            bodies.append(None)
+            continue
+        label = "markdown" if markdown else "html"
+        page = _CheckPage(folder, markdown)
+        empty = renderer([], page)
+        _require(isinstance(empty, str), who, f"{label}([])", f"a str for no artifacts, got {type(empty).__name__}")
+        body = renderer(artifacts, page)
+        _require(isinstance(body, str) and body.strip(), who, label,
+                 f"a non-empty str for {len(artifacts)} artifacts of kind {built.artifact_kind!r}")
+        _require(markdown or "<script>alert(" not in body, who, f"{label}: escaping",
+                 "text from the results HTML-escaped (found a raw <script> from a run name or artifact data)")
+        bodies.append(body)
+    return bodies[0] or "", bodies[1]
+
+
+__all__ = ["HOSTILE", "check_corruption", "check_report_section", "check_reporter", "tiny_results_dir"]

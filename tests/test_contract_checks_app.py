@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from polymodal.plugins import get_plugins
-from polymodal.testing import ContractError, check_corruption, check_reporter
+from polymodal.report_sections import ReportSection
+from polymodal.testing import ContractError, check_corruption, check_report_section, check_reporter, tiny_results_dir
 
 CORRUPTIONS = get_plugins().registry("corruptions").names()
 REPORTERS = get_plugins().registry("reporters").names()
@@ -113,3 +114,44 @@ def _bad_json(results_dir, out_path):
 def test_broken_reporters_are_caught(fn, suffix, message, tmp_path):
     with pytest.raises(ContractError, match=f"reporter {fn.__name__}: {message}"):
         check_reporter(fn, tmp_path, suffix=suffix)
+
+
+@pytest.fixture(scope="module")
+def results_with_every_artifact(tmp_path_factory):
+    """The reports fixture's folder (images, retrieval, captions, importance...) plus answers and transcripts."""
+    from reports_fixture import write_results_folder
+
+    root = tmp_path_factory.mktemp("sections")
+    write_results_folder(root)
+    extra = [{"run": "late/seed=0", "axis": "task", "kind": kind, "data": data} for kind, data in (
+        ("answer_example", {"question": "what colour is the big square?", "reply": "it is red"}),
+        ("transcript_example", {"reference": "turn left at the door", "transcript": "turn left at the floor"}))]
+    with (root / "artifacts.jsonl").open("a", encoding="utf-8") as f:
+        f.writelines(json.dumps(a) + "\n" for a in extra)
+    return root
+
+
+@pytest.mark.parametrize("name", get_plugins().registry("report_sections").names())
+def test_every_report_section_passes(name, results_with_every_artifact):
+    html, _ = check_report_section(name, results_with_every_artifact)
+    assert html
+
+
+def _section(html, markdown=None, kind="depth_histogram", title="Depth"):
+    return ReportSection(kind, title, html=html, markdown=markdown)
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    (lambda: "not a section", "factory: a polymodal.report_sections.ReportSection, got str"),
+    (_section(lambda arts, page: "x", title=" "), "title: a non-empty str"),
+    (_section(lambda arts, page: "".join(f"<p>{a.run}</p>" for a in arts)), "html: escaping"),
+    (_section(lambda arts, page: ""), "html: a non-empty str for 1 artifacts of kind 'depth_histogram'"),
+    (_section(lambda arts, page: "<p>ok</p>", lambda arts, page: None), r"markdown\(\[\]\): a str"),
+    (_section(lambda arts, page: "<p>ok</p>", kind="nothing_here"), "holds artifacts of kind 'nothing_here'"),
+])
+def test_broken_report_sections_are_caught(section, message, tmp_path):
+    tiny_results_dir(tmp_path)
+    (tmp_path / "artifacts.jsonl").write_text(json.dumps(
+        {"run": "a/seed=0", "axis": "depth", "kind": "depth_histogram", "data": {"counts": [1, 2]}}) + "\n")
+    with pytest.raises(ContractError, match="report section .*: .*" + message):
+        check_report_section(section, tmp_path)
