@@ -281,4 +281,78 @@ def check_report_section(section: Any, results_dir: str | Path, *, plugins: Any 
     return bodies[0] or "", bodies[1]
 
 
-__all__ = ["HOSTILE", "check_corruption", "check_report_section", "check_reporter", "tiny_results_dir"]
+def _parse(parser: Any, argv: list[str]) -> tuple[Any, int | None, str, str]:
+    """(namespace or None, SystemExit code or None, stdout, stderr) of ``parser.parse_args(argv)``."""
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            return parser.parse_args(argv), None, out.getvalue(), err.getvalue()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            return None, code, out.getvalue(), err.getvalue()
+
+
+def check_command(command: Any, bad_input: list[str] | None = None, *, plugins: Any = None,
+                  name: str | None = None) -> str:
+    """Check a CLI command (registered name, or a factory ``factory(parser) -> handler``) in the real parser.
+
+    Builds the ``polymodal`` parser as every CLI call does (a factory is
+    registered under ``name``, default its function name) and checks:
+    ``polymodal NAME --help`` prints usage and exits 0; an unknown option is
+    an argparse error (one ``error:`` line after the usage) with exit 2;
+    and, given ``bad_input`` (arguments a user could get wrong, e.g. a
+    missing folder), the handler raises a one-line ``PolymodalError``, which
+    the CLI prints as ``polymodal: error: ...`` with exit 2, instead of a
+    traceback. Returns the help text.
+    """
+    from polymodal.cli import build_parser
+    from polymodal.errors import PolymodalError
+
+    if not isinstance(command, str):
+        from polymodal import component
+        from polymodal.testing import make_plugin_manager
+
+        name = name or getattr(command, "__name__", "checked-command").strip("_").replace("_", "-")
+        plugins = make_plugin_manager(component("commands", name, command), names=["checked-command"])
+        command = name
+    elif plugins is None:
+        from polymodal.plugins import get_plugins
+
+        plugins = get_plugins()
+    who = f"command {command}"
+    factory = plugins.get("commands", command).load()
+    import argparse
+
+    _require(callable(factory(argparse.ArgumentParser(prog=f"polymodal {command}"))), who, "factory",
+             "factory(parser) returns the handler(args) -> int")
+    parser = build_parser(plugins)
+    _, code, out, err = _parse(parser, [command, "--help"])
+    _require(code == 0 and "usage:" in out, who, "--help", f"usage on stdout and exit 0, got exit {code} {err[-200:]!r}")
+    _, code, _, err = _parse(parser, [command, "--no-such-option-for-the-checker"])
+    lines = [line for line in err.splitlines() if line.strip()]
+    _require(code == 2 and lines and "error:" in lines[-1] and "Traceback" not in err, who, "unknown option",
+             f"argparse's one-line 'error:' and exit 2, got exit {code} {err[-200:]!r}")
+    if bad_input is not None:
+        args, code, _, err = _parse(parser, [command, *bad_input])
+        if args is not None:
+            try:
+                handler_code = args.handler(args)
+            except PolymodalError as exc:
+                _require("\n" not in str(exc).strip(), who, f"bad input {bad_input}",
+                         f"a one-line error message, got {str(exc)!r}")
+            except Exception as exc:  # noqa: BLE001 - the point: the user would see a traceback
+                raise ContractError(f"{who}: bad input {bad_input}: a PolymodalError (one line, exit 2), got "
+                                    f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+            else:
+                raise ContractError(f"{who}: bad input {bad_input}: a PolymodalError (one line, exit 2), got exit "
+                                    f"{handler_code!r}")
+        else:
+            _require(code == 2, who, f"bad input {bad_input}", f"exit 2 from the parser, got {code}")
+    return out
+
+
+__all__ = ["HOSTILE", "check_command", "check_corruption", "check_report_section", "check_reporter",
+           "tiny_results_dir"]

@@ -15,7 +15,7 @@ Fixtures:
 Contract checkers, one per kind (see :mod:`polymodal.contract_checks`):
 ``check_fusion``, ``check_encoder``, ``check_modality``, ``check_metric``,
 ``check_model``, ``check_dataset``, ``check_attack``, ``check_strategy``, ``check_axis_rows``,
-``check_corruption``, ``check_reporter`` and ``check_report_section`` (see :mod:`polymodal.contract_checks_app`;
+``check_corruption``, ``check_reporter``, ``check_report_section`` and ``check_command`` (see :mod:`polymodal.contract_checks_app`;
 ``tiny_results_dir`` writes the small results folder they render).
 Each raises :class:`ContractError` naming the broken promise.
 
@@ -46,6 +46,7 @@ from polymodal.contract_checks import (  # noqa: F401 - re-exported for plugin a
     check_strategy,
 )
 from polymodal.contract_checks_app import (  # noqa: F401 - re-exported for plugin authors
+    check_command,
     check_corruption,
     check_report_section,
     check_reporter,

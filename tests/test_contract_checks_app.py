@@ -10,7 +10,15 @@ import pytest
 
 from polymodal.plugins import get_plugins
 from polymodal.report_sections import ReportSection
-from polymodal.testing import ContractError, check_corruption, check_report_section, check_reporter, tiny_results_dir
+from polymodal import PolymodalError
+from polymodal.testing import (
+    ContractError,
+    check_command,
+    check_corruption,
+    check_report_section,
+    check_reporter,
+    tiny_results_dir,
+)
 
 CORRUPTIONS = get_plugins().registry("corruptions").names()
 REPORTERS = get_plugins().registry("reporters").names()
@@ -155,3 +163,44 @@ def test_broken_report_sections_are_caught(section, message, tmp_path):
         {"run": "a/seed=0", "axis": "depth", "kind": "depth_histogram", "data": {"counts": [1, 2]}}) + "\n")
     with pytest.raises(ContractError, match="report section .*: .*" + message):
         check_report_section(section, tmp_path)
+
+
+#: Arguments a user could get wrong, per built-in command (None: only --help and an unknown option).
+BAD_INPUT = {"compare": ["/nonexistent/a", "/nonexistent/b"], "new-plugin": ["Bad Name!"],
+             "report": ["/nonexistent"], "train": ["/nonexistent.toml"], "data": None, "score": None}
+
+
+@pytest.mark.parametrize("name", get_plugins().registry("commands").names())
+def test_every_command_passes(name):
+    assert "usage:" in check_command(name, BAD_INPUT.get(name))
+
+
+def _folder_command(parser):
+    parser.add_argument("folder")
+
+    def handler(args):
+        if args.folder == "crash":
+            raise ValueError("boom")
+        if args.folder == "quiet":
+            return 1
+        raise PolymodalError(f"{args.folder}: no results.jsonl")
+
+    return handler
+
+
+def _no_handler(parser):
+    parser.add_argument("folder")
+
+
+@pytest.mark.parametrize(("factory", "bad", "message"), [
+    (_folder_command, ["missing"], None),
+    (_folder_command, ["crash"], r"bad input \['crash'\]: a PolymodalError .*got ValueError: boom"),
+    (_folder_command, ["quiet"], r"bad input \['quiet'\]: a PolymodalError .*got exit 1"),
+    (_no_handler, None, "factory: factory\\(parser\\) returns the handler"),
+])
+def test_broken_commands_are_caught(factory, bad, message):
+    if message is None:
+        assert "folder" in check_command(factory, bad, name="folder-command")
+        return
+    with pytest.raises(ContractError, match="command .*: " + message):
+        check_command(factory, bad)
