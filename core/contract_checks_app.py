@@ -354,5 +354,112 @@ def check_command(command: Any, bad_input: list[str] | None = None, *, plugins: 
     return out
 
 
+def _registered(kind: str, component: Any, plugins: Any, name: str | None) -> tuple[str, Any]:
+    """(registered name, manager): a name is looked up as is; an object is registered under ``name``."""
+    if isinstance(component, str):
+        if plugins is None:
+            from polymodal.plugins import get_plugins
+
+            plugins = get_plugins()
+        return component, plugins
+    from polymodal import component as make_component
+    from polymodal.testing import make_plugin_manager
+
+    name = name or getattr(component, "__name__", "checked").strip("_").replace("_", "-").lower()
+    extra = make_component(kind, name, component)
+    return name, make_plugin_manager(extra, entry_points=True, names=[f"checked-{kind}"])
+
+
+def check_suite(suite: Any, *, plugins: Any = None, name: str | None = None) -> Any:
+    """Check a named suite (registered name, or its factory: a path or a callable returning one).
+
+    Checks: the factory gives a ``str`` or ``Path`` to an existing absolute
+    file (package data located with ``importlib.resources``, never relative to
+    the working directory); the file loads and every name, capability and
+    parameter in it validates as ``polymodal run NAME`` does before
+    training. Returns the expanded suite.
+    """
+    import tempfile
+
+    from polymodal.runner import RunOptions, Runner
+    from polymodal.suite import expand_suite, load_suite_dict
+
+    name, plugins = _registered("suites", suite, plugins, name)
+    who = f"suite {name}"
+    target = plugins.get("suites", name).load()
+    path = target() if callable(target) else target
+    _require(isinstance(path, str | Path), who, "factory", f"a str or Path to the suite file, got {type(path).__name__}")
+    path = Path(path)
+    _require(path.is_absolute(), who, "path", f"an absolute path (from importlib.resources), got {str(path)!r}")
+    _require(path.is_file(), who, "path", f"an existing suite file, got {path}")
+    from polymodal.errors import PolymodalError
+
+    try:
+        expanded = expand_suite(load_suite_dict(path), str(path))
+        with tempfile.TemporaryDirectory(prefix="polymodal-check-suite-") as out:
+            Runner(expanded, plugins, RunOptions(out=Path(out), progress=False)).validate()
+    except PolymodalError as exc:
+        raise ContractError(f"{who}: validation: a suite that `polymodal run` accepts; {exc}") from None
+    return expanded
+
+
+def _tiny_experiment() -> Any:
+    from polymodal.experiment import experiment_from_dict
+
+    cnn = {"name": "cnn", "params": {"width": 4, "depth": 1, "output_dim": 8}}
+    return experiment_from_dict({
+        "data": {"dataset": "shapes", "params": {"num_samples": 16, "image_size": 16}, "batch_size": 8},
+        "model": {"name": "fusion-classifier", "encoders": {"image": cnn}},
+        "train": {"epochs": 1, "threads": 1}})
+
+
+def check_trainer(trainer: Any, tmp_dir: str | Path, *, plugins: Any = None, config: Any = None,
+                  name: str | None = None, limit: int = 8) -> Any:
+    """Check a trainer (registered name or factory) on a tiny experiment; returns the first TrainedRun.
+
+    ``config`` defaults to a tiny classifier on 16 synthetic shapes (one
+    epoch). Calls the factory as the runner does, then again with
+    ``resume=True`` on the same folder, and checks: a
+    ``polymodal.runner.TrainedRun`` whose ``model`` is a ``torch.nn.Module``
+    and whose ``figures`` map split -> {metric: number}; the run's folder is
+    used (checkpoints or logs in ``out_dir``); the resumed call gives the
+    same weights (a finished run continues from its folder, it is not trained
+    differently).
+    """
+    import numbers
+
+    import torch
+
+    from polymodal.runner import TrainedRun
+
+    name, plugins = _registered("trainers", trainer, plugins, name)
+    who = f"trainer {name}"
+    factory = plugins.get("trainers", name).load()
+    config = _tiny_experiment() if config is None else config
+    out_dir = Path(tmp_dir) / "run"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for resume in (False, True):
+        run = factory(config, plugins, out_dir, resume=resume, progress=False, device=None, limit=limit)
+        where = "resume=True" if resume else "return value"
+        _require(isinstance(run, TrainedRun), who, where,
+                 f"a polymodal.runner.TrainedRun(model, model_ctx, data, figures), got {type(run).__name__}")
+        _require(isinstance(run.model, torch.nn.Module), who, f"{where}: model",
+                 f"the trained torch.nn.Module, got {type(run.model).__name__}")
+        figures = run.figures
+        _require(isinstance(figures, dict) and all(
+            isinstance(split, str) and isinstance(values, dict) and all(
+                isinstance(k, str) and isinstance(v, numbers.Real) and not isinstance(v, bool)
+                for k, v in values.items()) for split, values in figures.items()), who, f"{where}: figures",
+            "a dict split -> {metric: number} (plain numbers, not tensors; {} is fine)")
+        runs.append(run)
+    _require(any(out_dir.iterdir()), who, "out_dir", "checkpoints or logs kept in the run's folder (for --resume)")
+    first, again = (dict(r.model.state_dict()) for r in runs)
+    _require(first.keys() == again.keys() and all(torch.allclose(first[k].float(), again[k].float(), atol=1e-6)
+                                                   for k in first), who, "resume=True",
+             "the same weights as the finished run (continue from out_dir instead of training anew)")
+    return runs[0]
+
+
 __all__ = ["HOSTILE", "check_command", "check_corruption", "check_report_section", "check_reporter",
-           "tiny_results_dir"]
+           "check_suite", "check_trainer", "tiny_results_dir"]

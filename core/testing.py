@@ -15,7 +15,7 @@ Fixtures:
 Contract checkers, one per kind (see :mod:`polymodal.contract_checks`):
 ``check_fusion``, ``check_encoder``, ``check_modality``, ``check_metric``,
 ``check_model``, ``check_dataset``, ``check_attack``, ``check_strategy``, ``check_axis_rows``,
-``check_corruption``, ``check_reporter``, ``check_report_section`` and ``check_command`` (see :mod:`polymodal.contract_checks_app`;
+``check_corruption``, ``check_reporter``, ``check_report_section``, ``check_command``, ``check_suite`` and ``check_trainer`` (see :mod:`polymodal.contract_checks_app`;
 ``tiny_results_dir`` writes the small results folder they render).
 Each raises :class:`ContractError` naming the broken promise.
 
@@ -50,6 +50,8 @@ from polymodal.contract_checks_app import (  # noqa: F401 - re-exported for plug
     check_corruption,
     check_report_section,
     check_reporter,
+    check_suite,
+    check_trainer,
     tiny_results_dir,
 )
 from polymodal.plugins import PluginSettings, Plugins, build_plugin_manager

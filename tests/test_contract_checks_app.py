@@ -17,6 +17,8 @@ from polymodal.testing import (
     check_corruption,
     check_report_section,
     check_reporter,
+    check_suite,
+    check_trainer,
     tiny_results_dir,
 )
 
@@ -204,3 +206,68 @@ def test_broken_commands_are_caught(factory, bad, message):
         return
     with pytest.raises(ContractError, match="command .*: " + message):
         check_command(factory, bad)
+
+
+@pytest.mark.parametrize("name", get_plugins().registry("suites").names())
+def test_every_suite_passes(name):
+    assert check_suite(name).runs
+
+
+def test_the_default_trainer_passes(tmp_path):
+    run = check_trainer("default", tmp_path)
+    assert run.figures["train"]["loss"] > 0
+
+
+def _relative_suite():
+    return "suites/tiny.toml"
+
+
+def _missing_suite():
+    return Path("/nonexistent/suite.toml")
+
+
+@pytest.mark.parametrize(("factory", "message"), [
+    (_relative_suite, "path: an absolute path"),
+    (_missing_suite, "path: an existing suite file"),
+    (lambda: 42, "factory: a str or Path to the suite file, got int"),
+    ("typo", "validation: .*unknown dataset 'shapez'"),
+])
+def test_broken_suites_are_caught(factory, message, tmp_path):
+    if factory == "typo":
+        (tmp_path / "typo.toml").write_text('[defaults.data]\ndataset = "shapez"\n[runs.clf]\n'
+                                            'model.name = "fusion-classifier"\n[axes.task]\n')
+        factory = (lambda: tmp_path / "typo.toml")
+    with pytest.raises(ContractError, match="(?s)suite .*: " + message):
+        check_suite(factory, name="checked")
+
+
+def _fake_trainer(figures=None, model=True, noise=False):
+    """A trainer that does not train: returns a small module (optionally re-randomised each call)."""
+    from torch import nn
+
+    from polymodal.runner import TrainedRun
+
+    def train(config, plugins, out_dir, *, resume, progress, device=None, limit=None):
+        (out_dir / "checkpoint.txt").write_text("step 1")
+        module = nn.Linear(2, 2)
+        if not noise:
+            nn.init.zeros_(module.weight)
+            nn.init.zeros_(module.bias)
+        return TrainedRun(module, None, None, {"train": {"loss": 1.0}} if figures is None else figures) \
+            if model else module
+
+    return train
+
+
+@pytest.mark.parametrize(("trainer", "message"), [
+    (_fake_trainer(), None),
+    (_fake_trainer(model=False), "return value: a polymodal.runner.TrainedRun.*got Linear"),
+    (_fake_trainer(figures={"loss": 1.0}), "return value: figures: a dict split -> {metric: number}"),
+    (_fake_trainer(noise=True), "resume=True: the same weights"),
+])
+def test_broken_trainers_are_caught(trainer, message, tmp_path):
+    if message is None:
+        assert check_trainer(trainer, tmp_path, config=object()).figures == {"train": {"loss": 1.0}}
+        return
+    with pytest.raises(ContractError, match="trainer train: " + message.replace("{", r"\{").replace("}", r"\}")):
+        check_trainer(trainer, tmp_path, config=object())
