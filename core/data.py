@@ -126,24 +126,7 @@ class Collator:
     def __call__(self, items: Sequence[Mapping[str, Any] | None]) -> Batch:
         present = [it for it in items if it is not None]
         ids = [it.get("id", i) for i, it in enumerate(present)]
-        inputs: dict[str, ModalityBatch] = {}
-        for field, modality in self.modalities.items():
-            values = []
-            for item_id, item in zip(ids, present, strict=True):
-                value = item.get(field)
-                if value is None:
-                    values.append(None)
-                    continue
-                try:
-                    values.append(modality.preprocess(modality.load(value, self.root)))
-                except PolymodalError as exc:
-                    raise DataError(f"{self._where(item_id, field)}: {exc}") from None
-                except Exception as exc:  # noqa: BLE001 - turned into a message naming the sample
-                    raise DataError(
-                        f"{self._where(item_id, field)}: cannot preprocess as {modality.name}: "
-                        f"{type(exc).__name__}: {exc}"
-                    ) from exc
-            inputs[field] = modality.collate(values)
+        inputs = {field: self.field(field, present, ids) for field in self.modalities}
         targets: dict[str, Any] = {}
         for name in self.targets:
             values = []
@@ -154,6 +137,32 @@ class Collator:
                 values.append(item[name])
             targets[name] = _target_tensor(name, values)
         return Batch(inputs=inputs, targets=targets, ids=ids)
+
+    def field(self, field: str, items: Sequence[Mapping[str, Any]], ids: Sequence[Any] | None = None) -> ModalityBatch:
+        """One field of the batch of ``items`` (no ``None`` items), exactly as ``__call__`` makes it.
+
+        Fields are collated independently, so an axis that changed one field
+        of clean samples (a corruption) recollates only that field and keeps
+        the clean batch's others.
+        """
+        modality = self.modalities[field]
+        ids = [it.get("id", i) for i, it in enumerate(items)] if ids is None else ids
+        values = []
+        for item_id, item in zip(ids, items, strict=True):
+            value = item.get(field)
+            if value is None:
+                values.append(None)
+                continue
+            try:
+                values.append(modality.preprocess(modality.load(value, self.root)))
+            except PolymodalError as exc:
+                raise DataError(f"{self._where(item_id, field)}: {exc}") from None
+            except Exception as exc:  # noqa: BLE001 - turned into a message naming the sample
+                raise DataError(
+                    f"{self._where(item_id, field)}: cannot preprocess as {modality.name}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+        return modality.collate(values)
 
 
 def dataset_texts(dataset: Any, field: str) -> list[str]:

@@ -35,7 +35,7 @@ import attrs
 
 from polymodal.config import structure
 from polymodal.errors import ConfigError
-from polymodal.evaluation import AxisContext, EvalData
+from polymodal.evaluation import AxisContext, EvalData, clean_batch
 from polymodal.results import ResultRow
 from polymodal.traits import ModalityTraits, normalisation, not_applicable
 from polymodal_plugins.axes.samples import field_object, field_traits
@@ -147,7 +147,7 @@ class AdversarialAxis:
         per_ids: dict[Any, list[int]] = {}
         model.eval()
         for done, chunk in enumerate(chunks):
-            batch = data.collate([dataset[i] for i in chunk]).to(ctx.device)
+            batch = clean_batch(data, split, chunk, dataset)[1].to(ctx.device)
             target = model.target(batch).to(ctx.device)
             with torch.no_grad():
                 clean_ok = model.predict(batch).argmax(-1) == target

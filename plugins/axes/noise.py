@@ -32,9 +32,11 @@ from typing import Any
 
 import attrs
 
+from polymodal.batch import Batch
 from polymodal.config import structure
+from polymodal.data import Collator
 from polymodal.errors import ConfigError
-from polymodal.evaluation import AxisContext, EvalData, declared_direction
+from polymodal.evaluation import AxisContext, EvalData, clean_batch, declared_direction
 from polymodal.results import ResultRow
 from polymodal_plugins.axes.corruption import (
     MISSING,
@@ -162,9 +164,8 @@ class NoiseAxis:
             chunks = []  # every measurement is committed; only the means may be left
         model.eval()
         for done, chunk in enumerate(chunks):
-            samples = [dataset[i] for i in chunk]
-            clean_meter.update(model, with_raw_texts(data, samples=samples, batch=collate(samples).to(ctx.device)),
-                               samples)
+            samples, clean = clean_batch(data, split, chunk, dataset)
+            clean_meter.update(model, with_raw_texts(data, samples=samples, batch=clean.to(ctx.device)), samples)
             for f in {cell.field for cell in cells}:
                 modality = modalities.get(f)
                 raws = [None if s.get(f) is None else (modality.load(s[f], root) if modality else s[f])
@@ -175,7 +176,8 @@ class NoiseAxis:
                         for i, (s, raw) in zip(chunk, zip(samples, raws, strict=True), strict=True)
                     ]
                     with torch.no_grad():
-                        batch = with_raw_texts(data, samples=corrupted, batch=collate(corrupted).to(ctx.device))
+                        batch = with_raw_texts(data, samples=corrupted,
+                                               batch=_recollate(collate, clean, f, corrupted).to(ctx.device))
                         meters[cell].update(model, batch, corrupted)
             ctx.progress(done + 1, len(chunks), f"{AXIS} {split}")
 
@@ -248,6 +250,19 @@ class NoiseAxis:
             yield ctx.row("mce", None if None in errors else sum(errors) / len(errors),  # type: ignore[arg-type]
                           extra=extra, modality=f, corruption="all", **_dir(direction),
                           higher_is_better=HIGHER_IS_BETTER["mce"])
+
+
+def _recollate(collate: Any, clean: Batch, field: str, corrupted: list[dict[str, Any]]) -> Batch:
+    """The batch of ``corrupted`` samples, which differ from the clean ones in ``field`` only.
+
+    A :class:`~polymodal.data.Collator` collates fields independently, so only
+    the corrupted field is preprocessed again and the others are the clean
+    batch's (the same values ``collate(corrupted)`` would give, without
+    decoding and preprocessing them once per corruption and severity).
+    """
+    if isinstance(collate, Collator) and field in collate.modalities:
+        return attrs.evolve(clean, inputs={**clean.inputs, field: collate.field(field, corrupted)})
+    return collate(corrupted)
 
 
 def _dir(direction: str | None) -> dict[str, str]:

@@ -17,7 +17,7 @@ import torch
 
 from polymodal.batch import Batch, ModalityBatch
 from polymodal.errors import ConfigError, DataError
-from polymodal.evaluation import AxisContext, EvalData
+from polymodal.evaluation import AxisContext, EvalData, clean_batch
 from polymodal.traits import ModalityTraits, traits_of
 
 
@@ -74,6 +74,8 @@ def chunks(data: EvalData, ctx: AxisContext, split: str, batch_size: int = 32, *
 
     ``sharded=False`` gives every rank all samples, for measurements whose
     value depends on the whole set at once (retrieval ranks every candidate).
+    The batches come from the run's shared clean batches (:func:`polymodal.evaluation.clean_batch`):
+    preprocessed once, whichever axis asks first.
     """
     ds = split_dataset(data, split, ctx.axis)
     n = ctx.limited(len(ds))
@@ -83,9 +85,8 @@ def chunks(data: EvalData, ctx: AxisContext, split: str, batch_size: int = 32, *
     done = 0
     for start in range(0, len(mine), batch_size):
         idx = mine[start:start + batch_size]
-        samples = [ds[i] for i in idx]
-        batch = data.collate(samples).to(ctx.device)
-        yield Chunk(idx, samples, batch)
+        samples, batch = clean_batch(data, split, idx, ds)
+        yield Chunk(idx, samples, batch.to(ctx.device))
         done += len(idx)
         ctx.progress(done, len(mine), what or f"{ctx.axis} {split}")
 
