@@ -20,7 +20,7 @@ LIMIT = 40
 
 
 class Counting:
-    """Wraps a modality's ``preprocess`` to count calls (everything else passes through)."""
+    """Counts the samples a modality preprocesses, one by one or batched (everything else passes through)."""
 
     def __init__(self, modality: Any):
         self.inner = modality
@@ -32,6 +32,12 @@ class Counting:
     def preprocess(self, raw: Any) -> Any:
         self.calls += 1
         return self.inner.preprocess(raw)
+
+    def preprocess_batch(self, raws: list[Any]) -> Any:
+        out = self.inner.preprocess_batch(raws)
+        if out is not None:
+            self.calls += sum(r is not None for r in raws)
+        return out
 
 
 def _setup() -> tuple[Any, Any, Any, Counting]:
