@@ -119,16 +119,22 @@ class CleanBatches:
         self._store: dict[tuple[Any, ...], tuple[list[dict[str, Any]], Batch]] = {}
 
     def get(self, dataset: Any, indices: Sequence[int], collate: Callable[[list[Any]], Batch],
-            split: str = "") -> tuple[list[dict[str, Any]], Batch]:
-        """The samples ``dataset[i]`` for ``indices`` and their collated batch (on the CPU, as collate made it)."""
+            split: str = "", samples: list[Any] | None = None) -> tuple[list[dict[str, Any]], Batch]:
+        """The samples ``dataset[i]`` for ``indices`` and their collated batch (on the CPU, as collate made it).
+
+        ``samples``: those samples when the caller has read them already (a
+        streamed dataset is read front to back by its caller); only the
+        batch then comes from the cache.
+        """
         key = (split, id(dataset), tuple(int(i) for i in indices), _fingerprint(collate))
         found = self._store.get(key)
         if found is not None:
             self.hits += 1
-            samples, batch = found
-            return [dict(s) for s in samples], _copy(batch)
+            kept, batch = found
+            return (list(samples) if samples is not None else [dict(s) for s in kept]), _copy(batch)
         self.misses += 1
-        samples = [dataset[i] for i in indices]
+        if samples is None:
+            samples = [dataset[i] for i in indices]
         batch = collate(samples)
         size = _nbytes(batch) + _nbytes(samples)
         if self.max_bytes > 0 and self.used + size <= self.max_bytes:
@@ -158,17 +164,21 @@ def cache_of(data: Any) -> CleanBatches | None:
     return cache
 
 
-def clean_batch(data: Any, split: str, indices: Sequence[int], dataset: Any = None) -> tuple[list[dict[str, Any]], Batch]:
+def clean_batch(data: Any, split: str, indices: Sequence[int], dataset: Any = None, *,
+                samples: list[Any] | None = None) -> tuple[list[dict[str, Any]], Batch]:
     """The raw samples of ``split`` at ``indices`` and their clean collated batch, built once per run.
 
     ``data`` is the axis's :class:`polymodal.evaluation.EvalData`; ``dataset``
-    defaults to ``data.splits[split]``. The batch is on the CPU; move it with
-    ``.to(ctx.device)``. Changing the returned samples or batch in place is
-    safe: they are copies of what the cache keeps.
+    defaults to ``data.splits[split]``. ``samples``: the samples at
+    ``indices`` when the caller read them already, as it must for a streamed
+    dataset (:func:`polymodal.streaming.iter_samples`, one pass front to
+    back). The batch is on the CPU; move it with ``.to(ctx.device)``.
+    Changing the returned samples or batch in place is safe: they are copies
+    of what the cache keeps.
     """
     ds = data.splits[split] if dataset is None else dataset
     cache = cache_of(data)
     if cache is None:
-        samples = [ds[i] for i in indices]
-        return samples, data.collate(samples)
-    return cache.get(ds, indices, data.collate, split)
+        read = [ds[i] for i in indices] if samples is None else samples
+        return read, data.collate(read)
+    return cache.get(ds, indices, data.collate, split, samples)

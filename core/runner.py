@@ -36,7 +36,7 @@ from typing import Any
 import attrs
 
 from polymodal import __version__
-from polymodal.errors import ConfigError, PolymodalError
+from polymodal.errors import ConfigError, PluginError, PolymodalError
 from polymodal.evaluation import AxisContext, Unit, condition_key
 from polymodal.progress import SuiteProgress as Progress
 from polymodal.results import JsonlStore, ResultRow, atomic_write_bytes, is_storage_failure, storage_error
@@ -98,6 +98,7 @@ class Runner:
     # -- validation -------------------------------------------------------------
     def validate(self) -> None:
         """Check every name, capability and parameter; report all problems at once."""
+        from polymodal.evaluation import check_metric_choice, metric_feeds
         from polymodal.experiment import experiment_from_dict, model_params
 
         problems: list[str] = []
@@ -114,6 +115,12 @@ class Runner:
 
         for label, entry in self.suite.axes.items():
             spec = attempt(f"{src}: axes.{label}", lambda e=entry: self.plugins.get("axes", e.name))
+            if spec is not None and "metrics" in entry.params:
+                # Which figures a suite may choose is the axis's declared fact (``metric_feeds``), checked
+                # before its parameters: an axis with fixed figures gets one line naming it and the key.
+                if attempt(f"{src}: axes.{label}", lambda s=spec, e=entry: check_metric_choice(
+                        self.plugins, e.name, e.params["metrics"], metric_feeds(s.load())) or True) is None:
+                    spec = None
             if spec is not None:
                 axis = attempt(f"{src}: axes.{label}: parameters of axis {entry.name!r}",
                                lambda s=spec, e=entry: s.build(**e.params))
@@ -302,14 +309,20 @@ class Runner:
                     condition_key(row["axis"], row["metric"], row.get("conditions", {})))
                 stored_rows.setdefault((row["run"], row["axis"]), []).append(ResultRow.from_json(row))
         self._units, self._stored_rows = units, stored_rows
+        #: run id -> wall seconds of its training step and of each axis (this rank's), for the manifest.
+        self._seconds: dict[str, dict[str, float]] = {}
         bar = Progress(sum(len(p.axes) + 1 for p in self.suite.runs), enabled=self.options.progress and self.is_writer)
         failures = 0
         from polymodal import collective
 
         guarded = collective.guarded_metrics() if self.options.world_size > 1 else contextlib.nullcontext()
         with guarded:
+            # A run is skipped only once the manifest says so: a kill after its last commit record but before
+            # the manifest write left every axis complete and the run "pending" (found by the crash sweep).
+            recorded = {r.get("id"): r.get("status") for r in manifest.get("runs", [])}
             for index, plan in enumerate(self.suite.runs):
-                if all((plan.id, a) in complete for a in ("train", *plan.axes)):
+                if recorded.get(plan.id) == "complete" and all((plan.id, a) in complete
+                                                               for a in ("train", *plan.axes)):
                     bar.done += len(plan.axes) + 1
                     continue
                 if collective.broken():
@@ -331,7 +344,8 @@ class Runner:
                         sys.stderr.write(f"rank {self.options.rank}: run {plan.id} failed:\n{tb}")
                 errors = self._agree(plan, error)
                 if not errors:
-                    self._set_status(manifest, plan.id, "complete", **_data_facts(data))
+                    self._set_status(manifest, plan.id, "complete", **_data_facts(data),
+                                     seconds=self._seconds.pop(plan.id, {}))
                     continue
                 failures += 1
                 message = errors[0] if len(errors) == 1 else "; ".join(errors)
@@ -375,8 +389,18 @@ class Runner:
         trainer_name = self.suite.data.get("trainer", "default")
         factory = self.plugins.get("trainers", trainer_name).load()
         folder = self.out / "runs" / plan.id.replace("/", "__") / "train"
-        return factory(exp, self.plugins, folder, resume=True, progress=self.options.progress and self.is_writer,
-                       device=self.options.device, limit=self.options.limit)
+        trained = factory(exp, self.plugins, folder, resume=True, progress=self.options.progress and self.is_writer,
+                          device=self.options.device, limit=self.options.limit)
+        # A trainer is a plugin: say which contract it broke here, not with an AttributeError later.
+        if not isinstance(trained, TrainedRun):
+            raise PluginError(f"trainer {trainer_name!r} returned {type(trained).__name__}; expected a "
+                              "polymodal.runner.TrainedRun(model, model_ctx, data, figures)")
+        if not (isinstance(trained.figures, dict) and all(
+                isinstance(f, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                            for v in f.values()) for f in trained.figures.values())):
+            raise PluginError(f"trainer {trainer_name!r}: figures must map split -> {{metric: number}}, got "
+                              f"{trained.figures!r:.200}")
+        return trained
 
     def _run_one(self, plan: RunPlan, complete: set[tuple[str, str]],
                  stored: dict[tuple[str, str], set[str]], bar: Progress) -> Any:
@@ -399,6 +423,8 @@ class Runner:
                     for split, figures in sorted(trained.figures.items()) for metric, value in sorted(figures.items())]
             self._commit(plan.id, "train", Unit(None, "train", rows=rows), keys, status="complete")
         bar.finish_unit(time.perf_counter() - t0)
+        seconds = self._seconds.setdefault(plan.id, {})
+        seconds["train"] = round(time.perf_counter() - t0, 3)
         model = trained.model
         model.eval()
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
@@ -439,6 +465,7 @@ class Runner:
             ctx.commit = lambda unit, run_id=plan.id, label=label, keys=keys: self._commit(
                 run_id, label, unit, keys, status="complete")
             ctx.finish()
+            seconds[label] = round(time.perf_counter() - t1, 3)
             bar.finish_unit(time.perf_counter() - t1)
         return trained.data
 

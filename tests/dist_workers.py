@@ -74,6 +74,16 @@ def result_rows(out: Path) -> dict[str, Any]:
     return found
 
 
+def assert_rows_equal(one: Path, many: Path, label: str) -> None:
+    """``many`` (a distributed run) holds exactly ``one``'s rows (a single-process run), values equal with ``==``."""
+    a, b = result_rows(one), result_rows(many)
+    assert a, f"{label}: the single-process run wrote no rows"
+    missing, extra = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+    assert not missing and not extra, f"{label}: missing {missing[:3]}, extra {extra[:3]}"
+    differ = [(k, a[k], b[k]) for k in a if a[k] != b[k]]
+    assert not differ, f"{label}: {len(differ)} rows differ, e.g. {differ[:3]}"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

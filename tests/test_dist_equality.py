@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from dist_workers import divergent_probe, result_rows, spawn_suite_runs
+from dist_workers import assert_rows_equal, divergent_probe, spawn_suite_runs
 
 SUITE = """
 name = "dist-equality"
@@ -140,12 +140,11 @@ def prepare(counts: list[int], worlds: list[int], tmp: Path) -> dict[int, list[d
 def check_equal(cases: list[dict[str, Any]], world: int) -> None:
     for case in cases:
         one, many, n = Path(case["one"]), Path(case["out"]), case["limit"]
-        a, b = result_rows(one), result_rows(many)
-        assert a, f"n={n}: the single-process run wrote no rows"
-        missing, extra = sorted(set(a) - set(b)), sorted(set(b) - set(a))
-        assert not missing and not extra, f"{world} procs, n={n}: missing {missing[:3]}, extra {extra[:3]}"
-        differ = [(k, a[k], b[k]) for k in a if a[k] != b[k]]
-        assert not differ, f"{world} procs, n={n}: {len(differ)} rows differ, e.g. {differ[:3]}"
+        assert_rows_equal(one, many, f"{world} procs, n={n}")
+        if not case.get("resume"):  # where the time went: training and each axis, per run (rank 0's clock)
+            timed = [(sorted(r["seconds"]), sorted(["train", *r["axes"]]))
+                     for r in json.loads((many / "manifest.json").read_text())["runs"] if r["status"] == "complete"]
+            assert timed and all(got == want for got, want in timed), timed
         failed = sorted(r["id"] for r in json.loads((one / "manifest.json").read_text())["runs"]
                         if r["status"] == "failed")
         for rank in range(world):  # every rank knows which runs failed (its exit status depends on it)

@@ -99,6 +99,23 @@ def test_resume_after_interruption_reaches_the_uninterrupted_weights(pm, tmp_pat
     assert all(torch.equal(wf[k], wr[k]) for k in wf), [k for k in wf if not torch.equal(wf[k], wr[k])]
 
 
+def test_resuming_a_finished_run_reads_its_test_figures_instead_of_evaluating_again(pm, tmp_path, monkeypatch):
+    """Every suite run (and every torchrun rank) resumes its finished checkpoint: a second test pass was waste."""
+    train = {"epochs": 1}
+    first = make_trainer(pm, tmp_path, None, train).fit()
+    rows = (tmp_path / "metrics.jsonl").read_text()
+    evaluated: list[str | None] = []
+    monkeypatch.setattr(Trainer, "_eval", lambda self, split: evaluated.append(split))
+    again = make_trainer(pm, tmp_path, None, train).fit(resume=True)
+    assert evaluated == [] and again.metrics["test"] == first.metrics["test"]
+    assert (tmp_path / "metrics.jsonl").read_text() == rows
+    # A summary from another position (or none) means the rows may be missing: evaluate as before.
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    (tmp_path / "summary.json").write_text(json.dumps({**summary, "steps": 1}))
+    make_trainer(pm, tmp_path, None, train).fit(resume=True)
+    assert evaluated == ["test"]
+
+
 def test_resume_refuses_a_different_model(pm, tmp_path):
     from polymodal import ConfigError
 

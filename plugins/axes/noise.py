@@ -28,16 +28,17 @@ last process measured.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 import attrs
 
+from polymodal import structure
 from polymodal.batch import Batch
-from polymodal.config import structure
-from polymodal.data import Collator
 from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData, clean_batch, declared_direction
 from polymodal.results import ResultRow
+from polymodal.streaming import is_streamed, iter_samples
 from polymodal_plugins.axes.corruption import (
     MISSING,
     SEVERITIES,
@@ -95,6 +96,9 @@ class NoiseAxis:
 
     requires: frozenset[str] = frozenset()
     requires_any: frozenset[str] = frozenset({"classify", "embed", "transcribe", "answer"})
+    #: Fixed figures: a suite cannot choose them (``metrics`` is refused at validation). Each compares one
+    #: higher-is-better headline per model kind (``performance.meter_factory``) between conditions.
+    metric_feeds: frozenset[str] = frozenset()
 
     def __init__(self, **params: Any):
         self.params = structure(NoiseParams, params, f"axes.{AXIS}")
@@ -163,8 +167,10 @@ class NoiseAxis:
         if not measured:
             chunks = []  # every measurement is committed; only the means may be left
         model.eval()
+        stream = iter_samples(dataset, [i for chunk in chunks for i in chunk]) if is_streamed(dataset) else None
         for done, chunk in enumerate(chunks):
-            samples, clean = clean_batch(data, split, chunk, dataset)
+            read = None if stream is None else list(islice(stream, len(chunk)))
+            samples, clean = clean_batch(data, split, chunk, dataset, samples=read)
             clean_meter.update(model, with_raw_texts(data, samples=samples, batch=clean.to(ctx.device)), samples)
             for f in {cell.field for cell in cells}:
                 modality = modalities.get(f)
@@ -255,13 +261,14 @@ class NoiseAxis:
 def _recollate(collate: Any, clean: Batch, field: str, corrupted: list[dict[str, Any]]) -> Batch:
     """The batch of ``corrupted`` samples, which differ from the clean ones in ``field`` only.
 
-    A :class:`~polymodal.data.Collator` collates fields independently, so only
+    The platform's collate function (``Collator``, which offers ``field``) collates fields independently, so only
     the corrupted field is preprocessed again and the others are the clean
     batch's (the same values ``collate(corrupted)`` would give, without
     decoding and preprocessing them once per corruption and severity).
     """
-    if isinstance(collate, Collator) and field in collate.modalities:
-        return attrs.evolve(clean, inputs={**clean.inputs, field: collate.field(field, corrupted)})
+    one_field = getattr(collate, "field", None)
+    if callable(one_field) and field in getattr(collate, "modalities", {}):
+        return attrs.evolve(clean, inputs={**clean.inputs, field: one_field(field, corrupted)})
     return collate(corrupted)
 
 

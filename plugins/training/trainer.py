@@ -241,6 +241,20 @@ class Trainer:
                 written += 1
         return written
 
+    def _summarised_test(self) -> dict[str, float] | None:
+        """The test figures of this checkpoint's summary (same epoch and step), or None when it has none."""
+        try:
+            summary = json.loads((self.out / SUMMARY_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(summary, dict) or (summary.get("steps"), summary.get("epochs")) != (self.global_step,
+                                                                                             self.epoch):
+            return None
+        test = (summary.get("metrics") or {}).get("test")
+        if not isinstance(test, dict) or not test or not all(isinstance(v, (int, float)) for v in test.values()):
+            return None
+        return {str(k): float(v) for k, v in test.items()}
+
     def _eval(self, split: str | None) -> dict[str, float] | None:
         batches = self.data.eval_batches(split)
         if batches is None:
@@ -345,7 +359,13 @@ class Trainer:
             # A process killed while writing the final test rows left training complete but the rows
             # missing: evaluate again (same weights, same figures) and store only what is not stored yet.
             phase = self._last_phase(phase)
-        test = self._eval(self.config.data.test_split) if self.tc.evaluate else None
+        test = None
+        if self.tc.evaluate:
+            # A finished run whose summary holds its test figures has stored their rows too (the summary is
+            # written after them): evaluating the whole test split again would only repeat what is stored.
+            trained_out = self.epoch >= self.tc.epochs or self.global_step >= (self.tc.max_steps or float("inf"))
+            test = self._summarised_test() if resumed and trained_out else None
+            test = test if test is not None else self._eval(self.config.data.test_split)
         written = 0
         if test is not None:
             written = self._record(self.config.data.test_split or "test", test, phase, self.epoch)

@@ -45,10 +45,12 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "eval": ("bench_eval.py", ["--samples", "2000", "--repeats", "3"], ["--samples", "1000", "--repeats", "3"]),
     "shared_batches": ("bench_shared_batches.py", ["--samples", "640", "--limit", "128", "--repeats", "3"],
                        ["--samples", "192", "--limit", "64", "--repeats", "2"]),
-    "distributed": ("bench_distributed.py", ["--samples", "2048"], ["--samples", "128"]),
+    "distributed": ("bench_distributed.py", ["--samples", "2048"], ["--samples", "128", "--repeats", "1"]),
     "asr": ("bench_asr.py", ["--utterances", "20"], ["--utterances", "10"]),
     "fid_folders": ("bench_fid_folders.py", [], []),
     "video": ("bench_video_decode.py", ["--clips", "6"], ["--clips", "4"]),
+    "vlm_generate": ("bench_vlm_generate.py", ["--samples", "64", "--repeats", "5"],
+                     ["--samples", "32", "--repeats", "5"]),
 }
 
 
