@@ -162,15 +162,17 @@ def declared_direction(metric: Any, figure: str | None = None) -> bool | None:
     return None
 
 
-def metric_feeds(axis: Any) -> frozenset[str]:
+def metric_feeds(axis: Any) -> frozenset[str] | None:
     """The metric capabilities an axis (class or object) feeds by name when a suite sets ``metrics``.
 
     An axis declares ``metric_feeds: ClassVar[frozenset[str]]``: a metric whose spec declares one of
     these ``capabilities`` can be chosen in ``[axes.<label>] metrics = [...]``, and the axis builds it
-    through the registry (so a metric another plugin ``replaces`` is the one used). Empty or absent:
-    the axis's figures are fixed, and a suite that sets ``metrics`` on it is refused at validation.
+    through the registry (so a metric another plugin ``replaces`` is the one used). Empty: the axis's
+    figures are fixed, and a suite that sets ``metrics`` on it is refused at validation. None (not
+    declared): the axis's own parameter check decides what a ``metrics`` key means (API 1 axes).
     """
-    return frozenset(getattr(axis, "metric_feeds", ()) or ())
+    feeds = getattr(axis, "metric_feeds", None)
+    return None if feeds is None else frozenset(feeds)
 
 
 def check_metric_choice(plugins: Plugins, axis: str, names: Any, feeds: frozenset[str]) -> None:

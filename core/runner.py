@@ -115,11 +115,15 @@ class Runner:
 
         for label, entry in self.suite.axes.items():
             spec = attempt(f"{src}: axes.{label}", lambda e=entry: self.plugins.get("axes", e.name))
+            feeds = None
             if spec is not None and "metrics" in entry.params:
+                factory = attempt(f"{src}: axes.{label}", spec.load)
+                spec, feeds = (spec, metric_feeds(factory)) if factory is not None else (None, None)
+            if feeds is not None:
                 # Which figures a suite may choose is the axis's declared fact (``metric_feeds``), checked
                 # before its parameters: an axis with fixed figures gets one line naming it and the key.
-                if attempt(f"{src}: axes.{label}", lambda s=spec, e=entry: check_metric_choice(
-                        self.plugins, e.name, e.params["metrics"], metric_feeds(s.load())) or True) is None:
+                if attempt(f"{src}: axes.{label}", lambda e=entry, f=feeds: check_metric_choice(
+                        self.plugins, e.name, e.params["metrics"], f) or True) is None:
                     spec = None
             if spec is not None:
                 axis = attempt(f"{src}: axes.{label}: parameters of axis {entry.name!r}",

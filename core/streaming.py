@@ -18,6 +18,9 @@ and :func:`limit_dataset` cuts either to its first ``n`` samples.
 
 from __future__ import annotations
 
+import heapq
+import sys
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -84,7 +87,7 @@ class BatchStream(IterableDataset):
 
     def __init__(self, dataset: Any, batches: Sequence[Sequence[int]], collate: Any):
         self.dataset = dataset
-        self.batches = [list(b) for b in batches]
+        self.batches = batches
         self.collate = collate
 
     def __len__(self) -> int:
@@ -94,19 +97,51 @@ class BatchStream(IterableDataset):
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         mine = self.batches[worker::workers]
-        wanted = sorted({i for b in mine for i in b})
-        stream = zip(wanted, iter_samples(self.dataset, wanted), strict=False)
+        read: deque[int] = deque()  # positions asked of the stream, in the order its samples come
+        stream = iter_samples(self.dataset, _record(ascending_positions(mine), read))
         held: dict[int, Any] = {}
         for batch in mine:
             for i in batch:
                 while i not in held:
-                    got = next(stream, None)
-                    if got is None:
+                    sample = next(stream, _END)
+                    if sample is _END:
                         name = getattr(self.dataset, "name", type(self.dataset).__name__)
                         raise DataError(f"dataset {name!r}: the stream ended before sample {i} "
                                         f"(it declared {len(self.dataset)} samples)")
-                    held[got[0]] = got[1]
+                    held[read.popleft()] = sample
             yield self.collate([held.pop(i) for i in batch])
+
+
+_END = object()
+
+
+def _record(positions: Iterator[int], into: deque[int]) -> Iterator[int]:
+    for p in positions:
+        into.append(p)
+        yield p
+
+
+def ascending_positions(batches: Sequence[Sequence[int]]) -> Iterator[int]:
+    """Every position of ``batches`` in ascending order, looking only as far ahead as it must.
+
+    A batch is taken in once no later batch can hold a smaller position
+    (the suffix minima say so), so for an order shuffled within windows only
+    about a window of positions is pending, never the whole epoch.
+    """
+    suffix_min = [0] * (len(batches) + 1)
+    suffix_min[-1] = sys.maxsize
+    for k in range(len(batches) - 1, -1, -1):
+        suffix_min[k] = min(min(batches[k], default=sys.maxsize), suffix_min[k + 1])
+    pending: list[int] = []
+    taken = 0
+    while True:
+        while taken < len(batches) and (not pending or suffix_min[taken] <= pending[0]):
+            for i in batches[taken]:
+                heapq.heappush(pending, i)
+            taken += 1
+        if not pending:
+            return
+        yield heapq.heappop(pending)
 
 
 def batch_loader(dataset: Any, batches: Sequence[Sequence[int]], collate: Any, *, num_workers: int = 0,
@@ -121,4 +156,4 @@ def batch_loader(dataset: Any, batches: Sequence[Sequence[int]], collate: Any, *
                       num_workers=num_workers, generator=generator)
 
 
-__all__ = ["BatchStream", "StreamLimit", "batch_loader", "is_streamed", "iter_samples", "limit_dataset"]
+__all__ = ["BatchStream", "StreamLimit", "ascending_positions", "batch_loader", "is_streamed", "iter_samples", "limit_dataset"]

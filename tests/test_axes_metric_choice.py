@@ -114,3 +114,31 @@ def test_metrics_an_axis_cannot_take_fail_validation_in_one_line(tmp_path, axis,
         run_suite_with(suite, out=tmp_path / "out", limit=8)
     lines = [line.strip() for line in str(info.value).splitlines() if message in line]
     assert len(lines) == 1 and lines[0].startswith(str(suite)), str(info.value)
+
+
+class NoKs(QueryCount):
+    """Declares ``embed`` but does not take ``ks``: a one-line error, not a traceback."""
+
+    def __init__(self, **kwargs):
+        if kwargs:
+            raise TypeError(f"unexpected {sorted(kwargs)}")
+        super().__init__()
+
+
+def test_a_chosen_metric_that_cannot_be_built_as_its_capability_says_is_one_line(tmp_path) -> None:
+    suite = tmp_path / "suite.toml"
+    suite.write_text(SUITE.format(axis="retrieval", params='metrics = ["no-ks"]'))
+    run_suite_with(suite, component("metrics", "no-ks", NoKs, capabilities=["embed"]), out=tmp_path / "out", limit=8)
+    manifest = (tmp_path / "out" / "manifest.json").read_text()
+    assert "ConfigError: axis retrieval: metrics: metric 'no-ks' declares 'embed', so it is built with ['ks']" in manifest
+
+
+def test_info_shows_which_metrics_an_axis_lets_a_suite_choose(capsys) -> None:
+    import json
+
+    from polymodal.cli import main
+
+    assert main(["info", "axis", "retrieval", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metric_feeds"] == ["embed"]
+    assert main(["info", "axis", "robustness.noise"]) == 0
+    assert "metrics = [...]: not choosable (fixed figures)" in capsys.readouterr().out

@@ -76,6 +76,11 @@ model.encoders.text = { name = "gru" }
 axis = "demo-axis"
 [axes.multi]
 axis = "demo-multi"
+[axes.adv]
+axis = "robustness.adversarial"
+attacks = ["demo-attack"]
+epsilons = [0.03]
+targets = [["image"]]
 """
 
 
@@ -128,6 +133,10 @@ def test_scaffolds_for_every_kind_install_pass_their_tests_and_run_in_a_suite(tm
     for axis in ("demo-axis", "demo-multi"):
         got = [r for r in rows if r["axis"] == axis]
         assert len(got) == 1 and got[0]["metric"] == "accuracy" and 0 <= got[0]["value"] <= 1, got
+    adversarial = [r for r in rows if r["axis"] == "robustness.adversarial"]
+    attacked = [r for r in adversarial if r["conditions"].get("attack") == "demo-attack"
+                and r["metric"] == "robust_accuracy"]
+    assert attacked and all(0 <= r["value"] <= 1 for r in attacked), adversarial
     # The strategy trained the run: its own figure is among the training rows.
     assert any(r["axis"] == "train" and r["metric"] == "dropped" for r in rows), rows
 

@@ -55,6 +55,20 @@ def test_batch_stream_keeps_the_batch_order_over_workers(tmp_path):
     assert [i for batch in loader for i in batch] == ids
 
 
+def test_positions_come_ascending_whatever_the_batch_order():
+    import random
+
+    from polymodal.streaming import ascending_positions
+
+    rng = random.Random(0)
+    for _ in range(100):
+        order = list(range(rng.randint(0, 60)))
+        rng.shuffle(order)
+        size = rng.randint(1, 7)
+        batches = [order[i:i + size] for i in range(0, len(order), size)]
+        assert list(ascending_positions(batches)) == sorted(order)
+
+
 def test_split_views_and_limits_of_a_stream_read_in_order(tmp_path):
     """data.split and --limit wrap a streamed dataset without random access."""
     from polymodal.splits import StreamedSplitView, split_view
@@ -272,7 +286,12 @@ def test_streaming_memory_stays_bounded_as_the_data_grows(reader, tmp_path):
     print(json.dumps({"small_file_mib": small_bytes / 2**20, "large_file_mib": large_bytes / 2**20,
                       "small": small, "large": large, "kept": kept}))
     assert large["samples"] == 2000 and large["decoded_mib"] > 50
-    # Counting pass and reading together, above the same imports: 4x the data, about the same peak.
-    grown = (large["peak_mib"] - large["after_imports_mib"]) - (small["peak_mib"] - small["after_imports_mib"])
-    assert grown < 0.35 * (large_bytes - small_bytes) / 2**20, (small, large)
+    grown_mib = (large_bytes - small_bytes) / 2**20
+    # Reading (what polymodal holds): 4x the data, the same peak above the counting pass.
+    reading = (large["peak_mib"] - large["after_count_mib"]) - (small["peak_mib"] - small["after_count_mib"])
+    assert reading < 0.25 * grown_mib, (small, large)
+    # Counting pass and reading together: datasets/pyarrow's parquet scan varies by some 20 MiB from run to
+    # run whatever the size, so the bound is looser; holding the samples instead grows by 2-3x the data.
+    total = (large["peak_mib"] - large["after_imports_mib"]) - (small["peak_mib"] - small["after_imports_mib"])
+    assert total < 0.75 * grown_mib, (small, large)
     assert kept["peak_mib"] - kept["after_count_mib"] > 0.5 * kept["decoded_mib"]  # the measurement sees growth

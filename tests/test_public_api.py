@@ -12,6 +12,7 @@ the tier (and document it) instead of widening the tier.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import warnings
 from pathlib import Path
@@ -63,10 +64,16 @@ FILE_TIER = {
 APPLICATION_KINDS = frozenset({"commands", "reporters", "report_sections", "trainers"})
 
 
+@functools.cache
+def _nodes(path: Path) -> list[ast.AST]:
+    """Every node of ``path``'s syntax tree, parsed once for all the scans below."""
+    return list(ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))))
+
+
 def polymodal_imports(path: Path) -> list[tuple[int, str]]:
     """``(line, module)`` for every import of a ``polymodal`` module in ``path`` (any nesting)."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    for node in _nodes(path):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module]
             if node.module == "polymodal":  # `from polymodal import batch` imports a module too
@@ -81,7 +88,7 @@ def registered_kinds(sources: list[Path]) -> set[str]:
     """Kinds a package registers: ``component("kind", ...)``, ``components("kind", ...)`` or ``register_<kind>``."""
     kinds: set[str] = set()
     for path in sources:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        for node in _nodes(path):
             if (isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None))
                     in ("component", "components") and node.args and isinstance(node.args[0], ast.Constant)):
                 kinds.add(str(node.args[0].value))
@@ -115,6 +122,20 @@ def test_plugins_and_contrib_import_only_their_tier_of_the_public_api() -> None:
                 for line, module in polymodal_imports(path) if module not in TIERS[tier]]
     assert not unclassified, "give these a tier in DIRECTORY_TIER or FILE_TIER:\n" + "\n".join(unclassified)
     assert not bad, "polymodal modules outside the plugin's tier (see docs/public-api.md):\n" + "\n".join(bad)
+
+
+def test_no_plugin_imports_a_moved_module() -> None:
+    """The old paths in compat.MOVED_MODULES are for third parties' old code; ours use the new ones."""
+    from polymodal.compat import MOVED_MODULES
+
+    bad = []
+    for path in plugin_tiers():
+        for node in _nodes(path):
+            names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module else
+                     [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            bad += [f"{path.relative_to(ROOT)}:{node.lineno}: {n} (use {MOVED_MODULES[n]})"
+                    for n in names if n in MOVED_MODULES]
+    assert not bad, "\n".join(bad)
 
 
 def test_every_core_module_is_in_exactly_one_tier() -> None:

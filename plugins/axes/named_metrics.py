@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext
 
 
@@ -18,8 +19,17 @@ def build_named(ctx: AxisContext, names: list[str] | None, capability: str,
     """The chosen metrics whose spec declares ``capability``, built with ``params``; None: none chosen."""
     if names is None:
         return None
-    return [(name, ctx.plugins.build("metrics", name, **params)) for name in names
-            if capability in ctx.plugins.get("metrics", name).capabilities]
+    built = []
+    for name in names:
+        spec = ctx.plugins.get("metrics", name)
+        if capability not in spec.capabilities:
+            continue
+        try:
+            built.append((name, spec.build(**params)))
+        except TypeError as exc:  # a factory that does not take what the capability's contract passes
+            raise ConfigError(f"axis {ctx.axis}: metrics: metric {name!r} declares {capability!r}, so it is built "
+                              f"with {sorted(params) or 'no arguments'}: {exc}") from None
+    return built
 
 
 def figures(value: Any, name: str) -> dict[str, float]:

@@ -24,12 +24,13 @@ from polymodal import PLUGIN_API_VERSION, ConfigError, __version__
 from polymodal.registry import kind_of
 
 #: The kinds a scaffold exists for (singular, as typed on the command line).
-SCAFFOLD_KINDS = ("modality", "fusion", "encoder", "model", "metric", "axis", "dataset", "strategy")
+SCAFFOLD_KINDS = ("modality", "fusion", "encoder", "model", "metric", "axis", "dataset", "strategy", "attack")
 
 #: Implementation module per kind; never equal to the plugin object's name
 #: (``plugin``), since importing a submodule would shadow that attribute.
 _MODULES = {"modalities": "modality", "fusions": "fusion", "encoders": "encoder", "models": "model",
-            "metrics": "metric", "axes": "axis", "datasets": "dataset", "strategies": "strategy"}
+            "metrics": "metric", "axes": "axis", "datasets": "dataset", "strategies": "strategy",
+            "attacks": "attack"}
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _DESCRIPTIONS = {
     "modalities": "Series of numbers, padded with a mask (template)",
@@ -40,6 +41,7 @@ _DESCRIPTIONS = {
     "axes": "Classification accuracy axis (template)",
     "datasets": "JSON-lines manifest dataset (template)",
     "strategies": "Joint training with random modality dropout (template)",
+    "attacks": "R+FGSM: a random step, then one gradient step (template)",
 }
 
 
@@ -79,6 +81,7 @@ _USAGE = {
     "datasets": 'in a suite, `data.dataset = "{name}"`; the root holds `<split>.jsonl`',
     "strategies": ('in a suite, `[defaults.train] strategy = "{name}"` '
                    '(options in `strategy_params = {{ p = 0.3 }}`)'),
+    "attacks": 'in a suite, `[axes."robustness.adversarial"] attacks = ["fgsm", "{name}"]`',
 }
 _EXTRA_OPTIONS = {"models": '\n    capabilities=["classify"],',
                   "strategies": '\n    params="{pkg}.strategy:{cls}Params",'}
