@@ -55,7 +55,9 @@ Optional hooks that strategies and axes use when present:
                                  first ``nn.Embedding`` in ``encoders[field]``.
 ``answer_loglik(batch, replies)`` answering models: log-likelihood ``[B]`` of
                                  each reply (importance occludes it; the
-                                 adversarial axis ascends its negative).
+                                 adversarial axis ascends its negative);
+                                 ``choice_loglik(batch, options, picks)`` the
+                                 same for the reply naming an option.
 ``differentiable_pixels``        answering models: ``True`` when gradients of
                                  ``answer_loglik`` reach the image tensors
                                  (hf-vlm: a torch twin of the processor), so

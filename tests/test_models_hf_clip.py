@@ -177,7 +177,7 @@ def test_siglip_runs_the_retrieval_and_zero_shot_axes(siglip_dir, tmp_path):
     from polymodal_plugins.axes.retrieval import RetrievalAxis
     from polymodal_plugins.axes.zero_shot import ZeroShotAxis
 
-    model, data = build({"name": "hf-clip", "params": {"model": str(siglip_dir)}}, samples=8)
+    model, data = build({"name": "hf-clip", "params": {"model": str(siglip_dir)}}, samples=4)
     rows = list(RetrievalAxis().run(model, data, context(tmp_path, "retrieval", limit=4)))
     recalls = [r for r in rows if r.metric.startswith("recall") or "recall" in r.metric]
     assert recalls and all(0 <= r.value <= 1 for r in recalls)

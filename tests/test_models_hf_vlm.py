@@ -184,9 +184,45 @@ def test_reply_attention_maps_onto_the_image_patch_grid(vlm_dir):
             grid = (t * h // 2, w // 2)
         else:  # LLaVA: the vision tower's 16/8 x 16/8 patch grid
             grid = (2, 2)
+        # the grid's part of the image: LLaVA resizes 20x24 to 16x19 and crops columns 1..17; Qwen2-VL keeps it all
+        box = info["image_box"][0]
+        assert box == ((0.0, 1 / 19, 1.0, 17 / 19) if "image_grid_thw" not in inputs else (0.0, 0.0, 1.0, 1.0))
         assert grid[0] * grid[1] == n_image
         assert maps.shape == (len(ids), *grid) and len(tokens) == len(ids) == len(mass)
         assert (maps >= 0).all() and all(0 < m <= 1 + 1e-5 for m in mass)
         torch.testing.assert_close(maps.flatten(1).sum(1), torch.tensor(mass), atol=1e-5, rtol=1e-5)
-        assert model.tokenizer.decode(ids, skip_special_tokens=True).strip() == reply or not reply
+        assert model.tokenizer.decode(ids, skip_special_tokens=True).strip() == reply  # the generated tokens
     assert model.vlm.config._attn_implementation != "eager"  # the eager switch is undone
+
+
+def test_pixel_path_refuses_what_it_cannot_reproduce():
+    """No silent twin: tiling processors get a reason, and a twin that disagrees with the processor is refused."""
+    from types import SimpleNamespace
+
+    from polymodal_plugins.models.vlm_pixels import PixelPath
+
+    tiling = SimpleNamespace(do_image_splitting=True, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    assert "do_image_splitting" in PixelPath.from_processor(tiling)
+
+    class Fake:  # declares fixed-size facts; resizes like torchvision, then normalises with ``shift``
+        image_mean, image_std, do_normalize, size, resample = [0.5] * 3, [0.5] * 3, True, {"height": 8, "width": 8}, 3
+
+        def __init__(self, shift):
+            self.shift = shift
+
+        def __call__(self, images, do_resize=True, **kwargs):
+            x = torch.stack([torch.nn.functional.interpolate(i[None], size=(8, 8), mode="bicubic", antialias=True)[0]
+                             if do_resize else i for i in images])
+            return {"pixel_values": (x - self.shift) / 0.5}
+
+    reason = PixelPath.checked(Fake(0.25))  # declares a mean of 0.5 but subtracts 0.25
+    assert isinstance(reason, str) and "differs from Fake" in reason
+    assert isinstance(PixelPath.checked(Fake(0.5)), PixelPath)
+    # the resample filter is a fact too: bilinear and nearest are followed (and checked on a resized probe),
+    # Lanczos is refused by name
+    from transformers import CLIPImageProcessor, SiglipImageProcessor
+
+    assert PixelPath.checked(SiglipImageProcessor(size={"height": 16, "width": 16}, resample=2)).mode == "bilinear"
+    assert PixelPath.checked(CLIPImageProcessor(size={"shortest_edge": 16}, crop_size=16, resample=0)).mode \
+        == "nearest-exact"
+    assert "PIL filter 1" in PixelPath.checked(SiglipImageProcessor(resample=1))

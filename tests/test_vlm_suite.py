@@ -43,7 +43,7 @@ data.dataset = "multiple-choice"
 data.params = {{ path = "mc.jsonl", circular = true }}
 model.name = "hf-vlm"
 model.params = {{ model = "{llava}", choice_mode = "likelihood" }}
-axes = ["task"]
+axes = ["task", "adversarial"]
 
 [runs.qwen-mc]
 data.dataset = "multiple-choice"
@@ -66,6 +66,7 @@ examples = 2
 [axes.adversarial]
 axis = "robustness.adversarial"
 attacks = ["pgd"]
+targets = [["image"]]
 epsilons = [0.05, 0.3]
 steps = 2
 
@@ -148,7 +149,7 @@ def test_importance_axis_splits_the_answer_likelihood_between_image_and_prompt(v
 
 @pytest.mark.e2e
 def test_pixel_pgd_on_the_answer_likelihood(vlm_results):
-    rows = [r for r in vlm_results[0] if r["axis"] == "robustness.adversarial"]
+    rows = [r for r in vlm_results[0] if r["axis"] == "robustness.adversarial" and r["run"].startswith("qwen-vqa")]
     clean = [r for r in rows if r["conditions"].get("attack") == "none"]
     assert len(clean) == 1 and 0 <= clean[0]["value"] <= 1
     skipped = [r for r in rows if r["conditions"].get("attack") == "not_applicable"]
@@ -159,6 +160,19 @@ def test_pixel_pgd_on_the_answer_likelihood(vlm_results):
     assert sorted(acc) == sorted(drop) == [0.05, 0.3]
     assert acc[0.3] <= acc[0.05] <= clean[0]["value"]  # worst case over nested balls
     assert 0 < drop[0.05] < drop[0.3]  # PGD lowers the reference answer's likelihood, more with a bigger budget
+
+
+@pytest.mark.e2e
+def test_pixel_pgd_on_the_right_option_of_multiple_choice(vlm_results):
+    rows = [r for r in vlm_results[0] if r["axis"] == "robustness.adversarial" and r["run"].startswith("llava-mc")]
+    clean = next(r for r in rows if r["conditions"].get("attack") == "none")
+    task = next(r for r in vlm_results[0] if r["axis"] == "task" and r["metric"] == "choice_accuracy"
+                and r["run"].startswith("llava-mc"))
+    assert clean["value"] == task["value"] and clean["extra"]["samples"] == 9  # 3 questions x 3 rotations
+    acc = {r["conditions"]["epsilon"]: r["value"] for r in rows if r["metric"] == "robust_accuracy"
+           and r["conditions"].get("attack") == "pgd"}
+    drop = {r["conditions"]["epsilon"]: r["value"] for r in rows if r["metric"] == "likelihood_drop"}
+    assert acc[0.3] <= acc[0.05] <= clean["value"] and 0 < drop[0.05] < drop[0.3]
 
 
 @pytest.mark.e2e

@@ -25,13 +25,14 @@ and never increases with epsilon.
 
 Models that ``answer`` (and do not ``classify``) are attacked on the
 likelihood of the reference answer (the most common human answer of a VQA
-sample): the attack ascends ``-answer_loglik(batch, answers)`` on every
+sample; the right option of a multiple-choice one, through the model's
+``choice_loglik``): the attack ascends ``-answer_loglik(batch, answers)`` on every
 ``perturb_input`` field, in the field's own units before anything the
 model does to it (hf-vlm resizes and normalises in torch, after the
 attack). A model declares that this gradient reaches its inputs with
 ``differentiable_pixels = True``; without it the rows say why there are
 none. The rows are ``robust_accuracy`` (the official VQA accuracy of the
-replies under attack, worst case over the nested balls) and
+replies, or choice accuracy, under attack, worst case over the nested balls) and
 ``likelihood_drop`` (mean clean minus attacked log-likelihood of the
 reference answer) per attack, norm and epsilon.
 """
@@ -257,7 +258,6 @@ class AdversarialAxis:
         import torch
 
         from polymodal_plugins.axes.samples import with_raw_texts
-        from polymodal_plugins.metrics.vqa_scores import vqa_accuracy
 
         p = self.params
         hib = HIGHER_IS_BETTER
@@ -272,10 +272,18 @@ class AdversarialAxis:
                               f"the answer's likelihood reaches field {f!r}" + (f" ({why})" if isinstance(why, str) else ""))
             pixel = []
         groups = [(f,) for f in pixel] + ([tuple(pixel)] if len(pixel) > 1 else [])
+        if p.targets is not None:
+            for f in {f for g in p.targets for f in g}:
+                if f not in pixel:
+                    why = skipped.get(f, f"model reads no field {f!r} (its fields: {', '.join(fields)})")
+                    raise ConfigError(f"axes.{AXIS}.targets: {why}; leave it out of the targets")
+            groups = [tuple(g) for g in p.targets if g]
         attacks = self._attacks(ctx)
         jobs = [(g, a, norm) for g in groups for (a, norm) in attacks
                 if not ctx.unit_done("attack", modality="+".join(g), attack=a, norm=norm)]
         eps_of = {"linf": sorted(p.epsilons), "l2": sorted(p.l2_epsilons)}
+        if not jobs and ctx.unit_done("clean"):  # resumed after every unit was committed
+            return
         dataset = data.splits[split]
         indices = list(ctx.shard(ctx.limited(len(dataset)), block=p.batch_size))
         per: dict[Any, list[float]] = {}
@@ -283,20 +291,11 @@ class AdversarialAxis:
         for done, lo in enumerate(range(0, len(indices), p.batch_size)):
             chunk = indices[lo:lo + p.batch_size]
             samples = [dataset[i] for i in chunk]
-            for s in samples:
-                if not s.get("answers"):
-                    raise ConfigError(f"axes.{AXIS}: sample {s.get('id', '?')!r} has no 'answers'; the attack on an "
-                                      "answering model needs VQA samples with human answers")
-            humans = [[str(a) for a in s["answers"]] for s in samples]
-            refs = [max(h, key=h.count) for h in humans]  # the most common human answer (first on ties)
             batch = with_raw_texts(data, samples=samples, batch=data.collate(samples).to(ctx.device))
-
-            def score(b: Any) -> Any:
-                return torch.tensor([vqa_accuracy(r, h) for r, h in zip(model.answer(b), humans, strict=True)])
-
+            score, loglik = _answer_objective(model, samples)
             with torch.no_grad():
                 clean = score(batch)
-                clean_ll = model.answer_loglik(batch, refs).detach().float().cpu()
+                clean_ll = loglik(batch).detach().float().cpu()
             per.setdefault("clean", []).extend(clean.tolist())
             per.setdefault("clean_ll", []).extend(clean_ll.tolist())
             for group, name, norm in jobs:
@@ -309,7 +308,7 @@ class AdversarialAxis:
                     def loss(d: Any) -> Any:
                         adv, offsets = apply(d)
                         with offsets:
-                            return -model.answer_loglik(adv, refs)
+                            return -loglik(adv)
 
                     with _cudnn_off(ctx.device):
                         deltas = attacks[(name, norm)](loss, spaces, epsilon=eps, generator=gen, device=ctx.device)
@@ -317,7 +316,7 @@ class AdversarialAxis:
                         adv_batch, offsets = apply(deltas)
                         with offsets:
                             robust = torch.minimum(robust, score(adv_batch))
-                            drop = clean_ll - model.answer_loglik(adv_batch, refs).detach().float().cpu()
+                            drop = clean_ll - loglik(adv_batch).detach().float().cpu()
                     key = ("+".join(group), name, norm, eps)
                     per.setdefault(("robust",) + key, []).extend(robust.tolist())
                     per.setdefault(("drop",) + key, []).extend(drop.tolist())
@@ -331,7 +330,7 @@ class AdversarialAxis:
         if not total:
             return
         mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
-        extra = {"samples": total, "target": "reference answer (most common human answer)",
+        extra = {"samples": total, "target": "reference answer (most common human answer, or the right option)",
                  "clean_answer_loglik": mean(per["clean_ll"])}
         if not ctx.unit_done("clean"):
             with ctx.unit("clean"):
@@ -398,6 +397,39 @@ class AdversarialAxis:
             return Batch(inputs, batch.targets, batch.ids), embedding_offsets(model, {f: deltas[f] for f in discrete})
 
         return spaces, apply
+
+
+def _answer_objective(model: Any, samples: list[dict[str, Any]]) -> tuple[Any, Any]:
+    """(score, loglik) of a batch of answering samples: per-sample correctness in [0, 1], and the
+    log-likelihood ``[B]`` of the right reply the attack pushes down.
+
+    VQA samples (``answers``): official VQA accuracy of the reply, and the most
+    common human answer (first on ties). Multiple-choice samples (``options``,
+    ``answer``): whether the model picks the right option, and the model's
+    ``choice_loglik`` of that option.
+    """
+    import torch
+
+    from polymodal_plugins.metrics.vqa_scores import vqa_accuracy
+
+    kinds = {"vqa" if s.get("answers") else "choice" if "options" in s and "answer" in s else None for s in samples}
+    if kinds == {"vqa"}:
+        humans = [[str(a) for a in s["answers"]] for s in samples]
+        refs = [max(h, key=h.count) for h in humans]
+        return (lambda b: torch.tensor([vqa_accuracy(r, h) for r, h in zip(model.answer(b), humans, strict=True)]),
+                lambda b: model.answer_loglik(b, refs))
+    if kinds == {"choice"}:
+        if not callable(getattr(model, "choice_loglik", None)):
+            raise ConfigError(f"axes.{AXIS}: model {type(model).__name__} has no choice_loglik(batch, options, picks), "
+                              "which the attack on multiple-choice samples needs")
+        options = [list(s["options"]) for s in samples]
+        right = [int(s["answer"]) for s in samples]
+        return (lambda b: torch.tensor([float(k == r) for k, r in zip(model.answer_choice(b, options)[0], right,
+                                                                       strict=True)]),
+                lambda b: model.choice_loglik(b, options, right))
+    bad = next(s for s in samples if not s.get("answers") and not ("options" in s and "answer" in s))
+    raise ConfigError(f"axes.{AXIS}: sample {bad.get('id', '?')!r}: an attack on an answering model needs every "
+                      "sample to carry 'answers' (VQA) or 'options' and 'answer' (multiple choice), not a mix")
 
 
 def _loss(model: Any, adv: tuple[Any, Any], target: Any) -> Any:

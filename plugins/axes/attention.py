@@ -196,6 +196,11 @@ class AttentionAxis:
                     image = load_image(data, image_field, chunk.samples[b].get(image_field))
                     if image is None:
                         continue
+                    if "image_box" in info:  # the model's grid covers only this part of the image (a centre crop)
+                        top, left, bottom, right = info["image_box"][b]
+                        h, w = image.shape[:2]
+                        image = image[round(top * h):max(round(bottom * h), round(top * h) + 1),
+                                      round(left * w):max(round(right * w), round(left * w) + 1)]
                     ids = [int(i) for i in info["token_ids"][b]]
                     if "tokens" in info:  # the model decodes its own tokens (a tokenizer we do not know)
                         words = [str(w).strip() for w in info["tokens"][b]][: maps.shape[0]]

@@ -87,11 +87,17 @@ class HFClip(PolymodalModel):
         if text_positions:
             self.max_length = min(self.max_length, int(text_positions))
         try:
-            found = PixelPath.from_processor(AutoImageProcessor.from_pretrained(self.model_id, **kwargs))
+            image_processor = AutoImageProcessor.from_pretrained(self.model_id, **kwargs)
         except (OSError, ValueError, KeyError, TypeError):
-            found = "no image processor"
+            image_processor = None  # a bare checkpoint: bicubic to image_size with mean/std below
         #: The checkpoint's image preprocessing in torch; None: bicubic to ``image_size`` with ``mean``/``std``.
-        self.pixels: PixelPath | None = found if isinstance(found, PixelPath) else None
+        self.pixels: PixelPath | None = None
+        if image_processor is not None:
+            found = PixelPath.checked(image_processor)
+            if isinstance(found, str):  # e.g. variable-resolution patches: a guess would give wrong embeddings
+                raise ConfigError(f"{ctx.source}: model.params.model: {self.model_id!r}: hf-clip cannot reproduce its "
+                                  f"image processor in torch: {found}")
+            self.pixels = found
         self.image_size = int(self.clip.config.vision_config.image_size)
         mean, std = _normalisation(self.model_id)
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)

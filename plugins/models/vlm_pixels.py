@@ -27,6 +27,10 @@ import torch
 import torch.nn.functional as F
 
 
+#: PIL resampling codes -> interpolate modes (what torchvision does for each, antialiased).
+_MODES = {0: "nearest-exact", 2: "bilinear", 3: "bicubic"}
+
+
 def _size(value: Any) -> dict[str, int]:
     """A processor's size fact as a plain dict (dicts in v4, ``SizeDict`` objects in v5)."""
     if value is None:
@@ -51,6 +55,8 @@ class PixelPath:
     patch: int | None = None
     temporal: int = 1
     merge: int = 1
+    #: ``torch.nn.functional.interpolate`` mode of the processor's ``resample`` (PIL codes 0, 2, 3).
+    mode: str = "bicubic"
 
     @classmethod
     def from_processor(cls, image_processor: Any) -> PixelPath | str:
@@ -69,13 +75,17 @@ class PixelPath:
         size = _size(get("size")) if get("do_resize", True) else {}
         crop_fact = _size(get("crop_size")) if get("do_center_crop", False) else {}
         crop = (crop_fact["height"], crop_fact["width"]) if crop_fact else None
+        resample = int(getattr(get("resample", 3), "value", get("resample", 3)) or 0)
+        if resample not in _MODES:
+            return f"{type(ip).__name__} resamples with PIL filter {resample}, which the pixel path does not follow"
+        mode = _MODES[resample]
         patch = get("patch_size") if get("temporal_patch_size") else None
         if patch is not None:
             return cls(mean, std, normalize, size, crop, int(patch), int(get("temporal_patch_size")),
-                       int(get("merge_size", 1) or 1))
+                       int(get("merge_size", 1) or 1), mode)
         if size and not ({"height", "width"} <= size.keys() or "shortest_edge" in size):
             return f"{type(ip).__name__} declares a resize target {size} the pixel path does not read"
-        return cls(mean, std, normalize, size, crop)
+        return cls(mean, std, normalize, size, crop, mode=mode)
 
     # -- sizes ---------------------------------------------------------------------------------
     def input_size(self, height: int, width: int) -> tuple[int, int]:
@@ -109,17 +119,30 @@ class PixelPath:
             h, w = math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
         return h, w
 
+    def box(self, height: int, width: int) -> tuple[float, float, float, float]:
+        """The part of an ``height x width`` image the processor keeps, as fractions ``(top, left, bottom, right)``.
+
+        The whole image unless a centre crop cuts it (then the patch grid, and
+        any map drawn on it, covers only the crop).
+        """
+        th, tw = self.input_size(height, width)
+        if self.patch is not None or self.crop is None:
+            return (0.0, 0.0, 1.0, 1.0)
+        rh, rw = attrs.evolve(self, crop=None).input_size(height, width)
+        top, left = (rh - th) // 2, (rw - tw) // 2
+        return (max(top, 0) / rh, max(left, 0) / rw, min(top + th, rh) / rh, min(left + tw, rw) / rw)
+
     def resize(self, image: torch.Tensor) -> torch.Tensor:
         """``[3, h, w]`` in [0, 1] -> the processor's input size (bicubic, antialiased; differentiable)."""
         h, w = image.shape[-2:]
         th, tw = self.input_size(h, w)
         if self.patch is None and self.crop is not None:  # resize first, then a centre crop
-            rh, rw = PixelPath(self.mean, self.std, self.normalize, self.size, None).input_size(h, w)
+            rh, rw = attrs.evolve(self, crop=None).input_size(h, w)
         else:
             rh, rw = th, tw
         if (rh, rw) != (h, w):
-            image = F.interpolate(image[None], size=(rh, rw), mode="bicubic", antialias=True,
-                                  align_corners=False)[0]
+            smooth = {"antialias": True, "align_corners": False} if not self.mode.startswith("nearest") else {}
+            image = F.interpolate(image[None], size=(rh, rw), mode=self.mode, **smooth)[0]
         if (th, tw) != (rh, rw):
             top, left = (rh - th) // 2, (rw - tw) // 2
             image = image[:, top:top + th, left:left + tw]
@@ -158,6 +181,25 @@ class PixelPath:
         grid = x.reshape(c, gh // m, m, p, gw // m, m, p).permute(1, 4, 2, 5, 0, 3, 6)  # [gh/m, gw/m, m, m, c, p, p]
         grid = grid.unsqueeze(5).expand(*grid.shape[:5], t, p, p)  # the temporal copies sit between c and the pixels
         return grid.reshape(gh * gw, c * t * p * p), (1, gh, gw)
+
+    @classmethod
+    def checked(cls, image_processor: Any, tolerance: float = 1e-4) -> PixelPath | str:
+        """:meth:`from_processor`, then measured against the processor on a probe image; a reason when off."""
+        path = cls.from_processor(image_processor)
+        if isinstance(path, str):
+            return path
+        raw = torch.rand(3, 37, 29, generator=torch.Generator().manual_seed(0))
+        name = type(image_processor).__name__
+        try:
+            diff = path.max_abs_diff(image_processor, [path.resize(raw)])
+            # and the resize itself: the processor from the raw probe (a PIL-based resize would not agree)
+            ref = image_processor(images=[raw], return_tensors="pt", do_rescale=False)["pixel_values"]
+            diff = max(diff, float((path.values([path.resize(raw)])["pixel_values"] - ref.float()).abs().max()))
+        except (ValueError, TypeError, KeyError, RuntimeError) as exc:
+            return f"{name} refused the pixel-path check: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}"
+        if not diff <= tolerance:
+            return f"the torch pixel path differs from {name} by {diff:.2g} (more than {tolerance:g}) on a probe image"
+        return path
 
     def max_abs_diff(self, image_processor: Any, images: Sequence[torch.Tensor]) -> float:
         """Largest |difference| between :meth:`values` and the processor's own ``pixel_values`` on ``images``
