@@ -31,7 +31,9 @@ from polymodal.evaluation import declared_direction
 from polymodal.stats import consistent_per_sample
 
 
-#: Default headline metric (registry name) per model capability; ``embed`` keeps the meter's own recall@1.
+#: Default headline metric (registry name) per model capability. ``embed`` keeps the meter's own recall@1:
+#: the registered ``retrieval`` counts ties in the positive's favour, so a missing modality (every
+#: embedding equal) would score recall 1.0 instead of chance.
 HEADLINE: dict[str, str] = {"classify": "accuracy", "transcribe": "wer", "answer": "vqa-accuracy"}
 #: Row names of the default headlines (what rows were called before headlines were chosen by name).
 _DEFAULT_KEYS = {"classify": "accuracy", "transcribe": "word_accuracy", "answer": "qa_accuracy"}
