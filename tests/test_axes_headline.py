@@ -89,3 +89,48 @@ def test_a_bad_headline_fails_validation_in_one_line(tmp_path, params, message) 
         run_suite_with(suite, out=tmp_path / "out", limit=8)
     lines = [line for line in str(info.value).splitlines() if "headline" in line and message in line]
     assert len(lines) == 1, str(info.value)
+
+
+class LastScoresErrorRate(Metric):
+    """An answer metric that is an error rate and keeps per-question scores (``last_scores``)."""
+
+    higher_is_better = False
+    full_state_update = False
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.add_state("wrong", default=torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("n", default=torch.tensor(0), dist_reduce_fx="sum")
+        self.last_scores: list[float] = []
+
+    def update(self, replies, human_answers) -> None:
+        self.last_scores = [float(r not in h) for r, h in zip(replies, human_answers, strict=True)]
+        self.wrong += sum(self.last_scores)
+        self.n += len(self.last_scores)
+
+    def compute(self) -> torch.Tensor:
+        return self.wrong / self.n
+
+
+class Replier:
+    capabilities = frozenset({"answer"})
+
+    def answer(self, batch) -> list[str]:
+        return ["cat", "dog", "cat"]
+
+    def answer_choice(self, batch, options):
+        return [0, None], None
+
+
+def test_the_answer_meter_mixes_the_headline_metric_with_multiple_choice_and_keeps_per_sample_scores() -> None:
+    from polymodal_plugins.axes.performance import AnswerAccuracyMeter, Headline
+
+    head = Headline("answer", "error", lambda **kw: LastScoresErrorRate(**kw), LastScoresErrorRate)
+    meter = AnswerAccuracyMeter(head)
+    meter.update(Replier(), None, [{"answers": ["cat"]}, {"answers": ["cat"]}, {"answers": ["dog", "cat"]}])
+    meter.update(Replier(), None, [{"options": ["a", "b"], "answer": 0}, {"options": ["a", "b"], "answer": 1}])
+    out = meter.compute()
+    # error-rate scores [0, 1, 0] -> headline 2/3 over 3 questions, plus multiple choice [1, 0]: 3/5;
+    # the per-sample scores in the headline's sense, so they average to it
+    assert out == {("1-error", None): pytest.approx(3 / 5)}
+    assert meter.samples == {("1-error", None): [1.0, 0.0, 1.0, 1.0, 0.0]}

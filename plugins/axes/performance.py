@@ -293,6 +293,8 @@ class AnswerAccuracyMeter(PerformanceMeter):
                 self.asked += len(samples)
                 got = getattr(self.metric, "last_scores", None)
                 got = list(got) if isinstance(got, list) and len(got) == len(samples) else None
+                if got is not None and declared_direction(self.metric) is False:
+                    got = [1.0 - x for x in got]  # the headline's sense, so the scores average to it
             else:
                 raise ConfigError("qa accuracy needs every sample to carry 'answers' or 'options' and 'answer'")
         self.scores = self.scores + got if self.scores is not None and got is not None else None
