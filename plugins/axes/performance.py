@@ -156,7 +156,7 @@ class AccuracyMeter(PerformanceMeter):
         self.hits += (logits.argmax(-1) == target).float().cpu().reshape(-1).tolist()
 
     def compute(self) -> dict[tuple[str, str | None], float]:
-        from polymodal.collective import all_reduce_max
+        from polymodal.evaluation import all_reduce_max
 
         # Unconditional collectives: a rank with an empty shard learns the class count and joins the sync.
         width = float(self.outputs[0][0].shape[-1]) if self.outputs else 0.0
@@ -314,17 +314,13 @@ class AnswerAccuracyMeter(PerformanceMeter):
         return {key: value}
 
 
-def meter_factory(model: Any, pair: list[str] | None = None, plugins: Any = None,
+def meter_factory(model: Any, pair: list[str] | None, plugins: Any,
                   chosen: Mapping[str, str] | None = None) -> Any:
     """A zero-argument constructor of the right meter for ``model``'s capabilities.
 
-    ``plugins``: the registry the headline metrics are built from (the run's, so ``replaces`` counts);
-    ``chosen``: an axis's ``headline`` table over :data:`HEADLINE`.
+    ``plugins``: the registry the headline metrics are built from (``ctx.plugins``, so ``replaces``
+    counts); ``chosen``: an axis's ``headline`` table over :data:`HEADLINE`.
     """
-    if plugins is None:
-        from polymodal.plugins import get_plugins
-
-        plugins = get_plugins()
     caps = getattr(model, "capabilities", frozenset())
     if "classify" in caps:
         head = headline(plugins, "classify", chosen)
