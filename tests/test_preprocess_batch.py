@@ -74,7 +74,7 @@ def test_a_bad_sample_in_a_batch_is_still_named() -> None:
     bad = clip.samples.copy()
     bad[0, 5] = np.nan
     samples[1]["audio"] = AudioClip(bad, clip.sample_rate)
-    with pytest.raises(DataError, match=r"sample 'shapes-test-1', field 'audio'.*NaN"):
+    with pytest.raises(DataError, match=rf"sample '{samples[1]['id']}', field 'audio'.*NaN"):
         Collator({"audio": mods["audio"]})(samples)
 
 
