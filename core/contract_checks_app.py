@@ -110,6 +110,20 @@ def check_corruption(corruption: Any, raw: Any = None, *, raw_format: str | None
                  "(pass raw=...)")
     before = _copy(raw)
     outputs = {}
+    global_state = np.random.get_state()
+    try:
+        _run_severities(fn, who, raw, before, severities, outputs)
+    finally:
+        np.random.set_state(global_state)
+    _require(not _equal(outputs[max(severities)], raw), who, f"severity {max(severities)}",
+             "a changed value (the most severe level must damage the input)")
+    return outputs
+
+
+def _run_severities(fn: Callable[..., Any], who: str, raw: Any, before: Any, severities: tuple[int, ...],
+                    outputs: dict[int, Any]) -> None:
+    import numpy as np
+
     for severity in severities:
         np.random.seed(severity)  # a corruption drawing from the global generator gives different outputs
         out = fn(raw, severity, np.random.default_rng(7))
@@ -127,13 +141,10 @@ def check_corruption(corruption: Any, raw: Any = None, *, raw_format: str | None
         _require(_equal(out, again), who, f"{where}: determinism",
                  "the same rng seed gives the same output (draw randomness only from the rng argument)")
         outputs[severity] = out
-    _require(not _equal(outputs[max(severities)], raw), who, f"severity {max(severities)}",
-             "a changed value (the most severe level must damage the input)")
-    return outputs
 
 
 def tiny_results_dir(root: Path, text: str = HOSTILE) -> Path:
-    """A results folder with two runs, one artifact and a manifest, every free text holding ``text``."""
+    """A results folder with two runs and a manifest, every free text (run names, conditions) holding ``text``."""
     from polymodal.results import JsonlStore
 
     root.mkdir(parents=True, exist_ok=True)
@@ -166,7 +177,9 @@ def check_reporter(reporter: Any, tmp_dir: str | Path, *, plugins: Any = None, s
     root = tiny_results_dir(Path(tmp_dir) / "results")
     out_dir = Path(tmp_dir) / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"report{suffix or '.' + name.split('.')[-1]}"
+    from polymodal.report import DEFAULT_FILE_NAMES
+
+    target = out_dir / (f"report{suffix}" if suffix else DEFAULT_FILE_NAMES.get(name, f"report.{name}"))
     target.write_text("previous report\n", encoding="utf-8")
     written = report(root, target)
     _require(written is not None and Path(written) == target, who, "return value",
