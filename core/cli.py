@@ -117,9 +117,15 @@ def _cmd_info(plugins: Plugins) -> Handler:
             info["parameter_types"] = types
         from polymodal.traits import ModalityTraits
 
-        traits = getattr(spec.load(), "traits", None)  # a modality's declared facts (class attribute)
+        from polymodal.evaluation import metric_feeds
+
+        factory = spec.load()
+        traits = getattr(factory, "traits", None)  # a modality's declared facts (class attribute)
         if isinstance(traits, ModalityTraits):
             info["traits"] = traits.to_json()
+        feeds = metric_feeds(factory)  # an axis's declared fact: which metrics a suite may choose for it
+        if feeds is not None:
+            info["metric_feeds"] = sorted(feeds)
         if args.json:
             _print_json(info)
             return 0
@@ -129,6 +135,9 @@ def _cmd_info(plugins: Plugins) -> Handler:
             print(f"  capabilities: {', '.join(sorted(spec.capabilities))}")
         if "traits" in info:
             print("  traits: " + ", ".join(f"{k}={v!r}" for k, v in info["traits"].items()))
+        if "metric_feeds" in info:
+            print("  metrics = [...]: " + (f"metrics declaring {', '.join(info['metric_feeds'])}"
+                                          if info["metric_feeds"] else "not choosable (fixed figures)"))
         if info["parameters"]:
             print("  parameters:")
             for k, v in info["parameters"].items():

@@ -11,6 +11,9 @@ everything else keeps working. The full old -> new table is
 
 from __future__ import annotations
 
+import importlib
+import warnings
+from collections.abc import Callable, Iterable
 from typing import Any
 
 #: Major versions of the plugin API still loaded through this layer, with the last minor each had.
@@ -20,15 +23,25 @@ BRIDGED_MAJORS: dict[int, int] = {1: 0}
 CHANGES: dict[str, str] = {
     "axes": ("the leaderboard no longer guesses a metric's direction from its name: state it on every row with "
              "ctx.row(..., higher_is_better=...) (declared_direction(metric) for a metric built from the registry); "
-             "rows without it show direction unknown, with no best marked"),
-    "metrics": ("optional: to be chosen by name in a suite's [axes.task] metrics = [...], declare on the spec "
-                "the capability whose outputs the metric scores (capabilities=['classify'] or ['caption'])"),
+             "rows without it take the direction a registered metric of that name declares, else show "
+             "direction unknown, with no best marked"),
+    "metrics": ("optional: to be chosen by name in a suite's [axes.<label>] metrics = [...], declare on the spec "
+                "the capability whose outputs the metric scores (capabilities=['classify'], ['caption'] or "
+                "['embed'] for retrieval); a metric whose figures differ in sense may declare figure_directions"),
     "reporters": ("artifacts are rendered through the registered kind report_sections (polymodal list "
                   "report-sections): render folder.artifacts_of(section.artifact_kind) with each section of "
                   "polymodal.report_sections.report_sections(plugins) so plugins' artifacts appear; "
                   "polymodal.report.ARTIFACT_KINDS is gone"),
+    "modalities": ("optional: polymodal data preview shows a field as its modality's traits declare "
+                   "(ModalityTraits.preview = 'image', 'frames', 'audio' or 'text'; pictorial means image), no "
+                   "longer by the raw value's Python type: declare preview if your raw values are pictures, "
+                   "clips or audio and the modality is not pictorial"),
     "models": ("model options embed_dim, temperature, learn_temperature, pair and lambda are no longer "
                "ModelConfig fields: declare a params= attrs class on the spec and read ctx.params"),
+    "fusions": ("optional: the input rules every fusion shares are public in polymodal.fusion (gather_inputs, "
+                "check_input_dims; API 2.1); polymodal_plugins.fusions.inputs is deprecated"),
+    "modalities": "optional: resolve_inside moved from polymodal.paths (deprecated) to polymodal.data (API 2.1)",
+    "datasets": "optional: resolve_inside moved from polymodal.paths (deprecated) to polymodal.data (API 2.1)",
 }
 
 #: Per kind: why an API 1 implementation cannot work any more (the plugin is refused).
@@ -45,6 +58,31 @@ _OLD_MODEL_FIELDS: dict[str, tuple[str, Any]] = {
     "pair": ("pair", None),
     "lambda_": ("lambda", 0.5),
 }
+
+
+#: Import paths that moved when the public API was split into tiers (docs/public-api.md): old -> new module.
+MOVED_MODULES: dict[str, str] = {
+    "polymodal.paths": "polymodal.data",
+    "polymodal_plugins.fusions.inputs": "polymodal.fusion",
+}
+
+
+def moved(old: str, names: Iterable[str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` serving ``names`` from their new module with a :class:`DeprecationWarning`.
+
+    Third-party plugins that imported a helper from its old module keep
+    working through the 2.x series, and are told where it lives now.
+    """
+    new, served = MOVED_MODULES[old], frozenset(names)
+
+    def __getattr__(name: str) -> Any:
+        if name not in served:
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        warnings.warn(f"{old}.{name} moved to {new}.{name}; import it from there ({old} goes away in plugin "
+                      "API 3; see docs/migration.md)", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(new), name)
+
+    return __getattr__
 
 
 def major(version: str) -> int:
@@ -88,4 +126,5 @@ class LegacyModelConfig:
         return getattr(self._config, name)
 
 
-__all__ = ["BRIDGED_MAJORS", "CHANGES", "INCOMPATIBLE", "LegacyModelConfig", "deprecation", "incompatibility"]
+__all__ = ["BRIDGED_MAJORS", "CHANGES", "INCOMPATIBLE", "MOVED_MODULES", "LegacyModelConfig", "deprecation",
+           "incompatibility", "moved"]

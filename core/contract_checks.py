@@ -373,8 +373,12 @@ def check_dataset(dataset: Any, *, samples: int = 8) -> Any:
     Checks: ``fields`` maps str -> str, ``targets`` is a list of str, the
     dataset is not empty, and the first ``samples`` items are dicts with a
     unique ``id``, every target, and only declared fields (a missing modality
-    is an absent key or ``None``).
+    is an absent key or ``None``). A streamed dataset (``iter_indices``, see
+    :mod:`polymodal.streaming`) is read in order, and must give the samples
+    of positions it skips past ``[0, 2, 3]`` the same as in a full read.
     """
+    from polymodal.streaming import iter_samples
+
     who = f"dataset {getattr(dataset, 'name', type(dataset).__name__)}"
     fields, targets = getattr(dataset, "fields", None), getattr(dataset, "targets", None)
     _require(isinstance(fields, dict) and fields and all(isinstance(k, str) and isinstance(v, str)
@@ -384,8 +388,15 @@ def check_dataset(dataset: Any, *, samples: int = 8) -> Any:
              "a list of target keys")
     _require(len(dataset) > 0, who, "len()", "at least one sample")
     ids = set()
-    for i in range(min(samples, len(dataset))):
-        item = dataset[i]
+    n = min(samples, len(dataset))
+    items = list(iter_samples(dataset, range(n)))
+    _require(len(items) == n, who, "iter_indices", f"{n} samples for positions 0..{n - 1}, got {len(items)}")
+    picked = [0, 2, 3] if n > 3 else []
+    if picked:
+        again = [it.get("id") if isinstance(it, dict) else it for it in iter_samples(dataset, picked)]
+        _require(again == [items[i].get("id") if isinstance(items[i], dict) else items[i] for i in picked], who,
+                 f"samples {picked}", "the same samples read alone as in order")
+    for i, item in enumerate(items):
         _require(isinstance(item, dict), who, f"item {i}", f"a dict, got {type(item).__name__}")
         _require("id" in item and item["id"] not in ids, who, f"item {i}", "a unique 'id'")
         ids.add(item["id"])
@@ -442,5 +453,114 @@ def check_attack(attack: Any, *, epsilon: float = 0.1, norm: str = "linf") -> An
     return deltas
 
 
+def check_strategy(factory: Callable[..., Any], model: Any, batch: Any, *, params: Any = None, ctx: Any = None,
+                   seed: int = 0) -> Any:
+    """Check a training-strategy factory (``factory(params, ctx)``) on a model and a batch; returns the strategy.
+
+    Checks: the built object has ``begin_epoch``, ``loss``, ``state`` and
+    ``load_state``; ``begin_epoch`` returns a non-empty phase name for epochs
+    0 and 1 and leaves some parameter trainable; ``loss(model, batch)`` gives
+    a finite scalar tensor that gradients reach a trainable parameter from,
+    and a dict of float figures, and leaves the batch unchanged; the same ``ctx.seed`` gives the same loss
+    whatever the global torch generator holds (randomness must come from a
+    generator seeded with ``ctx.seed``); ``state()`` survives
+    ``torch.save`` / ``torch.load(weights_only=True)`` as checkpoints store
+    it, and a fresh strategy given it repeats the next loss exactly (what
+    ``--resume`` promises). The model's ``requires_grad`` flags are restored
+    afterwards. ``ctx`` defaults to ``StrategyContext(model=model, seed=seed)``.
+    """
+    import io
+
+    import torch
+
+    from polymodal.strategy import StrategyContext
+
+    who = f"strategy {_name(factory)}"
+    ctx = StrategyContext(model=model, seed=seed) if ctx is None else ctx
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    optimizer = torch.optim.SGD([p for p, _ in flags], lr=0.0)
+    rng = torch.get_rng_state()
+
+    def build() -> Any:
+        for p, flag in flags:  # each strategy starts from the model as training would give it
+            p.requires_grad_(flag)
+        built = factory(params, ctx)
+        for method in ("begin_epoch", "loss", "state", "load_state"):
+            _require(callable(getattr(built, method, None)), who, method,
+                     "a method of the built strategy (docs/kinds/strategy.md)")
+        return built
+
+    def begin(strategy: Any, epoch: int) -> None:
+        phase = strategy.begin_epoch(model, epoch, optimizer)
+        _require(isinstance(phase, str) and phase, who, f"begin_epoch(epoch={epoch})",
+                 f"a non-empty phase name (str) for the logs, got {phase!r}")
+        _require(any(p.requires_grad for p, _ in flags), who, f"begin_epoch(epoch={epoch})",
+                 "some parameter left trainable")
+
+    inputs = {k: (v.data.clone(), v.mask.clone()) for k, v in batch.inputs.items()}
+
+    def loss_of(strategy: Any, rng_seed: int) -> Any:
+        torch.manual_seed(rng_seed)  # a strategy that draws from the global generator gives different losses
+        out = strategy.loss(model, batch)
+        _require(set(batch.inputs) == set(inputs) and all(
+            torch.equal(v.data, inputs[k][0]) and torch.equal(v.mask, inputs[k][1]) for k, v in batch.inputs.items()),
+            who, "loss()", "the caller's batch left unchanged (build a new Batch, e.g. with attrs.evolve, instead "
+            "of changing its tensors, masks or inputs in place)")
+        _require(isinstance(out, tuple) and len(out) == 2, who, "loss()", "a (loss, logs) pair")
+        loss, logs = out
+        _require(isinstance(loss, torch.Tensor) and loss.dim() == 0 and loss.is_floating_point()
+                 and bool(torch.isfinite(loss.detach())), who, "loss()", "a finite scalar float tensor first")
+        _require(isinstance(logs, dict) and all(isinstance(k, str) and isinstance(v, (int, float))
+                                                for k, v in logs.items()),
+                 who, "loss()", "a dict[str, float] of figures second (float(t.detach()), not tensors)")
+        return loss
+
+    try:
+        model.train()
+        strategy = build()
+        for epoch in (0, 1):
+            begin(strategy, epoch)
+        model.zero_grad(set_to_none=True)
+        loss = loss_of(strategy, 0)
+        _require(loss.requires_grad, who, "loss()", "a loss attached to the graph (not detached, not under no_grad)")
+        loss.backward()
+        _require(any(p.requires_grad and p.grad is not None for p, _ in flags), who, "loss()",
+                 "gradients that reach a trainable parameter of the model")
+        model.zero_grad(set_to_none=True)
+
+        model.eval()  # dropout off: any difference below comes from the strategy
+        first = build()
+        begin(first, 0)
+        before = loss_of(first, 1).detach()
+        state = first.state()
+        _require(isinstance(state, dict), who, "state()", f"a dict, got {type(state).__name__}")
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        buffer.seek(0)
+        try:
+            state = torch.load(buffer, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - the reason goes into the message
+            raise ContractError(f"{who}: state(): tensors, numbers, strings, lists and dicts only (checkpoints "
+                                f"load it with torch.load(weights_only=True)); {type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0]}") from exc
+        after = loss_of(first, 2).detach()
+        second = build()
+        begin(second, 0)
+        _require(torch.equal(loss_of(second, 3).detach(), before), who, "determinism",
+                 "the same ctx.seed gives the same loss whatever the global torch generator holds "
+                 "(draw randomness from a torch.Generator seeded with ctx.seed)")
+        resumed = build()
+        begin(resumed, 0)
+        resumed.load_state(state)
+        _require(torch.equal(loss_of(resumed, 4).detach(), after), who, "load_state(state())",
+                 "a fresh strategy given the state repeats the next loss exactly (what --resume promises)")
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        model.zero_grad(set_to_none=True)
+        torch.set_rng_state(rng)
+    return strategy
+
+
 __all__ = ["ContractError", "check_attack", "check_axis_rows", "check_dataset", "check_encoder", "check_fusion",
-           "check_metric", "check_modality", "check_model"]
+           "check_metric", "check_modality", "check_model", "check_strategy"]

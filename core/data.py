@@ -18,15 +18,30 @@ exposes
   and every split is every sample: the runner then warns that evaluation
   data is training data) and ``skipped_samples: list[(id, reason)]``.
 
+A *streamed* dataset (data larger than the disk or memory: a remote
+``datasets`` stream, WebDataset shards read front to back) keeps those
+facts but replaces random access by ``iter_indices(indices) -> Iterator``:
+the samples at the given *ascending* positions, in that order, reading
+through the others without decoding them. Its ``__len__`` comes from a
+counting pass (or metadata), so ranks still split a split into contiguous
+parts and evaluation covers every sample exactly once, in the order one
+process sees. :mod:`polymodal.streaming` (``iter_samples``, ``batch_loader``)
+serves both kinds, so trainers and axes need no ``if`` on the reader.
+
 A modality (built by a ``modalities`` plugin) turns one raw value into a
 tensor and a list of tensors into a padded :class:`ModalityBatch`. The
 :class:`Collator` applies them per field, so with DataLoader workers the
 decoding and preprocessing run in the workers, in parallel.
+
+For modality and dataset plugins (component API): :class:`AudioClip` (a
+decoded waveform) and :func:`resolve_inside` (a sample path that cannot
+escape the dataset root).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -41,6 +56,35 @@ if TYPE_CHECKING:
     from torch.utils.data import DataLoader
 
     from polymodal.plugins import Plugins
+
+
+def resolve_inside(root: str | os.PathLike[str] | None, value: str | os.PathLike[str], *, what: str = "") -> Path:
+    """Resolve ``value`` against ``root`` and check that it stays inside it.
+
+    Datasets come from other people: a manifest row saying ``../../etc/passwd``,
+    an absolute path, or a symlink pointing outside the dataset folder must be
+    refused rather than read, so every reader resolves sample paths here.
+
+    Symlinks are followed before checking, so a link inside the root that
+    points outside is refused too. With ``root=None`` (a value given
+    directly by the user, not by a dataset file) the path is only resolved.
+    ``what`` prefixes error messages (e.g. ``"dataset 'coco', sample 12"``).
+    """
+    prefix = f"{what}: " if what else ""
+    text = os.fspath(value)
+    if "\x00" in text:
+        raise DataError(f"{prefix}path {text!r} contains a NUL byte")
+    if root is None:
+        return Path(text).expanduser().resolve()
+    base = Path(root).expanduser().resolve()
+    candidate = Path(text)
+    full = (candidate if candidate.is_absolute() else base / candidate).resolve()
+    if full != base and base not in full.parents:
+        raise DataError(
+            f"{prefix}path {text!r} resolves to {str(full)!r}, outside the dataset root {str(base)!r}; "
+            f"sample paths must stay inside the root (no '..', absolute paths or symlinks leading out)"
+        )
+    return full
 
 
 @runtime_checkable
@@ -156,14 +200,20 @@ class Collator:
         return Batch(inputs=inputs, targets=targets, ids=ids)
 
 
+def is_streamed(dataset: Any) -> bool:
+    """Whether ``dataset`` is read front to back (it declares ``iter_indices``) rather than by index."""
+    return callable(getattr(dataset, "iter_indices", None))
+
+
 def dataset_texts(dataset: Any, field: str) -> list[str]:
     """All texts of ``field``: via ``dataset.texts(field)`` when offered, else by iterating."""
     texts = getattr(dataset, "texts", None)
     if callable(texts):
         return list(texts(field))
+    from polymodal.streaming import iter_samples
+
     out = []
-    for i in range(len(dataset)):
-        item = dataset[i]
+    for item in iter_samples(dataset, range(len(dataset))):
         if item is not None and isinstance(item.get(field), str):
             out.append(item[field])
     return out

@@ -78,7 +78,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from polymodal.errors import PolymodalError
+# The cross-rank helpers an axis needs under torchrun, re-exported so that axes need only this
+# module and polymodal.results (the component API, docs/public-api.md).
+from polymodal.collective import (
+    active,
+    all_gather_object,
+    all_reduce_max,
+    all_reduce_sum,
+    broadcast_object,
+    gather_cat,
+    local,
+)
+from polymodal.errors import ConfigError, PolymodalError
 from polymodal.results import ResultRow
 
 if TYPE_CHECKING:
@@ -128,14 +139,55 @@ class Unit:
 Committer = Callable[[Unit], None]
 
 
-def declared_direction(metric: Any) -> bool | None:
+def declared_direction(metric: Any, figure: str | None = None) -> bool | None:
     """The ``higher_is_better`` a metric (torchmetrics contract) declares; None when it declares none.
 
-    A metric computing several figures with different senses declares None; the axis then states each
-    figure's direction itself.
+    A metric computing several figures with different senses declares ``higher_is_better = None`` and
+    may declare ``figure_directions``, a mapping from each key of its ``compute()`` dict to its sense;
+    ``figure`` names that key. Without either fact the answer is None (the axis states the figure's
+    direction itself, or the leaderboard shows it as unknown): never a guess from the name.
     """
     value = getattr(metric, "higher_is_better", None)
-    return value if isinstance(value, bool) else None
+    if isinstance(value, bool):
+        return value
+    per_figure = getattr(metric, "figure_directions", None)
+    if figure is not None and isinstance(per_figure, Mapping):
+        found = per_figure.get(figure)
+        return found if isinstance(found, bool) else None
+    return None
+
+
+def metric_feeds(axis: Any) -> frozenset[str] | None:
+    """The metric capabilities an axis (class or object) feeds by name when a suite sets ``metrics``.
+
+    An axis declares ``metric_feeds: ClassVar[frozenset[str]]``: a metric whose spec declares one of
+    these ``capabilities`` can be chosen in ``[axes.<label>] metrics = [...]``, and the axis builds it
+    through the registry (so a metric another plugin ``replaces`` is the one used). Empty: the axis's
+    figures are fixed, and a suite that sets ``metrics`` on it is refused at validation. None (not
+    declared): the axis's own parameter check decides what a ``metrics`` key means (API 1 axes).
+    """
+    feeds = getattr(axis, "metric_feeds", None)
+    return None if feeds is None else frozenset(feeds)
+
+
+def check_metric_choice(plugins: Plugins, axis: str, names: Any, feeds: frozenset[str]) -> None:
+    """Refuse a suite's ``metrics = [...]`` for axis ``axis`` unless each name is a metric it feeds.
+
+    Called by the runner when a suite is validated, before anything trains; ``feeds`` is
+    :func:`metric_feeds` of the axis. Unknown names raise the registry's did-you-mean error.
+    """
+    if not feeds:
+        raise ConfigError(f"key 'metrics': axis {axis!r} computes fixed figures (it declares no metric_feeds), "
+                          "so a suite cannot choose them; remove the key")
+    names = [names] if isinstance(names, str) else names  # ``metrics = "accuracy"``: one name
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(m, str) for m in names):
+        raise ConfigError(f"metrics: expected a non-empty list of metric names, got {names!r}")
+    for name in names:
+        spec = plugins.get("metrics", name)  # unknown: UnknownNameError with a did-you-mean
+        if not set(spec.capabilities) & feeds:
+            raise ConfigError(f"metrics: metric {name!r} declares none of the capabilities the {axis} axis "
+                              f"feeds by name ({', '.join(sorted(feeds))}); its spec says "
+                              f"{sorted(spec.capabilities) or 'none'}")
 
 
 @attrs.define
@@ -197,11 +249,11 @@ class AxisContext:
                                      f"or None, got {higher_is_better!r}")
             extra["higher_is_better"] = higher_is_better
         if per_sample is not None and value is not None:
-            from polymodal.stats import PER_SAMPLE_KEY, encode_per_sample
+            from polymodal.stats import PER_SAMPLE_KEY, encode_per_sample, per_sample_mean_matches
 
             scores = [float(v) for v in per_sample]
             mean = math.fsum(scores) / len(scores) if scores else math.nan
-            if not scores or abs(mean - float(value)) > 1e-6 * max(1.0, abs(float(value))):
+            if not per_sample_mean_matches(scores, value):
                 raise PolymodalError(f"axis {self.axis!r}, metric {metric!r}: per-sample scores average to {mean!r}, "
                                      f"not the row value {float(value)!r}")
             extra[PER_SAMPLE_KEY] = encode_per_sample(scores, sample_ids)

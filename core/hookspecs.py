@@ -145,10 +145,11 @@ def register_trainers(register: Register) -> None:
     """Register trainers: what turns a run of a suite into a trained model.
 
     The factory is called as ``factory(config, plugins, out_dir, *, resume,
-    progress)`` with a validated :class:`polymodal.experiment.ExperimentConfig`
-    and returns a :class:`polymodal.runner.TrainedRun` (model, model context,
-    evaluation data and training figures). Resuming an already finished run
-    must not train again.
+    progress, device, limit)`` with a validated
+    :class:`polymodal.experiment.ExperimentConfig` and returns a
+    :class:`polymodal.runner.TrainedRun` (model, model context, evaluation
+    data and training figures). Resuming an already finished run must not
+    train again. The loop and the contract: ``docs/kinds/trainer.md``.
     """
 
 

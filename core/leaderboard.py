@@ -26,22 +26,30 @@ Explanations (``interpretability.*``) and training curves (``train``) are
 not scores and stay out of the leaderboard; reporters show them as charts.
 Whether higher is better comes only from a row's ``extra.higher_is_better``,
 which the axis records from the metric that produced the row (torchmetrics'
-``higher_is_better``) or states for a figure it computes itself. A column
-with no such fact has direction "unknown": no arrow and no best or tied
-marking. The direction is never guessed from the metric's name.
+``higher_is_better``) or states for a figure it computes itself. Rows
+written before that fact existed (old result folders) lack it: their
+column's direction is then the one the metric registry declares -- the
+registered metric of that name (its class's ``higher_is_better``), or a
+registered metric whose class declares the figure in ``figure_directions``
+-- and the column says so (``direction_source = "registry"``). A column
+with no fact from either has direction "unknown": no arrow and no best or
+tied marking. The direction is never guessed from the metric's name.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from polymodal.results import ResultRow
 from polymodal.stats import (DEFAULT_RESAMPLES, PER_SAMPLE_KEY, Interval, SeedSummary, bootstrap_interval,
                              decode_per_sample, paired_test, seed_summary)
+
+if TYPE_CHECKING:
+    from polymodal.plugins import Plugins
 
 #: Significance level for marking a best value.
 DEFAULT_ALPHA = 0.05
@@ -60,6 +68,40 @@ def column_direction(facts: Iterable[Any]) -> bool | None:
     Rows that disagree leave the direction unknown rather than pick one.
     """
     declared = {f for f in facts if isinstance(f, bool)}
+    return declared.pop() if len(declared) == 1 else None
+
+
+def registered_direction(plugins: Plugins, metric: str) -> bool | None:
+    """The direction the metric registry declares for a figure named ``metric``; None when none does.
+
+    For rows that predate ``extra.higher_is_better``: first the registered metric called ``metric``
+    (its class's ``higher_is_better``, or its ``figure_directions`` entry for that name), then any
+    registered metric whose class declares ``metric`` in a class-level ``figure_directions`` mapping
+    (they must all agree). Loading a metric imports its module (torch), so this runs only for
+    columns without a fact. A metric that fails to load declares nothing.
+    """
+    from polymodal.errors import PolymodalError
+    from polymodal.evaluation import declared_direction
+
+    def load(spec: Any) -> Any:
+        try:
+            return spec.load()
+        except Exception:  # noqa: BLE001 - a broken metric plugin declares nothing; the column stays unknown
+            return None
+
+    try:
+        own = load(plugins.get("metrics", metric))
+    except PolymodalError:
+        own = None
+    if own is not None:
+        found = declared_direction(own, metric)
+        if found is not None:
+            return found
+    declared = set()
+    for spec in plugins.list("metrics"):
+        per_figure = getattr(load(spec), "figure_directions", None)
+        if isinstance(per_figure, Mapping) and isinstance(per_figure.get(metric), bool):
+            declared.add(per_figure[metric])
     return declared.pop() if len(declared) == 1 else None
 
 
@@ -84,6 +126,9 @@ class Column:
     higher_is_better: bool | None
     #: Condition keys whose values were averaged over (e.g. ``("epsilon", "attack")``).
     averaged_over: tuple[str, ...] = ()
+    #: Where the direction came from: ``rows`` (their ``extra.higher_is_better``), ``registry`` (rows
+    #: without the fact, e.g. an old results folder: the metric registry's declaration), None: unknown.
+    direction_source: str | None = None
 
     @property
     def key(self) -> str:
@@ -105,7 +150,8 @@ class Column:
 
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "axis": self.axis, "metric": self.metric,
-                "higher_is_better": self.higher_is_better, "averaged_over": list(self.averaged_over)}
+                "higher_is_better": self.higher_is_better, "averaged_over": list(self.averaged_over),
+                "direction_source": self.direction_source}
 
 
 @attrs.frozen
@@ -232,13 +278,15 @@ def seed_group(run: str) -> str | None:
 
 def build_leaderboard(rows: Iterable[ResultRow], runs: Sequence[str] | None = None, *,
                       resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
-                      alpha: float = DEFAULT_ALPHA) -> Leaderboard:
+                      alpha: float = DEFAULT_ALPHA, plugins: Plugins | None = None) -> Leaderboard:
     """Aggregate result rows into a leaderboard (see the module docstring for the rule).
 
     ``runs`` fixes the row order and includes runs without any measurement
     (failed ones); by default runs appear in the order they first wrote a row.
     ``resamples`` and ``seed`` drive every bootstrap interval and permutation
-    test, so the same results always give the same leaderboard.
+    test, so the same results always give the same leaderboard. ``plugins``
+    (default: the process-wide manager) answers the direction of a column
+    whose rows lack ``extra.higher_is_better`` (:func:`registered_direction`).
     """
     rows = [r for r in rows if r.metric != "error" and not _is_excluded(r.axis)]
     run_order = list(dict.fromkeys([*(runs or []), *(r.run for r in rows)]))
@@ -266,11 +314,25 @@ def build_leaderboard(rows: Iterable[ResultRow], runs: Sequence[str] | None = No
         interval = bootstrap_interval(samples, resamples=resamples, seed=seed) if samples is not None else None
         cells[(run, f"{axis}/{metric}")] = Cell(mean, len(values), interval, samples, ids)
 
-    columns = tuple(
-        Column(axis=axis, metric=metric, higher_is_better=column_direction(hints.get((axis, metric), ())),
-               averaged_over=tuple(sorted(varying.get((axis, metric), ()))))
-        for axis, metric in sorted(column_order, key=lambda am: (axes_first[am[0]], column_order[am]))
-    )
+    def direction(axis: str, metric: str) -> tuple[bool | None, str | None]:
+        facts = hints.get((axis, metric), ())
+        if any(isinstance(f, bool) for f in facts):
+            found = column_direction(facts)
+            return found, "rows" if found is not None else None  # rows that disagree: unknown
+        nonlocal plugins
+        if plugins is None:
+            from polymodal.plugins import get_plugins
+
+            plugins = get_plugins()
+        found = registered_direction(plugins, metric)
+        return found, "registry" if found is not None else None
+
+    cols: list[Column] = []
+    for axis, metric in sorted(column_order, key=lambda am: (axes_first[am[0]], column_order[am])):
+        hib, source = direction(axis, metric)
+        cols.append(Column(axis=axis, metric=metric, higher_is_better=hib, direction_source=source,
+                              averaged_over=tuple(sorted(varying.get((axis, metric), ())))))
+    columns = tuple(cols)
     best: dict[str, frozenset[str]] = {}
     tied: dict[str, frozenset[str]] = {}
     notes: dict[str, str] = {}
@@ -290,7 +352,8 @@ def _mark_best(col: Column, scored: list[tuple[str, Cell]], *, resamples: int, s
     if len(finite) < 2:
         return frozenset(), frozenset(), "a single run: nothing to compare"
     if col.higher_is_better is None:
-        return frozenset(), frozenset(), "direction unknown (no row declares higher_is_better): no best marked"
+        return frozenset(), frozenset(), ("direction unknown (neither its rows nor a registered metric declare "
+                                          "higher_is_better): no best marked")
     sign = 1.0 if col.higher_is_better else -1.0
     leader_run, leader = max(finite, key=lambda rc: sign * rc[1].value)
     if leader.samples is None:

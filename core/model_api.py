@@ -53,6 +53,19 @@ Optional hooks that strategies and axes use when present:
                                  perturbed for adversarial training on
                                  discrete inputs (text); the default finds the
                                  first ``nn.Embedding`` in ``encoders[field]``.
+``answer_loglik(batch, replies)`` answering models: log-likelihood ``[B]`` of
+                                 each reply (importance occludes it; the
+                                 adversarial axis ascends its negative);
+                                 ``choice_loglik(batch, options, picks)`` the
+                                 same for the reply naming an option.
+``differentiable_pixels``        answering models: ``True`` when gradients of
+                                 ``answer_loglik`` reach the image tensors
+                                 (hf-vlm: a torch twin of the processor), so
+                                 ``robustness.adversarial`` may attack them.
+``interpretation()``             the last call's internals for
+                                 ``interpretability.attention`` (fusion
+                                 attention, or per generated token maps over
+                                 the image with their ``tokens``).
 
 Checkpoints (see :mod:`polymodal.checkpoint`) store the experiment config and
 ``ctx.to_json()``, so a model is rebuilt from a checkpoint alone with
@@ -73,8 +86,15 @@ from torch import nn
 from polymodal.batch import Batch, Features
 from polymodal.errors import ConfigError, PolymodalError
 
+# Re-exported so that model and encoder plugins need this one module (the component API,
+# docs/public-api.md): the config a factory receives, the weights mixin, and loading a
+# checkpointed helper model (e.g. an axis's classifier).
+from polymodal.checkpoint import load_model
+from polymodal.experiment import MOVED_FROM_MODEL, HeadConfig, ModelConfig
+from polymodal.weights import WeightsMixin, freeze
+
 if TYPE_CHECKING:
-    from polymodal.experiment import EncoderConfig, ModelConfig
+    from polymodal.experiment import EncoderConfig
     from polymodal.plugins import Plugins
 
 #: The capabilities the built-in axes know; not a closed set (see the module docs).

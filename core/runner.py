@@ -36,7 +36,7 @@ from typing import Any
 import attrs
 
 from polymodal import __version__
-from polymodal.errors import ConfigError, PolymodalError
+from polymodal.errors import ConfigError, PluginError, PolymodalError
 from polymodal.evaluation import AxisContext, Unit, condition_key
 from polymodal.progress import SuiteProgress as Progress
 from polymodal.results import JsonlStore, ResultRow, atomic_write_bytes, is_storage_failure, storage_error
@@ -98,6 +98,7 @@ class Runner:
     # -- validation -------------------------------------------------------------
     def validate(self) -> None:
         """Check every name, capability and parameter; report all problems at once."""
+        from polymodal.evaluation import check_metric_choice, metric_feeds
         from polymodal.experiment import experiment_from_dict, model_params
 
         problems: list[str] = []
@@ -114,6 +115,16 @@ class Runner:
 
         for label, entry in self.suite.axes.items():
             spec = attempt(f"{src}: axes.{label}", lambda e=entry: self.plugins.get("axes", e.name))
+            feeds = None
+            if spec is not None and "metrics" in entry.params:
+                factory = attempt(f"{src}: axes.{label}", spec.load)
+                spec, feeds = (spec, metric_feeds(factory)) if factory is not None else (None, None)
+            if feeds is not None:
+                # Which figures a suite may choose is the axis's declared fact (``metric_feeds``), checked
+                # before its parameters: an axis with fixed figures gets one line naming it and the key.
+                if attempt(f"{src}: axes.{label}", lambda e=entry, f=feeds: check_metric_choice(
+                        self.plugins, e.name, e.params["metrics"], f) or True) is None:
+                    spec = None
             if spec is not None:
                 axis = attempt(f"{src}: axes.{label}: parameters of axis {entry.name!r}",
                                lambda s=spec, e=entry: s.build(**e.params))
@@ -310,8 +321,12 @@ class Runner:
 
         guarded = collective.guarded_metrics() if self.options.world_size > 1 else contextlib.nullcontext()
         with guarded:
+            # A run is skipped only once the manifest says so: a kill after its last commit record but before
+            # the manifest write left every axis complete and the run "pending" (found by the crash sweep).
+            recorded = {r.get("id"): r.get("status") for r in manifest.get("runs", [])}
             for index, plan in enumerate(self.suite.runs):
-                if all((plan.id, a) in complete for a in ("train", *plan.axes)):
+                if recorded.get(plan.id) == "complete" and all((plan.id, a) in complete
+                                                               for a in ("train", *plan.axes)):
                     bar.done += len(plan.axes) + 1
                     continue
                 if collective.broken():
@@ -378,8 +393,18 @@ class Runner:
         trainer_name = self.suite.data.get("trainer", "default")
         factory = self.plugins.get("trainers", trainer_name).load()
         folder = self.out / "runs" / plan.id.replace("/", "__") / "train"
-        return factory(exp, self.plugins, folder, resume=True, progress=self.options.progress and self.is_writer,
-                       device=self.options.device, limit=self.options.limit)
+        trained = factory(exp, self.plugins, folder, resume=True, progress=self.options.progress and self.is_writer,
+                          device=self.options.device, limit=self.options.limit)
+        # A trainer is a plugin: say which contract it broke here, not with an AttributeError later.
+        if not isinstance(trained, TrainedRun):
+            raise PluginError(f"trainer {trainer_name!r} returned {type(trained).__name__}; expected a "
+                              "polymodal.runner.TrainedRun(model, model_ctx, data, figures)")
+        if not (isinstance(trained.figures, dict) and all(
+                isinstance(f, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                            for v in f.values()) for f in trained.figures.values())):
+            raise PluginError(f"trainer {trainer_name!r}: figures must map split -> {{metric: number}}, got "
+                              f"{trained.figures!r:.200}")
+        return trained
 
     def _run_one(self, plan: RunPlan, complete: set[tuple[str, str]],
                  stored: dict[tuple[str, str], set[str]], bar: Progress) -> Any:

@@ -101,8 +101,8 @@ class SplitView:
 
     def __getattr__(self, name: str) -> Any:
         # Guarded so that unpickling in DataLoader workers (before __dict__ is set) cannot recurse.
-        if name.startswith("__") or name in ("dataset", "indices", "split"):
-            raise AttributeError(name)
+        if name.startswith("__") or name in ("dataset", "indices", "split", "iter_indices"):
+            raise AttributeError(name)  # iter_indices of the whole would read the wrong samples
         return getattr(self.dataset, name)
 
     def texts(self, field: str) -> list[str]:
@@ -112,19 +112,37 @@ class SplitView:
         texts = getattr(self.dataset, "texts", None)
         if callable(texts) and "indices" in inspect.signature(texts).parameters:
             return list(texts(field, indices=self.indices))
-        out = []
-        for i in range(len(self)):
-            item = self[i]
-            if item is not None and isinstance(item.get(field), str):
-                out.append(item[field])
-        return out
+        return [item[field] for item in _samples(self) if item is not None and isinstance(item.get(field), str)]
 
     def target_values(self, name: str) -> list[Any]:
         values = getattr(self.dataset, "target_values", None)
         if callable(values):
             every = values(name)
             return [every[i] for i in self.indices]
-        return [self[i].get(name) for i in range(len(self))]
+        return [s.get(name) for s in _samples(self)]
+
+
+def _samples(dataset: Any) -> Any:
+    from polymodal.streaming import iter_samples
+
+    return iter_samples(dataset, range(len(dataset)))
+
+
+class StreamedSplitView(SplitView):
+    """A split of a streamed dataset (see :mod:`polymodal.streaming`): its positions map onto the whole's."""
+
+    def __getitem__(self, i: int) -> Any:
+        raise TypeError(f"split {self.split!r} of a streamed dataset is read in order (iter_indices), not by index")
+
+    def iter_indices(self, indices: Any) -> Any:
+        return self.dataset.iter_indices(self.indices[i] for i in indices)
+
+
+def split_view(dataset: Any, indices: Sequence[int], split: str) -> SplitView:
+    """The right view of ``dataset`` for a split: a streamed dataset keeps reading in order."""
+    from polymodal.data import is_streamed
+
+    return (StreamedSplitView if is_streamed(dataset) else SplitView)(dataset, indices, split)
 
 
 def target_values(dataset: Any, name: str) -> list[Any]:
@@ -132,7 +150,7 @@ def target_values(dataset: Any, name: str) -> list[Any]:
     values = getattr(dataset, "target_values", None)
     if callable(values):
         return list(values(name))
-    return [dataset[i].get(name) for i in range(len(dataset))]
+    return [s.get(name) for s in _samples(dataset)]
 
 
-__all__ = ["SplitSpec", "SplitView", "parse_split", "split_indices", "target_values"]
+__all__ = ["SplitSpec", "SplitView", "StreamedSplitView", "parse_split", "split_indices", "split_view", "target_values"]

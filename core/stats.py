@@ -49,6 +49,33 @@ DEFAULT_LEVEL = 0.95
 EXACT_PERMUTATION_MAX_N = 16
 #: The key of per-sample scores in a row's ``extra``.
 PER_SAMPLE_KEY = "per_sample"
+#: How far (relative to ``max(1, |value|)``) the mean of a row's per-sample scores may be from its value.
+#: Aggregates often come from torchmetrics in float32 (relative rounding about 6e-8 per operation), the
+#: per-sample mean is an exact float64 ``fsum``, so honest agreement is well inside 1e-6; a disagreement
+#: that matters -- a tie broken another way flips one sample -- moves the mean by 1/n, which is above
+#: 1e-6 for any split of fewer than a million samples.
+PER_SAMPLE_TOLERANCE = 1e-6
+
+
+def per_sample_mean_matches(scores: Sequence[float], value: float) -> bool:
+    """Whether ``scores`` (non-empty) average to ``value`` within :data:`PER_SAMPLE_TOLERANCE`."""
+    if not scores:
+        return False
+    mean = math.fsum(float(s) for s in scores) / len(scores)
+    return abs(mean - float(value)) <= PER_SAMPLE_TOLERANCE * max(1.0, abs(float(value)))
+
+
+def consistent_per_sample(scores: Sequence[float] | None, value: float | None) -> list[float] | None:
+    """``scores`` when they are the per-sample scores behind ``value`` (their mean), else None.
+
+    The one check every axis makes before attaching per-sample scores to a row: a metric that breaks
+    ties another way than the axis's own per-sample hits gives a value the scores do not average to,
+    and then the row gets no interval rather than an interval of another number.
+    """
+    if scores is None or value is None or not math.isfinite(float(value)):
+        return None
+    scores = [float(s) for s in scores]
+    return scores if per_sample_mean_matches(scores, value) else None
 
 
 def ids_digest(ids: Iterable[Any]) -> str:

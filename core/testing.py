@@ -14,7 +14,8 @@ Fixtures:
 
 Contract checkers, one per kind (see :mod:`polymodal.contract_checks`):
 ``check_fusion``, ``check_encoder``, ``check_modality``, ``check_metric``,
-``check_model``, ``check_dataset``, ``check_attack`` and ``check_axis_rows``. Each raises :class:`ContractError` naming the broken promise.
+``check_model``, ``check_dataset``, ``check_attack``, ``check_strategy`` and ``check_axis_rows``.
+Each raises :class:`ContractError` naming the broken promise.
 
 ``run_suite_with(suite, *plugin_objects, out=..., limit=8)`` runs a suite in-process
 with your plugin objects added, as ``polymodal run --limit 8`` would once installed.
@@ -40,6 +41,7 @@ from polymodal.contract_checks import (  # noqa: F401 - re-exported for plugin a
     check_metric,
     check_modality,
     check_model,
+    check_strategy,
 )
 from polymodal.plugins import PluginSettings, Plugins, build_plugin_manager
 

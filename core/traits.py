@@ -55,6 +55,11 @@ class ModalityTraits:
     raw_format: str = ""
     #: How classification over this modality is named in task rows (e.g. ``video``); None: ``classification``.
     task: str | None = None
+    #: How ``polymodal data preview`` shows a raw value: ``image`` (PIL image or ``[H, W(, C)]`` array),
+    #: ``frames`` (a list of pictures or ``[N, H, W(, C)]``), ``audio`` (an object with ``samples`` and
+    #: ``sample_rate``, e.g. :class:`polymodal.data.AudioClip`) or ``text``; empty: ``image`` for a
+    #: ``pictorial`` modality, else text.
+    preview: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self, value_serializer=lambda _i, _a, v: list(v) if isinstance(v, tuple) else v)

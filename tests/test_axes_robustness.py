@@ -77,6 +77,24 @@ def test_text_corruptions_monotone_and_deterministic() -> None:
     assert typo(text, 5, sample_rng(1, "t", "text", "typos")) != text
 
 
+def test_paraphrase_templates_per_severity_seeded_and_on_request_only() -> None:
+    from polymodal_plugins.axes.corruption import available
+    from polymodal_plugins.axes.text_corruptions import PARAPHRASES
+
+    question = "What colour is the car?"
+    para = get_corruption("text", "paraphrase")
+    out = [para(question, s, sample_rng(3, "q1", "text", "paraphrase")) for s in range(1, 6)]
+    assert out == [para(question, s, sample_rng(3, "q1", "text", "paraphrase")) for s in range(1, 6)]  # seeded
+    for s, text in enumerate(out, 1):  # each severity's own templates, the question kept word for word
+        assert any(text == t.format(text=question, lower="what colour is the car?") for t in PARAPHRASES[s - 1])
+        assert "colour is the car?" in text
+    lengths = [sum(len(t) for t in ts) / len(ts) for ts in PARAPHRASES]
+    assert lengths == sorted(lengths)  # more wording at each severity
+    picks = {para(question, 5, sample_rng(3, f"q{i}", "text", "paraphrase")) for i in range(30)}
+    assert len(picks) == len(PARAPHRASES[4])  # the seeded draw spreads samples over the templates
+    assert "paraphrase" not in available("text") and "typos" in available("text")  # only where a suite names it
+
+
 def test_video_corruptions_keep_length_and_frames() -> None:
     video = SHAPES[2]["video"]
     dropped = get_corruption("frames", "frame_drop")(video, 5, sample_rng(0, "v", "video", "frame_drop"))

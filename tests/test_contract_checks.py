@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -18,7 +20,7 @@ from polymodal.testing import (
     check_modality,
 )
 
-FUSIONS = ["concat", "weighted", "attention", "tensor", "low-rank-tensor", "gmu"]
+FUSIONS = ["concat", "weighted", "attention", "bilinear", "tensor", "low-rank-tensor", "gmu"]
 
 
 @pytest.mark.parametrize("name", FUSIONS)
@@ -166,3 +168,100 @@ def test_attack_and_dataset_checkers_name_the_broken_promise() -> None:
 
     with pytest.raises(ContractError, match="a unique 'id'"):
         check_dataset(NoIds())
+
+
+@pytest.fixture(scope="module")
+def strategy_setup():
+    import models_testkit as kit
+    from polymodal.model_api import build_model
+
+    pm = kit.plugins()
+    ctx = kit.context(pm, ("image", "text"))
+    return pm, ctx, build_model(kit.experiment().model, ctx), kit.batch(4)
+
+
+@pytest.mark.parametrize("name", ["joint", "staged", "adversarial"])
+def test_built_in_strategies_pass_the_strategy_checker(name: str, strategy_setup) -> None:
+    from polymodal.strategy import StrategyContext
+    from polymodal.testing import check_strategy
+
+    pm, ctx, model, batch = strategy_setup
+    spec = pm.get("strategies", name)
+    params = spec.validate_params({"steps": 1} if name == "adversarial" else {}, "test", "train.strategy_params")
+    flags = [p.requires_grad for p in model.parameters()]
+    check_strategy(spec.load(), model, batch, params=params,
+                   ctx=StrategyContext(model=model, seed=0, fields=dict(ctx.fields), plugins=pm))
+    assert [p.requires_grad for p in model.parameters()] == flags  # staged's freezing is undone
+
+
+class _Joint:
+    def __init__(self, params, ctx):
+        self.generator = torch.Generator().manual_seed(ctx.seed)
+
+    def begin_epoch(self, model, epoch, optimizer):
+        return "joint"
+
+    def loss(self, model, batch):
+        return model.loss(batch)
+
+    def state(self):
+        return {"generator": self.generator.get_state()}
+
+    def load_state(self, state):
+        self.generator.set_state(state["generator"])
+
+
+class _GlobalRandom(_Joint):
+    def loss(self, model, batch):
+        loss, logs = model.loss(batch)
+        return loss * (1 + torch.rand(())), logs
+
+
+class _NumpyState(_Joint):
+    def state(self):
+        import numpy as np
+
+        return {"generator": np.random.default_rng(0).bit_generator.state, "array": np.zeros(2)}
+
+
+class _NotResumable(_Joint):
+    def loss(self, model, batch):
+        loss, logs = model.loss(batch)
+        return loss * (1 + torch.rand((), generator=self.generator)), logs
+
+    def state(self):
+        return {}
+
+    def load_state(self, state):
+        pass
+
+
+class _Detached(_Joint):
+    def loss(self, model, batch):
+        loss, logs = model.loss(batch)
+        return loss.detach(), logs
+
+
+class _InPlace(_Joint):
+    def loss(self, model, batch):
+        batch.inputs["text"].mask = torch.zeros_like(batch.inputs["text"].mask)
+        return model.loss(batch)
+
+
+class _NoPhase(_Joint):
+    def begin_epoch(self, model, epoch, optimizer):
+        return None
+
+
+def test_strategy_checker_names_the_broken_promise(strategy_setup) -> None:
+    from polymodal.testing import check_strategy
+
+    _, _, model, batch = strategy_setup
+    check_strategy(_Joint, model, batch)
+    for cls, promise in [(_GlobalRandom, "determinism: the same ctx.seed"), (_NumpyState, "state(): tensors"),
+                         (_NotResumable, "load_state(state()): a fresh strategy"),
+                         (_Detached, "loss(): a loss attached to the graph"),
+                         (_NoPhase, "begin_epoch(epoch=0): a non-empty phase name"),
+                         (_InPlace, "loss(): the caller's batch left unchanged")]:
+        with pytest.raises(ContractError, match=rf"strategy {cls.__name__}: {re.escape(promise)}"):
+            check_strategy(cls, model, batch.to("cpu"))  # a copy: _InPlace changes its batch

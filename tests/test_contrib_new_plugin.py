@@ -54,7 +54,7 @@ def _layered_venv(path: Path) -> Path:
     return python
 
 
-MULTI = ("fusion", "metric", "axis", "model")
+MULTI = ("modality", "fusion", "metric", "axis", "model")
 
 SUITE = """
 name = "scaffolds"
@@ -65,6 +65,8 @@ batch_size = 8
 [defaults.train]
 epochs = 1
 threads = 1
+strategy = "demo-strategy"
+strategy_params = { p = 0.5 }
 [runs.mine]
 model.name = "demo-model"
 model.fusion = "demo-fusion"
@@ -74,6 +76,11 @@ model.encoders.text = { name = "gru" }
 axis = "demo-axis"
 [axes.multi]
 axis = "demo-multi"
+[axes.adv]
+axis = "robustness.adversarial"
+attacks = ["demo-attack"]
+epsilons = [0.03]
+targets = [["image"]]
 """
 
 
@@ -115,7 +122,7 @@ def test_scaffolds_for_every_kind_install_pass_their_tests_and_run_in_a_suite(tm
     passed = int(run.stdout.strip().splitlines()[-1].split(" passed")[0].split()[-1])
     assert passed >= 3 * (len(SCAFFOLD_KINDS) + len(MULTI))
 
-    # The installed scaffolds work together inside `polymodal run --limit 8`: model, fusion and both axes.
+    # The installed scaffolds work together inside `polymodal run --limit 8`: model, fusion, strategy, both axes.
     (tmp_path / "suite.toml").write_text(SUITE)
     out = tmp_path / "out"
     suite = subprocess.run([python, "-m", "polymodal", "run", str(tmp_path / "suite.toml"), "--out", str(out),
@@ -126,6 +133,12 @@ def test_scaffolds_for_every_kind_install_pass_their_tests_and_run_in_a_suite(tm
     for axis in ("demo-axis", "demo-multi"):
         got = [r for r in rows if r["axis"] == axis]
         assert len(got) == 1 and got[0]["metric"] == "accuracy" and 0 <= got[0]["value"] <= 1, got
+    adversarial = [r for r in rows if r["axis"] == "robustness.adversarial"]
+    attacked = [r for r in adversarial if r["conditions"].get("attack") == "demo-attack"
+                and r["metric"] == "robust_accuracy"]
+    assert attacked and all(0 <= r["value"] <= 1 for r in attacked), adversarial
+    # The strategy trained the run: its own figure is among the training rows.
+    assert any(r["axis"] == "train" and r["metric"] == "dropped" for r in rows), rows
 
 
 def test_multi_kind_package_has_one_entry_point_and_test_file_per_kind():
@@ -153,7 +166,7 @@ def test_rendered_package_declares_entry_point_and_api():
                           "src/polymodal_gated_fusion/fusion.py", "tests/test_polymodal_gated_fusion.py"}
     assert '"gated-fusion" = "polymodal_gated_fusion:plugin"' in files["pyproject.toml"]
     init = files["src/polymodal_gated_fusion/__init__.py"]
-    assert 'POLYMODAL_API = "2.0"' in init and '"polymodal_gated_fusion.fusion:GatedFusion"' in init
+    assert 'POLYMODAL_API = "2.1"' in init and '"polymodal_gated_fusion.fusion:GatedFusion"' in init
     assert "import torch" not in init  # the entry point module must stay light
     for path, text in files.items():
         if path.endswith(".py"):

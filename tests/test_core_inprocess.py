@@ -117,7 +117,7 @@ def test_lazy_factory_import_error_names_plugin(make_plugins) -> None:
 
 
 def test_public_api_surface() -> None:
-    assert polymodal.PLUGIN_API_VERSION == "2.0"
+    assert polymodal.PLUGIN_API_VERSION == "2.1"
     assert callable(polymodal.build_plugin_manager)
 
 

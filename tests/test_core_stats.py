@@ -98,3 +98,14 @@ def test_seed_summary_equals_scipy_t_interval():
     assert s.n == 4 and s.std == pytest.approx(np.std(vals, ddof=1))
     assert (s.interval.low, s.interval.high) == (pytest.approx(low), pytest.approx(high))
     assert stats.seed_summary([0.5]).interval is None
+
+
+def test_one_per_sample_consistency_check_with_one_tolerance() -> None:
+    from polymodal.stats import PER_SAMPLE_TOLERANCE, consistent_per_sample
+
+    hits = [1.0] * 3 + [0.0] * 4
+    assert consistent_per_sample(hits, 3 / 7) == hits
+    assert consistent_per_sample(hits, float(np.float32(3 / 7))) == hits  # float32 aggregate
+    assert consistent_per_sample(hits, 4 / 7) is None  # a tie broken another way: no interval
+    assert consistent_per_sample(hits, 3 / 7 + 10 * PER_SAMPLE_TOLERANCE) is None
+    assert consistent_per_sample([], 0.0) is None and consistent_per_sample(hits, float("nan")) is None

@@ -19,7 +19,7 @@ from polymodal.batch import Features
 
 torch.set_num_threads(1)
 
-FUSIONS = ("concat", "weighted", "attention")
+FUSIONS = ("concat", "weighted", "attention", "bilinear")
 DIMS = {"image": 8, "text": 6, "audio": 5, "video": 7}
 LENGTHS = {"image": 4, "text": 5, "audio": 3, "video": 2}
 COMBOS = [c for r in range(1, 5) for c in itertools.combinations(sorted(DIMS), r)]
@@ -27,6 +27,7 @@ PARAMS = {
     "concat": {"dim": 12},
     "weighted": {"dim": 12, "gating": True},
     "attention": {"dim": 12, "heads": 3},
+    "bilinear": {"dim": 12},
 }
 B = 5
 
@@ -57,7 +58,7 @@ def build(plugins, name, mods, **extra):
     return plugins.build("fusions", name, {m: DIMS[m] for m in mods}, **params)
 
 
-def test_all_three_resolve_from_a_fresh_manager(plugins):
+def test_all_built_in_fusions_resolve_from_a_fresh_manager(plugins):
     assert {s.name for s in plugins.list("fusions")} >= set(FUSIONS)
     for name in FUSIONS:
         spec = plugins.get("fusions", name)
@@ -99,6 +100,8 @@ def test_contract_for_every_combination(plugins, name, mods):
     if name == "concat":
         assert interp["presence"].shape == (B, len(mods))
         assert interp["modality_weight_norm"].shape == (len(mods),)
+    if name == "bilinear":
+        assert interp["presence"].shape == (B, len(mods))
 
 
 @pytest.mark.parametrize("mods", [c for c in COMBOS if len(c) > 1], ids=lambda c: "+".join(c))
@@ -219,6 +222,43 @@ def test_attention_respects_masks_and_uses_null_slot(plugins):
     assert (single.interpretation()["attention.image"][..., -1][feats["image"].mask.unsqueeze(1).expand(B, 3, -1)] == 1).all()
 
 
+def test_bilinear_is_the_product_of_one_plus_tanh_projections(plugins):
+    mods = ("image", "text")
+    fusion = build(plugins, "bilinear", mods)
+    feats = make_features(mods)  # text missing for sample 0
+    out = fusion(feats)
+    h = {m: torch.tanh(fusion.proj[m](feats[m].pooled())) for m in mods}
+    torch.testing.assert_close(out[1:], ((1 + h["image"]) * (1 + h["text"]) - 1)[1:])
+    torch.testing.assert_close(out[0], h["image"][0])  # a missing modality is the factor 1
+
+
+@pytest.mark.parametrize("name", ["concat", "bilinear"])
+def test_only_a_multiplicative_fusion_learns_xor_with_a_linear_head(plugins, name):
+    """Concatenation + linear head is additive (one term per modality), so XOR stays near chance;
+    the bilinear product puts the interaction within reach of the same linear head."""
+    g = torch.Generator().manual_seed(0)
+    n = 256
+    a, b = torch.randn(n, 1, 4, generator=g), torch.randn(n, 1, 4, generator=g)
+    y = ((a[:, 0, 0] > 0) ^ (b[:, 0, 0] > 0)).long()
+    ones = torch.ones(n, 1, dtype=torch.bool)
+    feats = {"image": Features(a, ones), "text": Features(b, ones)}
+    torch.manual_seed(0)
+    fusion = plugins.build("fusions", name, {"image": 4, "text": 4}, **({"dim": 16} if name == "bilinear" else {}))
+    acc = fit_accuracy(fusion, torch.nn.Linear(fusion.output_dim, 2), feats, y)
+    assert (acc > 0.9) if name == "bilinear" else (acc < 0.7), acc
+
+
+def fit_accuracy(fusion, head, feats, y, steps=150):
+    """Train fusion + head with Adam on (feats, y); training accuracy afterwards."""
+    opt = torch.optim.Adam([*fusion.parameters(), *head.parameters()], lr=1e-2)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(head(fusion(feats)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return (head(fusion(feats)).argmax(1) == y).float().mean().item()
+
+
 def test_bad_configuration_is_a_config_error(plugins):
     with pytest.raises(ConfigError, match="divisible"):
         plugins.build("fusions", "attention", {"image": 4}, dim=10, heads=3)
@@ -254,15 +294,9 @@ def test_fusion_learns_a_task_that_needs_both_modalities(plugins, name):
     y = ((a[..., 0].mean(1) > 0) ^ (b[..., 0].mean(1) > 0)).long()
     feats = {"image": Features(a, torch.ones(n, 3, dtype=torch.bool)), "text": Features(b, torch.ones(n, 2, dtype=torch.bool))}
     torch.manual_seed(0)
-    fusion = plugins.build("fusions", name, {"image": 4, "text": 4}, **{"concat": {}, "weighted": {"dim": 16}, "attention": {"dim": 16, "heads": 2}}[name])
+    fusion = plugins.build("fusions", name, {"image": 4, "text": 4}, **{"concat": {}, "weighted": {"dim": 16}, "attention": {"dim": 16, "heads": 2}, "bilinear": {"dim": 16}}[name])
     head = torch.nn.Sequential(torch.nn.Linear(fusion.output_dim, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
-    opt = torch.optim.Adam([*fusion.parameters(), *head.parameters()], lr=1e-2)
-    for _ in range(150):
-        loss = torch.nn.functional.cross_entropy(head(fusion(feats)), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    acc = (head(fusion(feats)).argmax(1) == y).float().mean().item()
+    acc = fit_accuracy(fusion, head, feats, y)
     assert acc > 0.9, acc
 
 

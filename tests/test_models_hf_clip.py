@@ -7,6 +7,7 @@ import os
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -109,3 +110,77 @@ def test_checkpoint_round_trip_and_errors(clip_dir, tmp_path):
 
     with pytest.raises(PolymodalError, match="raw strings"):
         model.embed(no_text, "text")
+
+
+@pytest.fixture(scope="module")
+def siglip_dir(tmp_path_factory):
+    """A tiny random SiglipModel with a byte-level tokenizer and a fixed-size image processor, saved locally."""
+    from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel
+
+    from vlm_testkit import _tokenizer
+
+    d = tmp_path_factory.mktemp("tinysiglip")
+    tok = _tokenizer(["<pad>", "</s>"], "<pad>", "</s>", "")
+    cfg = SiglipConfig(
+        text_config=dict(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, max_position_embeddings=16, pad_token_id=tok.pad_token_id,
+                         eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id, projection_size=16),
+        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=16, patch_size=8))
+    torch.manual_seed(0)
+    model = SiglipModel(cfg)
+    with torch.no_grad():  # the random init leaves the bias at 0 and the scale at 1: make both matter
+        model.logit_bias.fill_(-2.0)
+        model.logit_scale.fill_(1.5)
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    SiglipImageProcessor(size={"height": 16, "width": 16}).save_pretrained(d)
+    return d
+
+
+def test_siglip_scores_are_sigmoid_logits_with_the_bias(siglip_dir):
+    """SigLIP through hf-clip: the processor's pixels, fixed-length text, logits with the bias, sigmoid loss."""
+    from transformers import AutoImageProcessor, AutoTokenizer, SiglipModel
+
+    model, _, _ = make(siglip_dir, class_prompts=["a red thing", "a blue thing"])
+    model.eval()
+    assert model.pair_activation == "sigmoid" and model.text_padding == "max_length" and model.max_length == 16
+    b = clip_batch()
+    ref = SiglipModel.from_pretrained(siglip_dir, local_files_only=True).eval()
+    tok = AutoTokenizer.from_pretrained(siglip_dir, local_files_only=True)
+    pixels = AutoImageProcessor.from_pretrained(siglip_dir)(images=list(b.inputs["image"].data), do_rescale=False,
+                                                            return_tensors="pt")["pixel_values"]
+    texts = ["a red thing", "a blue thing"]
+    with torch.no_grad():
+        out = ref(input_ids=tok(texts, padding="max_length", max_length=16, return_tensors="pt")["input_ids"],
+                  pixel_values=pixels)
+        logits = model.predict(b)
+        torch.testing.assert_close(model.embed(b, "image"), F.normalize(out.image_embeds, dim=-1), atol=1e-5,
+                                   rtol=1e-4)
+    # the zero-shot logit is scale * cos + bias (what transformers' logits_per_image holds), not the bare cosine
+    torch.testing.assert_close(logits, out.logits_per_image, atol=1e-5, rtol=1e-4)
+    assert float(ref.logit_bias.detach()) == -2.0 and torch.sigmoid(logits).max() < 0.5  # a bias of -2 pushes pairs to "no"
+    pair = torch.stack([b.inputs["image"].data[0]] * 2)
+    batch = Batch({"image": ModalityBatch(pair, torch.ones(2, dtype=torch.bool)),
+                   "text": ModalityBatch(torch.zeros(2, 4, dtype=torch.long), torch.ones(2, 4, dtype=torch.bool),
+                                         {"text": texts})}, {}, [0, 1])
+    loss, _ = model.loss(batch)
+    with torch.no_grad():
+        ref_loss = ref(input_ids=tok(texts, padding="max_length", max_length=16, return_tensors="pt")["input_ids"],
+                       pixel_values=pixels[[0, 0]], return_loss=True).loss
+    torch.testing.assert_close(loss.detach(), ref_loss, atol=1e-5, rtol=1e-4)
+
+
+def test_siglip_runs_the_retrieval_and_zero_shot_axes(siglip_dir, tmp_path):
+    from axes_models import build, context
+
+    from polymodal_plugins.axes.retrieval import RetrievalAxis
+    from polymodal_plugins.axes.zero_shot import ZeroShotAxis
+
+    model, data = build({"name": "hf-clip", "params": {"model": str(siglip_dir)}}, samples=4)
+    rows = list(RetrievalAxis().run(model, data, context(tmp_path, "retrieval", limit=4)))
+    recalls = [r for r in rows if r.metric.startswith("recall") or "recall" in r.metric]
+    assert recalls and all(0 <= r.value <= 1 for r in recalls)
+    zs = list(ZeroShotAxis(target="color").run(model, data, context(tmp_path, "zero-shot", limit=4)))
+    acc = [r for r in zs if r.metric == "accuracy"]
+    assert acc and all(0 <= r.value <= 1 for r in acc)

@@ -227,3 +227,25 @@ def test_sigkill_then_resume_gives_exactly_the_uninterrupted_rows(site: Path, tm
     got = rows(out)
     assert len(got) == len(set(got)), "duplicate rows after resume"
     assert sorted(got) == expected
+
+
+def test_a_trainer_breaking_its_contract_is_named(tmp_path):
+    """A trainer returning the wrong thing fails its run with a one-line reason naming the trainer."""
+    from polymodal import component
+    from polymodal.runner import TrainedRun
+    from polymodal.testing import run_suite_with
+
+    suite = tmp_path / "s.toml"
+    suite.write_text('trainer = "bad"\n[defaults.data]\ndataset = "shapes"\nparams = { num_samples = 8, image_size = 8 }\n'
+                     '[runs.clf]\nmodel.name = "fusion-classifier"\nmodel.encoders.image = { name = "cnn" }\n'
+                     '[axes.task]\n')
+    cases = [({"model": None}, "PluginError: trainer 'bad' returned dict; expected a polymodal.runner.TrainedRun"),
+             (TrainedRun(model=None, model_ctx=None, data=None, figures={"loss": 0.5}),
+              "PluginError: trainer 'bad': figures must map split -> {metric: number}")]
+    for i, (returned, message) in enumerate(cases):
+        def bad(config, plugins, out_dir, *, resume, progress, device=None, limit=None, returned=returned):
+            return returned
+
+        rows = run_suite_with(suite, component("trainers", "bad", bad), out=tmp_path / f"out{i}", limit=4)
+        errors = [r["extra"]["error"] for r in rows if r["axis"] == "runner"]
+        assert len(errors) == 1 and errors[0].startswith(message), errors

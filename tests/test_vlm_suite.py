@@ -30,20 +30,20 @@ epochs = 0
 data.dataset = "vqa"
 model.name = "hf-vlm"
 model.params = {{ model = "{llava}", max_new_tokens = 3 }}
-axes = ["task"]
+axes = ["task", "attention"]
 
 [runs.qwen-vqa]
 data.dataset = "vqa"
 model.name = "hf-vlm"
 model.params = {{ model = "{qwen}", max_new_tokens = 3 }}
-axes = ["task", "noise", "importance"]
+axes = ["task", "noise", "importance", "adversarial", "attention"]
 
 [runs.llava-mc]
 data.dataset = "multiple-choice"
 data.params = {{ path = "mc.jsonl", circular = true }}
 model.name = "hf-vlm"
 model.params = {{ model = "{llava}", choice_mode = "likelihood" }}
-axes = ["task"]
+axes = ["task", "adversarial"]
 
 [runs.qwen-mc]
 data.dataset = "multiple-choice"
@@ -59,11 +59,22 @@ examples = 2
 axis = "interpretability.importance"
 attribution_samples = 2
 
+[axes.attention]
+axis = "interpretability.attention"
+examples = 2
+
+[axes.adversarial]
+axis = "robustness.adversarial"
+attacks = ["pgd"]
+targets = [["image"]]
+epsilons = [0.05, 0.3]
+steps = 2
+
 [axes.noise]
 axis = "robustness.noise"
 severities = [3]
 missing = false
-corruptions = {{ image = ["gaussian_noise"], text = ["typos"] }}
+corruptions = {{ image = ["gaussian_noise"], text = ["typos", "paraphrase"] }}
 """
 
 
@@ -117,7 +128,7 @@ def test_noise_axis_on_answers_corrupts_image_and_question(vlm_results):
     rows, _ = vlm_results
     noise = [r for r in rows if r["axis"] == "robustness.noise" and r["metric"] == "qa_accuracy"]
     cells = sorted((r["conditions"].get("modality", ""), r["conditions"]["corruption"]) for r in noise)
-    assert cells == [("", "none"), ("image", "gaussian_noise"), ("text", "typos")]
+    assert cells == [("", "none"), ("image", "gaussian_noise"), ("text", "paraphrase"), ("text", "typos")]
     clean = next(r for r in noise if r["conditions"]["corruption"] == "none")
     task = next(r for r in rows if r["axis"] == "task" and r["metric"] == "vqa_accuracy" and r["run"].startswith("qwen-vqa"))
     assert abs(clean["value"] - task["value"]) < 1e-12  # the same replies, the same official accuracy
@@ -134,6 +145,47 @@ def test_importance_axis_splits_the_answer_likelihood_between_image_and_prompt(v
     # efficiency: the two values add up to v(all) - v(none)
     assert abs(sum(r["value"] for r in shapley.values()) - (extra["full"] - extra["empty"])) < 1e-6
     assert {r["conditions"]["modality"] for r in imp if r["metric"] == "ablation_drop"} == {"image", "text"}
+
+
+@pytest.mark.e2e
+def test_pixel_pgd_on_the_answer_likelihood(vlm_results):
+    rows = [r for r in vlm_results[0] if r["axis"] == "robustness.adversarial" and r["run"].startswith("qwen-vqa")]
+    clean = [r for r in rows if r["conditions"].get("attack") == "none"]
+    assert len(clean) == 1 and 0 <= clean[0]["value"] <= 1
+    skipped = [r for r in rows if r["conditions"].get("attack") == "not_applicable"]
+    assert [r["conditions"]["modality"] for r in skipped] == ["text"] and "perturb_input" in skipped[0]["extra"]["reason"]
+    acc = {r["conditions"]["epsilon"]: r["value"] for r in rows if r["metric"] == "robust_accuracy"
+           and r["conditions"].get("attack") == "pgd"}
+    drop = {r["conditions"]["epsilon"]: r["value"] for r in rows if r["metric"] == "likelihood_drop"}
+    assert sorted(acc) == sorted(drop) == [0.05, 0.3]
+    assert acc[0.3] <= acc[0.05] <= clean[0]["value"]  # worst case over nested balls
+    assert 0 < drop[0.05] < drop[0.3]  # PGD lowers the reference answer's likelihood, more with a bigger budget
+
+
+@pytest.mark.e2e
+def test_pixel_pgd_on_the_right_option_of_multiple_choice(vlm_results):
+    rows = [r for r in vlm_results[0] if r["axis"] == "robustness.adversarial" and r["run"].startswith("llava-mc")]
+    clean = next(r for r in rows if r["conditions"].get("attack") == "none")
+    task = next(r for r in vlm_results[0] if r["axis"] == "task" and r["metric"] == "choice_accuracy"
+                and r["run"].startswith("llava-mc"))
+    assert clean["value"] == task["value"] and clean["extra"]["samples"] == 9  # 3 questions x 3 rotations
+    acc = {r["conditions"]["epsilon"]: r["value"] for r in rows if r["metric"] == "robust_accuracy"
+           and r["conditions"].get("attack") == "pgd"}
+    drop = {r["conditions"]["epsilon"]: r["value"] for r in rows if r["metric"] == "likelihood_drop"}
+    assert acc[0.3] <= acc[0.05] <= clean["value"] and 0 < drop[0.05] < drop[0.3]
+
+
+@pytest.mark.e2e
+def test_reply_attention_maps_are_drawn_over_the_image(vlm_results):
+    rows, out = vlm_results
+    arts = [json.loads(line) for line in (out / "artifacts.jsonl").read_text().splitlines() if line.strip()]
+    for run in ("llava-vqa", "qwen-vqa"):
+        att = {r["metric"]: r for r in rows if r["axis"] == "interpretability.attention" and r["run"].startswith(run)}
+        assert 0 <= att["attention_entropy"]["value"] <= 1 and 0 < att["image_attention_mass"]["value"] <= 1
+        maps = [a for a in arts if a["kind"] == "attention_map" and a["run"].startswith(run)]
+        assert maps and all(a["data"]["method"] == "language_model_attention" for a in maps)
+        assert all((out / a["path"]).is_file() and a["data"]["tokens"] for a in maps)
+    assert "Attention maps" in (out / "report.html").read_text()
 
 
 @pytest.mark.e2e

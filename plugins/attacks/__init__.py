@@ -2,7 +2,9 @@
 
 An attack factory takes its parameters (``norm``, ``steps`` ...) and returns a
 callable ``attack(loss_fn, inputs, epsilon=..., generator=...) -> deltas``
-(see :mod:`polymodal_plugins.attacks.budget`). Nothing here imports torch.
+(see :mod:`polymodal_plugins.attacks.budget`). An attack class declares
+``iterative`` (True: it takes ``steps``, ``step_size`` and ``random_start``),
+which the adversarial axis reads. Nothing here imports torch.
 """
 
 from polymodal import component

@@ -34,6 +34,9 @@ class PGD:
     """Projected gradient ascent on the loss: ``steps`` steps of ``step_size`` (x epsilon), optional random start."""
 
     name = "pgd"
+    #: Walks in ``steps`` steps of ``step_size`` from an optional random start: the adversarial axis passes
+    #: its ``steps``, ``step_size`` and ``random_start`` (see the attacks contract).
+    iterative = True
 
     def __init__(self, norm: str = "linf", steps: int = 10, step_size: float | None = None,
                  random_start: bool = True) -> None:
@@ -86,6 +89,8 @@ class FGSM(PGD):
     """One gradient step of size epsilon from the clean input (Goodfellow et al.); L2 uses the normalised gradient."""
 
     name = "fgsm"
+    #: One step from the clean input: it takes no step options.
+    iterative = False
 
     def __init__(self, norm: str = "linf") -> None:
         super().__init__(norm=norm, steps=1, step_size=1.0, random_start=False)

@@ -22,6 +22,19 @@ A perturbation inside a smaller ball is also inside every larger one, so a
 sample counts as robust at epsilon only if no attack at that or any smaller
 epsilon fooled it: robust accuracy is the worst case over the nested balls
 and never increases with epsilon.
+
+Models that ``answer`` (and do not ``classify``) are attacked on the
+likelihood of the reference answer (the most common human answer of a VQA
+sample; the right option of a multiple-choice one, through the model's
+``choice_loglik``): the attack ascends ``-answer_loglik(batch, answers)`` on every
+``perturb_input`` field, in the field's own units before anything the
+model does to it (hf-vlm resizes and normalises in torch, after the
+attack). A model declares that this gradient reaches its inputs with
+``differentiable_pixels = True``; without it the rows say why there are
+none. The rows are ``robust_accuracy`` (the official VQA accuracy of the
+replies, or choice accuracy, under attack, worst case over the nested balls) and
+``likelihood_drop`` (mean clean minus attacked log-likelihood of the
+reference answer) per attack, norm and epsilon.
 """
 
 from __future__ import annotations
@@ -29,21 +42,23 @@ from __future__ import annotations
 import contextlib
 import zlib
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 import attrs
 
-from polymodal.config import structure
+from polymodal import structure
 from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
+from polymodal.streaming import iter_samples
 from polymodal.traits import ModalityTraits, normalisation, not_applicable
 from polymodal_plugins.axes.samples import field_object, field_traits
 
 AXIS = "robustness.adversarial"
 
 #: The direction of each figure this axis computes itself (the leaderboard reads it from the rows).
-HIGHER_IS_BETTER = {"robust_accuracy": True, "attack_success_rate": False}
+HIGHER_IS_BETTER = {"robust_accuracy": True, "attack_success_rate": False, "likelihood_drop": False}
 
 
 @attrs.define
@@ -72,7 +87,11 @@ class AdversarialParams:
 class AdversarialAxis:
     """The ``robustness.adversarial`` axis (see the module docstring)."""
 
-    requires: frozenset[str] = frozenset({"classify"})
+    requires: frozenset[str] = frozenset()
+    requires_any: frozenset[str] = frozenset({"classify", "answer"})
+    #: Fixed figures: a suite cannot choose them (``metrics`` is refused at validation). Each compares one
+    #: higher-is-better headline per model kind (``performance.meter_factory``) between conditions.
+    metric_feeds: frozenset[str] = frozenset()
 
     def __init__(self, **params: Any):
         self.params = p = structure(AdversarialParams, params, f"axes.{AXIS}")
@@ -89,12 +108,16 @@ class AdversarialAxis:
         p = self.params
         out = {}
         for name in p.attacks:
+            spec = ctx.plugins.get("attacks", name)
+            # The attack declares whether it walks in steps (``iterative``); one that declares nothing
+            # gets the step options, as the attack contract has always promised.
+            iterative = getattr(spec.load(), "iterative", True)
             for norm in p.norms:
                 kwargs: dict[str, Any] = {"norm": norm}
-                if name != "fgsm":
+                if iterative:
                     kwargs.update(steps=p.steps, step_size=p.step_size, random_start=p.random_start)
                 try:
-                    out[(name, norm)] = ctx.plugins.build("attacks", name, **kwargs)
+                    out[(name, norm)] = spec.build(**kwargs)
                 except TypeError as exc:
                     raise ConfigError(f"axes.{AXIS}.attacks: attack {name!r}: {exc}") from None
         return out
@@ -124,6 +147,10 @@ class AdversarialAxis:
         split = p.split or ctx.split
         if split not in data.splits:
             raise ConfigError(f"axes.{AXIS}.split: no split {split!r} (have: {', '.join(data.splits)})")
+        caps = set(getattr(model, "capabilities", ()))
+        if "classify" not in caps and "answer" in caps:
+            yield from self._answering(model, data, ctx, split)
+            return
         dataset = data.splits[split]
         attacks = self._attacks(ctx)
         targets, skipped = self._targets(model, data)
@@ -146,8 +173,9 @@ class AdversarialAxis:
         per: dict[Any, list[float]] = {}
         per_ids: dict[Any, list[int]] = {}
         model.eval()
+        stream = iter_samples(dataset, indices)  # streamed data: one pass
         for done, chunk in enumerate(chunks):
-            batch = data.collate([dataset[i] for i in chunk]).to(ctx.device)
+            batch = data.collate(list(islice(stream, len(chunk)))).to(ctx.device)
             target = model.target(batch).to(ctx.device)
             with torch.no_grad():
                 clean_ok = model.predict(batch).argmax(-1) == target
@@ -225,6 +253,102 @@ class AdversarialAxis:
                                   sample_ids=per_ids[("flipped",) + key] or None,
                                   higher_is_better=HIGHER_IS_BETTER["attack_success_rate"])
 
+    # -- answering models: the reference answer's likelihood ----------------------------------------
+    def _answering(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
+        import torch
+
+        from polymodal_plugins.axes.samples import with_raw_texts
+
+        p = self.params
+        hib = HIGHER_IS_BETTER
+        fields = tuple(model.input_fields)
+        pixel = [f for f in fields if field_traits(data, f).perturb_input]
+        skipped = {f: not_applicable("an attack on the answer's likelihood", f, field_object(data, f),
+                                     "the perturb_input trait") for f in fields if f not in pixel}
+        if not getattr(model, "differentiable_pixels", False):
+            why = getattr(model, "pixels", None)
+            for f in pixel:
+                skipped[f] = (f"model {type(model).__name__} does not declare differentiable_pixels, so no gradient of "
+                              f"the answer's likelihood reaches field {f!r}" + (f" ({why})" if isinstance(why, str) else ""))
+            pixel = []
+        groups = [(f,) for f in pixel] + ([tuple(pixel)] if len(pixel) > 1 else [])
+        if p.targets is not None:
+            for f in {f for g in p.targets for f in g}:
+                if f not in pixel:
+                    why = skipped.get(f, f"model reads no field {f!r} (its fields: {', '.join(fields)})")
+                    raise ConfigError(f"axes.{AXIS}.targets: {why}; leave it out of the targets")
+            groups = [tuple(g) for g in p.targets if g]
+        attacks = self._attacks(ctx)
+        jobs = [(g, a, norm) for g in groups for (a, norm) in attacks
+                if not ctx.unit_done("attack", modality="+".join(g), attack=a, norm=norm)]
+        eps_of = {"linf": sorted(p.epsilons), "l2": sorted(p.l2_epsilons)}
+        if not jobs and ctx.unit_done("clean"):  # resumed after every unit was committed
+            return
+        dataset = data.splits[split]
+        indices = list(ctx.shard(ctx.limited(len(dataset)), block=p.batch_size))
+        per: dict[Any, list[float]] = {}
+        model.eval()
+        for done, lo in enumerate(range(0, len(indices), p.batch_size)):
+            chunk = indices[lo:lo + p.batch_size]
+            samples = [dataset[i] for i in chunk]
+            batch = with_raw_texts(data, samples=samples, batch=data.collate(samples).to(ctx.device))
+            score, loglik = _answer_objective(model, samples)
+            with torch.no_grad():
+                clean = score(batch)
+                clean_ll = loglik(batch).detach().float().cpu()
+            per.setdefault("clean", []).extend(clean.tolist())
+            per.setdefault("clean_ll", []).extend(clean_ll.tolist())
+            for group, name, norm in jobs:
+                robust = clean.clone()
+                spaces, apply = self._spaces(model, batch, group, data)
+                for eps in eps_of[norm]:
+                    gen = torch.Generator()
+                    gen.manual_seed(zlib.crc32(f"{ctx.seed}/{chunk[0]}/{group}/{name}/{norm}/{eps}".encode()))
+
+                    def loss(d: Any) -> Any:
+                        adv, offsets = apply(d)
+                        with offsets:
+                            return -loglik(adv)
+
+                    with _cudnn_off(ctx.device):
+                        deltas = attacks[(name, norm)](loss, spaces, epsilon=eps, generator=gen, device=ctx.device)
+                    with torch.no_grad():
+                        adv_batch, offsets = apply(deltas)
+                        with offsets:
+                            robust = torch.minimum(robust, score(adv_batch))
+                            drop = clean_ll - loglik(adv_batch).detach().float().cpu()
+                    key = ("+".join(group), name, norm, eps)
+                    per.setdefault(("robust",) + key, []).extend(robust.tolist())
+                    per.setdefault(("drop",) + key, []).extend(drop.tolist())
+            ctx.progress(done + 1, -(-len(indices) // p.batch_size), f"{AXIS} {split}")
+
+        keys = ["clean", "clean_ll"] + [(kind, "+".join(g), a, norm, e) for kind in ("robust", "drop")
+                                        for g, a, norm in jobs for e in eps_of[norm]]
+        parts = ctx.all_gather_object(per)  # one collective, every rank, whatever its shard held
+        per = {k: [x for part in parts for x in part.get(k, [])] for k in keys}
+        total = len(per["clean"])
+        if not total:
+            return
+        mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+        extra = {"samples": total, "target": "reference answer (most common human answer, or the right option)",
+                 "clean_answer_loglik": mean(per["clean_ll"])}
+        if not ctx.unit_done("clean"):
+            with ctx.unit("clean"):
+                yield ctx.row("robust_accuracy", mean(per["clean"]), extra=extra, attack="none", epsilon=0.0,
+                              per_sample=per["clean"], higher_is_better=hib["robust_accuracy"])
+                for f, reason in skipped.items():
+                    yield ctx.row("robust_accuracy", None, extra={"reason": reason}, modality=f,
+                                  attack="not_applicable", higher_is_better=hib["robust_accuracy"])
+        for group, name, norm in jobs:
+            label = "+".join(group)
+            with ctx.unit("attack", modality=label, attack=name, norm=norm):
+                for eps in eps_of[norm]:
+                    conds = {"modality": label, "attack": name, "norm": norm, "epsilon": eps}
+                    for metric, kind in (("robust_accuracy", "robust"), ("likelihood_drop", "drop")):
+                        values = per[(kind, label, name, norm, eps)]
+                        yield ctx.row(metric, mean(values), extra=extra, **conds, per_sample=values,
+                                      higher_is_better=hib[metric])
+
     def _scale(self, model: Any, field: str) -> float:
         if field in self.params.scales:
             return float(self.params.scales[field])
@@ -273,6 +397,39 @@ class AdversarialAxis:
             return Batch(inputs, batch.targets, batch.ids), embedding_offsets(model, {f: deltas[f] for f in discrete})
 
         return spaces, apply
+
+
+def _answer_objective(model: Any, samples: list[dict[str, Any]]) -> tuple[Any, Any]:
+    """(score, loglik) of a batch of answering samples: per-sample correctness in [0, 1], and the
+    log-likelihood ``[B]`` of the right reply the attack pushes down.
+
+    VQA samples (``answers``): official VQA accuracy of the reply, and the most
+    common human answer (first on ties). Multiple-choice samples (``options``,
+    ``answer``): whether the model picks the right option, and the model's
+    ``choice_loglik`` of that option.
+    """
+    import torch
+
+    from polymodal_plugins.metrics.vqa_scores import vqa_accuracy
+
+    kinds = {"vqa" if s.get("answers") else "choice" if "options" in s and "answer" in s else None for s in samples}
+    if kinds == {"vqa"}:
+        humans = [[str(a) for a in s["answers"]] for s in samples]
+        refs = [max(h, key=h.count) for h in humans]
+        return (lambda b: torch.tensor([vqa_accuracy(r, h) for r, h in zip(model.answer(b), humans, strict=True)]),
+                lambda b: model.answer_loglik(b, refs))
+    if kinds == {"choice"}:
+        if not callable(getattr(model, "choice_loglik", None)):
+            raise ConfigError(f"axes.{AXIS}: model {type(model).__name__} has no choice_loglik(batch, options, picks), "
+                              "which the attack on multiple-choice samples needs")
+        options = [list(s["options"]) for s in samples]
+        right = [int(s["answer"]) for s in samples]
+        return (lambda b: torch.tensor([float(k == r) for k, r in zip(model.answer_choice(b, options)[0], right,
+                                                                       strict=True)]),
+                lambda b: model.choice_loglik(b, options, right))
+    bad = next(s for s in samples if not s.get("answers") and not ("options" in s and "answer" in s))
+    raise ConfigError(f"axes.{AXIS}: sample {bad.get('id', '?')!r}: an attack on an answering model needs every "
+                      "sample to carry 'answers' (VQA) or 'options' and 'answer' (multiple choice), not a mix")
 
 
 def _loss(model: Any, adv: tuple[Any, Any], target: Any) -> Any:

@@ -16,7 +16,11 @@ Fusion models expose the last batch's attention through ``interpretation()``:
 
 The captioner's ``interpretation()`` holds its per-word spatial attention:
 the axis saves one heatmap per generated word over the image and reports
-the words' ``attention_entropy``.
+the words' ``attention_entropy``. Models that ``answer`` (hf-vlm) give the
+same per-token maps for their replies to the questions (the language
+model's attention onto the image tokens, on the image's patch grid), with
+the token strings in ``tokens`` and the share of attention that lands on
+the image in ``image_mass`` (reported as ``image_attention_mass``).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData
 from polymodal.results import ResultRow
 from polymodal_plugins.axes import heatmaps
-from polymodal_plugins.axes.samples import chunks, field_modality, field_traits, load_image
+from polymodal_plugins.axes.samples import chunks, field_modality, field_traits, load_image, with_raw_texts
 
 
 def normalised_entropy(weights: torch.Tensor) -> torch.Tensor:
@@ -56,7 +60,9 @@ class AttentionAxis:
     """Attention figures and heatmaps of attention fusions and the captioner (module docs)."""
 
     requires: ClassVar[frozenset[str]] = frozenset()
-    requires_any: ClassVar[frozenset[str]] = frozenset({"classify", "caption"})
+    requires_any: ClassVar[frozenset[str]] = frozenset({"classify", "caption", "answer"})
+    #: Fixed figures (attention mass and entropy read off the model): ``metrics`` is refused at validation.
+    metric_feeds: ClassVar[frozenset[str]] = frozenset()
 
     split: str | None = None
     examples: int = attrs.field(default=4, validator=attrs.validators.ge(0))
@@ -73,13 +79,15 @@ class AttentionAxis:
             return
         caps = set(getattr(model, "capabilities", ()))
         split = self.split or ctx.split
-        if "caption" in caps:
+        if "answer" in caps and "classify" not in caps:
+            yield from self._captioner(model, data, ctx, split, answer=True)
+        elif "caption" in caps:
             yield from self._captioner(model, data, ctx, split)
         elif "classify" in caps:
             yield from self._fusion(model, data, ctx, split)
         else:
-            raise ConfigError(f"axis interpretability.attention: model {type(model).__name__} neither classifies "
-                              "nor captions")
+            raise ConfigError(f"axis interpretability.attention: model {type(model).__name__} neither classifies, "
+                              "captions nor answers")
 
     # -- fusion attention ------------------------------------------------------------------------
     def _fusion(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
@@ -165,17 +173,22 @@ class AttentionAxis:
         return shown
 
     # -- captioner attention ------------------------------------------------------------------------
-    def _captioner(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
+    def _captioner(self, model: Any, data: EvalData, ctx: AxisContext, split: str,
+                   answer: bool = False) -> Iterator[ResultRow]:
+        """Per generated token maps of captions, or (``answer``) of the replies to the data's questions."""
         image_field = getattr(model, "image_field", None)
         entropies: list[float] = []
+        masses: list[float] = []
         shown = 0
         with torch.no_grad():
-            for chunk in chunks(data, ctx, split, self.batch_size, what="attention: captions", sharded=False):
-                captions = model.caption(chunk.batch)
+            for chunk in chunks(data, ctx, split, self.batch_size, what="attention: replies" if answer else
+                                "attention: captions", sharded=False):
+                captions = model.answer(with_raw_texts(data, chunk)) if answer else model.caption(chunk.batch)
                 info = model.interpretation()
+                masses.extend(float(m) for per in info.get("image_mass", []) for m in per)
                 for b, att in enumerate(info.get("attention", [])):
                     maps = att.double().cpu()
-                    flat = maps.reshape(maps.shape[0], -1)
+                    flat = maps.flatten(1)  # [tokens, grid cells]; a reply may have no tokens
                     ent = normalised_entropy(flat)
                     entropies.extend(ent[~ent.isnan()].tolist())
                     if shown >= self.examples or maps.dim() != 3 or image_field is None:
@@ -183,8 +196,15 @@ class AttentionAxis:
                     image = load_image(data, image_field, chunk.samples[b].get(image_field))
                     if image is None:
                         continue
+                    if "image_box" in info:  # the model's grid covers only this part of the image (a centre crop)
+                        top, left, bottom, right = info["image_box"][b]
+                        h, w = image.shape[:2]
+                        image = image[round(top * h):max(round(bottom * h), round(top * h) + 1),
+                                      round(left * w):max(round(right * w), round(left * w) + 1)]
                     ids = [int(i) for i in info["token_ids"][b]]
-                    if getattr(model.vocab, "tokens", None) is not None:
+                    if "tokens" in info:  # the model decodes its own tokens (a tokenizer we do not know)
+                        words = [str(w).strip() for w in info["tokens"][b]][: maps.shape[0]]
+                    elif getattr(model.vocab, "tokens", None) is not None:
                         words = [model.vocab.decode([i]) for i in ids][: maps.shape[0]]
                     else:  # the model was built without the word list: the data's fitted vocabulary has it
                         field = getattr(model, "caption_field", "")
@@ -197,9 +217,13 @@ class AttentionAxis:
                     strip = heatmaps.strip([heatmaps.overlay(image, maps[k].numpy(), scale=3) for k in keep])
                     ctx.artifact("attention_map", {"field": image_field, "sample": str(chunk.batch.ids[b]),
                                                    "tokens": [words[k] for k in keep], "caption": captions[b],
-                                                   "method": "captioner_attention"},
-                                 image=strip, name="caption-attention")
+                                                   "method": info.get("method", "captioner_attention")},
+                                 image=strip, name="answer-attention" if answer else "caption-attention")
                     shown += 1
+        modality = field_modality(data, image_field) if image_field else None
         if entropies:
             yield ctx.row("attention_entropy", float(np.mean(entropies)), extra={"words": len(entropies)},
-                          modality=field_modality(data, image_field) if image_field else None)
+                          modality=modality)
+        if masses:
+            yield ctx.row("image_attention_mass", float(np.mean(masses)), extra={"tokens": len(masses)},
+                          modality=modality)

@@ -10,7 +10,10 @@ Corruptions are a registered kind (hook ``register_corruptions``). A spec's
 ``tags`` name the raw formats it accepts (a modality's ``raw_format``
 trait), so a third-party modality reuses any corruption of its format or
 registers its own. Registered names are unique (``rgb.blur``); suites and
-result rows use the short name after the format prefix (``blur``).
+result rows use the short name after the format prefix (``blur``). A spec
+also tagged ``on_request`` runs only where a suite names it (text
+``paraphrase`` wraps a *question* in prompt templates, which means nothing
+for a caption), never among a field's default corruptions.
 
 Determinism: :func:`sample_rng` derives the generator from ``(seed, sample
 id, field, corruption)`` but *not* the severity. Every severity of a sample
@@ -31,12 +34,13 @@ import numpy as np
 from polymodal.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
-    from polymodal.plugins import Plugins
-    from polymodal.registry import ComponentSpec
+    from polymodal import ComponentSpec, Plugins
 
 SEVERITIES = (1, 2, 3, 4, 5)
 #: Pseudo-corruption: the modality is absent (``None`` value -> all-false mask row).
 MISSING = "missing"
+#: The tag of a corruption that runs only when a suite names it (see the module docs).
+ON_REQUEST = "on_request"
 
 CorruptionFn = Callable[[Any, int, np.random.Generator], Any]
 
@@ -78,8 +82,8 @@ def _specs(raw_format: str, plugins: Plugins | None) -> dict[str, ComponentSpec]
 
 
 def available(raw_format: str, plugins: Plugins | None = None) -> list[str]:
-    """Short names of the corruptions registered for ``raw_format`` (without ``missing``)."""
-    return sorted(_specs(raw_format, plugins))
+    """Short names of the default corruptions for ``raw_format`` (without ``missing`` and ``on_request`` ones)."""
+    return sorted(name for name, spec in _specs(raw_format, plugins).items() if ON_REQUEST not in spec.tags)
 
 
 def get_corruption(raw_format: str, name: str, where: str = "corruptions", plugins: Plugins | None = None) -> Corruption:

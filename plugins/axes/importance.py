@@ -123,6 +123,9 @@ class ImportanceAxis:
 
     requires: ClassVar[frozenset[str]] = frozenset()
     requires_any: ClassVar[frozenset[str]] = frozenset({"classify", "transcribe", "answer"})
+    #: Fixed figures: a suite cannot choose them (``metrics`` is refused at validation); they are
+    #: attributions and ablation drops of the model's own score, not metrics of the registry.
+    metric_feeds: ClassVar[frozenset[str]] = frozenset()
 
     split: str | None = None
     #: ``accuracy`` or ``true_prob`` (mean probability of the true class): the coalition value.

@@ -28,14 +28,16 @@ last process measured.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 import attrs
 
-from polymodal.config import structure
+from polymodal import structure
 from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData, declared_direction
 from polymodal.results import ResultRow
+from polymodal.streaming import iter_samples
 from polymodal_plugins.axes.corruption import (
     MISSING,
     SEVERITIES,
@@ -93,6 +95,9 @@ class NoiseAxis:
 
     requires: frozenset[str] = frozenset()
     requires_any: frozenset[str] = frozenset({"classify", "embed", "transcribe", "answer"})
+    #: Fixed figures: a suite cannot choose them (``metrics`` is refused at validation). Each compares one
+    #: higher-is-better headline per model kind (``performance.meter_factory``) between conditions.
+    metric_feeds: frozenset[str] = frozenset()
 
     def __init__(self, **params: Any):
         self.params = structure(NoiseParams, params, f"axes.{AXIS}")
@@ -161,8 +166,9 @@ class NoiseAxis:
         if not measured:
             chunks = []  # every measurement is committed; only the means may be left
         model.eval()
+        stream = iter_samples(dataset, [i for chunk in chunks for i in chunk])  # streamed data: one pass
         for done, chunk in enumerate(chunks):
-            samples = [dataset[i] for i in chunk]
+            samples = list(islice(stream, len(chunk)))
             clean_meter.update(model, with_raw_texts(data, samples=samples, batch=collate(samples).to(ctx.device)),
                                samples)
             for f in {cell.field for cell in cells}:

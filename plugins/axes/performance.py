@@ -18,20 +18,14 @@ import torch
 
 from polymodal.batch import Batch
 from polymodal.errors import ConfigError
+from polymodal.stats import consistent_per_sample
 
 
 def _gathered(local: list[float]) -> list[float]:
     """Per-sample scores of every rank's contiguous shard, joined in split order (a collective)."""
-    from polymodal.collective import active, all_gather_object
+    from polymodal.evaluation import active, all_gather_object
 
     return [x for part in all_gather_object(local) for x in part] if active() else local
-
-
-def _consistent(scores: list[float], value: float) -> list[float] | None:
-    """``scores`` when their mean is ``value`` (a tie broken another way would make them disagree)."""
-    if not scores or abs(sum(scores) / len(scores) - value) > 1e-9:
-        return None
-    return scores
 
 
 class PerformanceMeter:
@@ -85,8 +79,8 @@ class AccuracyMeter(PerformanceMeter):
         total = float(self.total.compute())
         value = float(self.correct.compute()) / total if total else float("nan")
         scores = _gathered(self.hits)
-        self.samples = {} if not total else {k: s for k, s in {("accuracy", None): _consistent(scores, value)}.items()
-                                             if s is not None}
+        matched = consistent_per_sample(scores, value) if total else None
+        self.samples = {("accuracy", None): matched} if matched is not None else {}
         return {("accuracy", None): value}
 
 
@@ -116,7 +110,7 @@ class RecallMeter(PerformanceMeter):
     def compute(self) -> dict[tuple[str, str | None], float]:
         from torchmetrics.retrieval import RetrievalRecall
 
-        from polymodal.collective import all_gather_object, local
+        from polymodal.evaluation import all_gather_object, local
 
         local_emb = {f: torch.cat(self.embeddings[f]) if self.embeddings[f] else torch.zeros(0, 0)
                      for f in self.pair}
@@ -136,7 +130,7 @@ class RecallMeter(PerformanceMeter):
                 out[("recall@1", name)] = float(recall.compute())
                 # A query scores 1 when no other item scores above its own (every rank holds all queries).
                 hits = ((sim > sim.diagonal()[:, None]).sum(1) == 0).float().tolist() if n else []
-                scores = _consistent(hits, out[("recall@1", name)])
+                scores = consistent_per_sample(hits, out[("recall@1", name)])
                 if scores is not None:
                     self.samples[("recall@1", name)] = scores
         return out

@@ -10,10 +10,20 @@ captions apart (the embedded ``shapes`` captions repeat).
 
 Identical texts are merged into one candidate, which then has several
 positives on the other side: exactly CLIP_benchmark's image-with-several-
-captions setting, so the figures come from the metrics plugin's
-``retrieval_metrics`` (recall@K, mean/median rank of the best positive,
-MRR, mAP). The whole split is one candidate set, so the axis is not
-sharded: under several ranks, rank 0 measures.
+captions setting, so the figures come from the ``retrieval`` metric
+(recall@K, mean/median rank of the best positive, MRR, mAP), built through
+the registry: a metric another plugin ``replaces`` is the one used, and
+``metrics = [...]`` chooses others. A chosen metric declares ``embed`` in its
+spec's capabilities, is built with ``ks`` and updated once per pair with
+``(gallery, gallery_ids, queries, query_gallery_ids)`` -- the group side
+plays CLIP_benchmark's images -- and its ``compute()`` keys
+``text_to_image_<figure>`` / ``image_to_text_<figure>`` become rows per
+direction (other dict keys go to the rows' ``extra``; a scalar is one row
+for the pair, direction ``a<->b``). A metric offering ``compute_details()``
+(figures, per-query scores) gives the rows their per-sample scores. Each
+row's direction is what the metric declares (``declared_direction``). The
+whole split is one candidate set, so the axis is not sharded: under several
+ranks, rank 0 measures, with metric syncs kept local.
 """
 
 from __future__ import annotations
@@ -25,11 +35,14 @@ import attrs
 import torch
 
 from polymodal.errors import ConfigError
-from polymodal.evaluation import AxisContext, EvalData
+from polymodal.evaluation import AxisContext, EvalData, declared_direction
 from polymodal.results import ResultRow
 from polymodal_plugins.axes.params import as_list
-from polymodal_plugins.axes.samples import chunks, field_modality, field_traits, load_image
-from polymodal_plugins.metrics.retrieval import retrieval_details
+from polymodal_plugins.axes.named_metrics import build_named
+from polymodal_plugins.axes.samples import chunks, field_modality, field_traits, load_image, with_raw_texts
+
+#: ``compute()`` key prefixes of a retrieval metric: queries from the other side, queries from the group side.
+PREFIXES = ("text_to_image_", "image_to_text_")
 
 
 @attrs.define
@@ -37,6 +50,8 @@ class RetrievalAxis:
     """Recall@K, ranks, mAP and MRR both ways for each embedded field pair (module docs)."""
 
     requires: ClassVar[frozenset[str]] = frozenset({"embed"})
+    #: A suite may choose metrics whose spec declares ``embed`` (the update contract is in the module docs).
+    metric_feeds: ClassVar[frozenset[str]] = frozenset({"embed"})
 
     split: str | None = None
     ks: list[int] = attrs.field(default=(1, 5, 10), converter=as_list)
@@ -46,6 +61,8 @@ class RetrievalAxis:
     examples: int = attrs.field(default=3, validator=attrs.validators.ge(0))
     top: int = attrs.field(default=5, validator=attrs.validators.ge(1))
     batch_size: int = attrs.field(default=64, validator=attrs.validators.ge(1))
+    #: Metrics by registry name; default: ``retrieval`` (built by name, so a replacement is used).
+    metrics: list[str] = attrs.field(default=("retrieval",), converter=as_list)
 
     def __attrs_post_init__(self) -> None:
         if not self.ks or any(not isinstance(k, int) or k < 1 for k in self.ks):
@@ -76,8 +93,9 @@ class RetrievalAxis:
         ids: list[Any] = []
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="retrieval: embedding", sharded=False):
+                batch = with_raw_texts(data, chunk)  # models with their own tokenizer (hf-clip) read the strings
                 for f in wanted:
-                    emb[f].append(model.embed(chunk.batch, f).float().cpu())
+                    emb[f].append(model.embed(batch, f).float().cpu())
                     present[f].append(chunk.batch.inputs[f].present.cpu())
                     raw[f].extend(s.get(f) for s in chunk.samples)
                 ids.extend(chunk.batch.ids)
@@ -97,30 +115,39 @@ class RetrievalAxis:
                 first.setdefault(g, row)
             gallery = embs[group_side][[keep[first[g]] for g in range(len(first))]]
             queries = embs[other][keep]
-            # The group side plays CLIP_benchmark's images (one image, several captions):
-            # "text_to_image" is other -> group and "image_to_text" is group -> other.
-            figures, per_query = retrieval_details(gallery, queries, torch.tensor(groups), tuple(self.ks))
-            for q, c, prefix in ((other, group_side, "text_to_image_"), (group_side, other, "image_to_text_")):
-                direction = f"{q}->{c}"
-                extra = {"queries": len(first) if q == group_side else len(keep),
-                         "candidates": len(keep) if q == group_side else len(first),
-                         "positives": self.positives, "duplicates_merged": len(keep) - len(first)}
-                for name, value in figures.items():
-                    if not name.startswith(prefix):
+            query_ids = {other: [ids[i] for i in keep], group_side: [ids[keep[first[g]]] for g in range(len(first))]}
+            extra = {"positives": self.positives, "duplicates_merged": len(keep) - len(first)}
+            modality = {q: f"{field_modality(data, q)}-{field_modality(data, c)}"
+                        for q, c in ((a, b), (b, a))}
+            with ctx.local():  # rank 0 alone measures: no metric sync with ranks that left
+                for name, metric in build_named(ctx, self.metrics, "embed", ks=tuple(self.ks)) or ():
+                    # The group side plays CLIP_benchmark's images (one image, several captions):
+                    # "text_to_image" is other -> group and "image_to_text" is group -> other.
+                    metric.update(gallery, torch.arange(len(first)), queries, torch.tensor(groups))
+                    details = getattr(metric, "compute_details", None)
+                    value, per_query = details() if callable(details) else (metric.compute(), {})
+                    if not isinstance(value, dict):
+                        yield ctx.row(name, float(value), extra=extra, direction=f"{a}<->{b}",
+                                      modality=f"{field_modality(data, a)}-{field_modality(data, b)}",
+                                      higher_is_better=declared_direction(metric))
                         continue
-                    metric = name[len(prefix):]
-                    conditions: dict[str, Any] = {"direction": direction,
-                                                  "modality": f"{field_modality(data, q)}-{field_modality(data, c)}"}
-                    if metric.startswith("recall@"):
-                        conditions["k"] = int(metric.split("@")[1])
-                    scores = per_query.get(name)
-                    query_ids = ([ids[keep[first[g]]] for g in range(len(first))] if q == group_side
-                                 else [ids[i] for i in keep])
-                    yield ctx.row(metric, value, extra=extra, **conditions,
-                                  higher_is_better=not metric.endswith("_rank"),  # ranks: lower is better
-                                  per_sample=scores if scores is not None and scores.size else None,
-                                  sample_ids=query_ids if scores is not None and scores.size == len(query_ids)
-                                  else None)
+                    values = {k: float(v) for k, v in value.items()}
+                    notes = {k: v for k, v in values.items() if not k.startswith(PREFIXES)}
+                    for q, c, prefix in ((other, group_side, PREFIXES[0]), (group_side, other, PREFIXES[1])):
+                        row_extra = {**extra, **notes, "queries": len(query_ids[q]), "candidates": len(query_ids[c])}
+                        for key, v in values.items():
+                            if not key.startswith(prefix):
+                                continue
+                            figure = key[len(prefix):]
+                            conditions: dict[str, Any] = {"direction": f"{q}->{c}", "modality": modality[q]}
+                            if figure.startswith("recall@"):
+                                conditions["k"] = int(figure.split("@")[1])
+                            scores = per_query.get(key)
+                            has = scores is not None and len(scores) == len(query_ids[q])
+                            yield ctx.row(figure, v, extra=row_extra, **conditions,
+                                          higher_is_better=declared_direction(metric, key),
+                                          per_sample=scores if has else None,
+                                          sample_ids=query_ids[q] if has else None)
             code = torch.tensor(groups)
             rel = code[:, None] == code[None, :]
             sims = embs[a][keep] @ embs[b][keep].T

@@ -9,6 +9,7 @@ respects ``ctx.limit`` (``--limit``) and ``ctx.shard`` (one part per rank).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
 import attrs
@@ -18,6 +19,7 @@ import torch
 from polymodal.batch import Batch, ModalityBatch
 from polymodal.errors import ConfigError, DataError
 from polymodal.evaluation import AxisContext, EvalData
+from polymodal.streaming import iter_samples, limit_dataset
 from polymodal.traits import ModalityTraits, traits_of
 
 
@@ -53,9 +55,7 @@ def split_dataset(data: EvalData, split: str, axis: str) -> Any:
         except DataError as exc:
             raise ConfigError(f"axis {axis!r}: split {split!r}: {exc}") from None
         if cfg.limit:
-            from torch.utils.data import Subset
-
-            ds = Subset(ds, range(min(cfg.limit, len(ds))))
+            ds = limit_dataset(ds, cfg.limit)
         data.splits[split] = ds
         return ds
     raise ConfigError(f"axis {axis!r}: no split {split!r} in the evaluation data (have: {', '.join(data.splits)})")
@@ -63,6 +63,7 @@ def split_dataset(data: EvalData, split: str, axis: str) -> Any:
 
 def base_dataset(ds: Any) -> Any:
     """The underlying dataset of a (possibly nested) ``Subset``, for ``class_names`` etc."""
+    # A StreamLimit passes its dataset's facts through, so it need not be unwrapped.
     while hasattr(ds, "dataset") and hasattr(ds, "indices"):
         ds = ds.dataset
     return ds
@@ -79,11 +80,12 @@ def chunks(data: EvalData, ctx: AxisContext, split: str, batch_size: int = 32, *
     n = ctx.limited(len(ds))
     if limit is not None:
         n = min(n, limit)
-    mine = list(ctx.shard(n)) if sharded else list(range(n))
+    mine = ctx.shard(n) if sharded else range(n)
+    stream = iter_samples(ds, mine)  # a streamed dataset is read once, front to back
     done = 0
     for start in range(0, len(mine), batch_size):
-        idx = mine[start:start + batch_size]
-        samples = [ds[i] for i in idx]
+        idx = list(mine[start:start + batch_size])
+        samples = list(islice(stream, len(idx)))
         batch = data.collate(samples).to(ctx.device)
         yield Chunk(idx, samples, batch)
         done += len(idx)
@@ -117,8 +119,10 @@ def collate_field(data: EvalData, field: str, values: Sequence[Any], device: tor
 
 
 def field_batch(data: EvalData, field: str, values: Sequence[Any], device: torch.device) -> Batch:
-    """A batch holding only ``field`` built from raw values (no targets)."""
-    return Batch({field: collate_field(data, field, values, device)}, {}, list(range(len(values))))
+    """A batch holding only ``field`` built from raw values (no targets); a textual field keeps its strings
+    (``meta[RAW_STRINGS]``) for models that tokenise themselves."""
+    batch = Batch({field: collate_field(data, field, values, device)}, {}, list(range(len(values))))
+    return with_raw_texts(data, samples=[{field: v} for v in values], batch=batch)
 
 
 def without(batch: Batch, fields: Iterable[str]) -> Batch:

@@ -50,6 +50,8 @@ from polymodal.batch import Batch, ModalityBatch
 from polymodal.errors import ConfigError
 from polymodal.evaluation import AxisContext, EvalData, declared_direction
 from polymodal.results import ResultRow
+from polymodal.stats import consistent_per_sample
+from polymodal_plugins.axes.named_metrics import build_named, figures as metric_figures
 from polymodal_plugins.axes.params import as_list
 from polymodal_plugins.axes.samples import (chunks, collate_field, field_traits, load_image, topk_hits, transcript_field,
                                             with_raw_texts)
@@ -58,25 +60,16 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-#: The capabilities whose metrics a suite may choose by name (``[axes.task] metrics``): a metric spec
-#: declaring ``classify`` is built with ``num_classes``/``top_k`` and updated with ``(scores, targets)``; one
-#: declaring ``caption`` is built without arguments and updated with ``(generated, references)``.
-NAMED_METRIC_CAPABILITIES = frozenset({"classify", "caption"})
-
-
-def _figures(value: Any, name: str) -> dict[str, float]:
-    """A metric's ``compute()`` as row figures: a scalar under its registry name, a dict's scalars by key."""
-    if isinstance(value, dict):
-        return {k: float(v) for k, v in value.items() if getattr(v, "numel", lambda: 1)() == 1}
-    return {name: float(value)}
-
-
 @attrs.define
 class TaskAxis:
     """Task metrics per capability (see module docs)."""
 
     requires: ClassVar[frozenset[str]] = frozenset()
     requires_any: ClassVar[frozenset[str]] = frozenset({"classify", "caption", "generate", "transcribe", "answer"})
+    #: Metrics a suite may choose by name (``metrics``): a spec declaring ``classify`` is built with
+    #: ``num_classes``/``top_k`` and updated with ``(scores, targets)``; one declaring ``caption`` is built
+    #: without arguments and updated with ``(generated, references)``.
+    metric_feeds: ClassVar[frozenset[str]] = frozenset({"classify", "caption"})
 
     split: str | None = None
     ks: list[int] = attrs.field(default=(5,), converter=as_list)
@@ -102,25 +95,9 @@ class TaskAxis:
     #: is the one used. None: the default figures of each capability.
     metrics: list[str] | None = attrs.field(default=None, converter=attrs.converters.optional(as_list))
 
-    def validate(self, plugins: Any) -> None:
-        """Check ``metrics`` against the registry when the suite is validated (before anything trains)."""
-        if self.metrics is None:
-            return
-        if not self.metrics or not all(isinstance(m, str) for m in self.metrics):
-            raise ConfigError(f"metrics: expected a non-empty list of metric names, got {self.metrics!r}")
-        for name in self.metrics:
-            spec = plugins.get("metrics", name)  # unknown: UnknownNameError with a did-you-mean
-            if not spec.capabilities & NAMED_METRIC_CAPABILITIES:
-                raise ConfigError(f"metrics: metric {name!r} declares none of the capabilities the task axis "
-                                  f"feeds by name ({', '.join(sorted(NAMED_METRIC_CAPABILITIES))}); its spec "
-                                  f"says {sorted(spec.capabilities) or 'none'}")
-
     def _named(self, ctx: AxisContext, capability: str, **params: Any) -> list[tuple[str, Any]] | None:
         """The suite's metrics that score ``capability``, built through the registry; None: use the defaults."""
-        if self.metrics is None:
-            return None
-        return [(name, ctx.plugins.build("metrics", name, **params)) for name in self.metrics
-                if capability in ctx.plugins.get("metrics", name).capabilities]
+        return build_named(ctx, self.metrics, capability, **params)
 
     def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow]:
         caps = set(getattr(model, "capabilities", ()))
@@ -273,7 +250,7 @@ class TaskAxis:
             for name, metric in named:
                 for logits, y in outputs:
                     metric.update(logits, y)
-                got = _figures(metric.compute(), name)
+                got = metric_figures(metric.compute(), name)
                 figures.update(got)
                 directions.update(dict.fromkeys(got, declared_direction(metric)))
             samples = len(ids)
@@ -283,9 +260,7 @@ class TaskAxis:
         extra = {"samples": samples, "target": target, "fields": fields}
         per_sample = {"accuracy": hits[1], **{f"top{k}_accuracy": hits[k] for k in top_k if k > 1}}
         for name, value in figures.items():
-            scores = per_sample.get(name)
-            if scores and abs(sum(scores) / len(scores) - value) > 1e-6:
-                scores = None  # a tie broken differently: no interval rather than one of another number
+            scores = consistent_per_sample(per_sample.get(name), value)
             yield ctx.row(name, value, extra=extra, task=task, per_sample=scores or None,
                           sample_ids=ids if scores else None, higher_is_better=directions.get(name))
 
@@ -331,7 +306,7 @@ class TaskAxis:
             for name, value in summary.items():
                 yield ctx.row(name, value, extra=extra, task="captioning", higher_is_better=declared_direction(scores))
         for name, metric in named or ():
-            for figure, value in _figures(metric.compute(), name).items():
+            for figure, value in metric_figures(metric.compute(), name).items():
                 yield ctx.row(figure, value, extra=extra, task="captioning", higher_is_better=declared_direction(metric))
         for i, (raw, gen, refs) in enumerate(shown):
             image = load_image(data, image_field, raw) if image_field else None
@@ -451,7 +426,7 @@ class TaskAxis:
         if spec is None:
             return None
         if isinstance(spec, str) or hasattr(spec, "__fspath__"):
-            from polymodal.checkpoint import load_model
+            from polymodal.model_api import load_model
 
             model = load_model(spec, ctx.plugins)
         else:

@@ -1,4 +1,4 @@
-"""Text corruptions on raw captions: typos, word dropout, word shuffle.
+"""Text corruptions on raw captions and questions: typos, word dropout, word shuffle, paraphrase templates.
 
 Words are whitespace-separated tokens; text written without spaces (Chinese,
 Japanese) is treated character by character so the corruptions still act.
@@ -69,3 +69,33 @@ def word_shuffle(raw: str, severity: int, rng: np.random.Generator) -> str:
         for src, dst in zip(chosen, np.roll(chosen, shift), strict=True):
             out[dst] = units[src]
     return sep.join(out)
+
+
+#: Prompt templates per severity (1..5), ``{text}`` the original, ``{lower}`` it with a lower-case first
+#: letter. Severity 1 only frames the text; higher ones bury it in more, and chattier, wording that a
+#: model robust to phrasing should see through (the question itself is never changed).
+PARAPHRASES: tuple[tuple[str, ...], ...] = (
+    ("Question: {text}", "Q: {text}", "{text} Answer:"),
+    ("Please answer the following question. {text}", "Here is a question about the image: {text}",
+     "{text} Give a short answer."),
+    ("Could you tell me this about the picture: {lower}", "I would like to know the following. {text}",
+     "Looking at the picture you were given, {lower}"),
+    ("I am curious about something in this image. {text} Reply in a few words, please.",
+     "Based only on what you can see here, {lower} Keep the answer brief.",
+     "A friend showed me this picture and asked: \"{text}\" What should I tell them?"),
+    ("Take a careful look at every part of this image before you reply, because the details matter. "
+     "Here is what I need to find out: {lower} Answer with just the key word or number, nothing else.",
+     "This is for a quiz and I am not sure at all. Someone wrote the question \"{text}\" under this "
+     "picture. What is the right answer?",
+     "Describe nothing and do not explain; simply respond to this, which is about the photo above: {lower}"),
+)
+
+
+def paraphrase(raw: str, severity: int, rng: np.random.Generator) -> str:
+    """The text inside one of the severity's templates, chosen by the sample's seeded draw."""
+    if not raw.strip():
+        return raw
+    templates = PARAPHRASES[severity - 1]
+    pick = int(rng.random() * len(templates))  # the same draw at every severity: the same slot, more wording
+    text = raw.strip()
+    return templates[pick].format(text=text, lower=text[:1].lower() + text[1:])

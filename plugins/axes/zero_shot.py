@@ -12,7 +12,10 @@ attributes it learnt separately. ``candidates = ["all", "split"]`` measures
 against every class of the target and against only the classes present in
 the split (the unseen ones). Figures: top-1/top-K accuracy and mean
 per-class recall (balanced accuracy over the classes the split contains),
-computed with torchmetrics.
+computed with torchmetrics. ``metrics = [...]`` chooses metrics by registry
+name instead: each spec declares ``classify`` and is fed exactly as the task
+axis feeds it (built with ``num_classes``/``top_k``, updated with the
+class-similarity scores and the targets), so a replacement is the one used.
 
 A template fills the class name at ``{}``; it may instead (or also) name
 attributes of the class, ``"a {shape} that is {color}"``, when the dataset
@@ -32,10 +35,13 @@ import torch
 import torch.nn.functional as F
 
 from polymodal.errors import ConfigError
-from polymodal.evaluation import AxisContext, EvalData
+from polymodal.evaluation import AxisContext, EvalData, declared_direction
 from polymodal.results import ResultRow
+from polymodal.stats import consistent_per_sample
+from polymodal_plugins.axes.named_metrics import build_named, figures as metric_figures
 from polymodal_plugins.axes.params import as_list
-from polymodal_plugins.axes.samples import base_dataset, chunks, field_batch, field_modality, field_traits, split_dataset, topk_hits
+from polymodal_plugins.axes.samples import (base_dataset, chunks, field_batch, field_modality, field_traits, split_dataset,
+                                           topk_hits, with_raw_texts)
 
 DEFAULT_TEMPLATES = ("a picture of a {}", "a {}", "there is a {}", "the {}")
 
@@ -92,6 +98,8 @@ class ZeroShotAxis:
     """Prompt-ensemble zero-shot classification (see module docs)."""
 
     requires: ClassVar[frozenset[str]] = frozenset({"embed"})
+    #: A suite may choose classification metrics by name (fed like the task axis feeds them).
+    metric_feeds: ClassVar[frozenset[str]] = frozenset({"classify"})
 
     split: str = "zeroshot"
     target: str = "combo"
@@ -103,6 +111,8 @@ class ZeroShotAxis:
     candidates: list[str] = attrs.field(default=("all", "split"), converter=as_list)
     ks: list[int] = attrs.field(default=(1, 5), converter=as_list)
     batch_size: int = attrs.field(default=64, validator=attrs.validators.ge(1))
+    #: Metrics by registry name (``classify`` specs); None: top-K accuracy and mean per-class recall.
+    metrics: list[str] | None = attrs.field(default=None, converter=attrs.converters.optional(as_list))
 
     def __attrs_post_init__(self) -> None:
         if not self.templates or any(not template_fields(t) or any(f.isdigit() for f in template_fields(t))
@@ -147,7 +157,7 @@ class ZeroShotAxis:
                     raise ConfigError(f"axis zero-shot: target {self.target!r} is not among the batch targets "
                                       f"({', '.join(chunk.batch.targets)})")
                 present = chunk.batch.inputs[field].present
-                emb = F.normalize(model.embed(chunk.batch, field).float(), dim=-1)
+                emb = F.normalize(model.embed(with_raw_texts(data, chunk), field).float(), dim=-1)
                 scores.append((emb @ classes.T)[present].cpu())
                 labels.append(chunk.batch.targets[self.target].long()[present].cpu())
         parts = ctx.all_gather_object((torch.cat(scores) if scores else torch.zeros(0, len(names)),
@@ -167,12 +177,22 @@ class ZeroShotAxis:
                      "chance_top1": 1.0 / lg.shape[1]}
             hits = topk_hits(lg, yy, {1, *self.ks})
             per_sample = {"accuracy" if k == 1 else f"top{k}_accuracy": v for k, v in hits.items()}
+            top_k = tuple(sorted({1, *self.ks}))
+            directions: dict[str, bool | None] = {}
             with ctx.local():  # every rank holds all scores now: no metric sync
-                figures = classification_figures(lg, yy, self.ks)
+                named = build_named(ctx, self.metrics, "classify", num_classes=int(lg.shape[1]), top_k=top_k)
+                if named is None:
+                    figures = classification_figures(lg, yy, self.ks)
+                    directions = dict.fromkeys(figures, True)  # accuracies and per-class recall
+                else:
+                    figures = {}
+                    for name, built in named:
+                        built.update(lg, yy)
+                        got = metric_figures(built.compute(), name)
+                        figures.update(got)
+                        directions.update(dict.fromkeys(got, declared_direction(built)))
             for metric, value in figures.items():
-                scores = per_sample.get(metric)
-                if scores and abs(sum(scores) / len(scores) - value) > 1e-9:
-                    scores = None  # a tie broken differently: no interval rather than one of another number
+                scores = consistent_per_sample(per_sample.get(metric), value)
                 yield ctx.row(metric, value, extra=extra, target=self.target, candidates=cand,
                               modality=field_modality(data, field), split=self.split, per_sample=scores or None,
-                              higher_is_better=True)  # accuracies and per-class recall
+                              higher_is_better=directions.get(metric))

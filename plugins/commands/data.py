@@ -75,6 +75,8 @@ def _inspect(args: argparse.Namespace, configs: list[Any], plugins: Any) -> int:
 def _preview(args: argparse.Namespace, configs: list[Any], plugins: Any) -> int:
     from pathlib import Path
 
+    from polymodal.data import build_modalities
+    from polymodal.traits import traits_of
     from polymodal_plugins.datasets.preview import write_preview
     from polymodal_plugins.training.data_source import build_splits
 
@@ -87,7 +89,10 @@ def _preview(args: argparse.Namespace, configs: list[Any], plugins: Any) -> int:
 
             raise ConfigError(f"--split {split!r}: {label} has splits {', '.join(splits)}")
         out = Path(args.out) if len(configs) == 1 else Path(args.out).with_name(f"{Path(args.out).stem}-{n}.html")
+        # Each field previews as its configured modality declares (its traits), never by name or type.
+        fields = dict(getattr(splits[split], "fields", {}) or {})
+        traits = {f: traits_of(m) for f, m in build_modalities(fields, cfg.data.modalities, plugins=plugins).items()}
         written.append(str(write_preview(splits[split], out, split=split, samples=args.samples,
-                                         title=f"{label}: dataset {cfg.data.dataset!r}")))
+                                         title=f"{label}: dataset {cfg.data.dataset!r}", traits=traits)))
     print("\n".join(written))
     return 0

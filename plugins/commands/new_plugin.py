@@ -24,20 +24,24 @@ from polymodal import PLUGIN_API_VERSION, ConfigError, __version__
 from polymodal.registry import kind_of
 
 #: The kinds a scaffold exists for (singular, as typed on the command line).
-SCAFFOLD_KINDS = ("fusion", "encoder", "model", "metric", "axis", "dataset")
+SCAFFOLD_KINDS = ("modality", "fusion", "encoder", "model", "metric", "axis", "dataset", "strategy", "attack")
 
 #: Implementation module per kind; never equal to the plugin object's name
 #: (``plugin``), since importing a submodule would shadow that attribute.
-_MODULES = {"fusions": "fusion", "encoders": "encoder", "models": "model", "metrics": "metric",
-            "axes": "axis", "datasets": "dataset"}
+_MODULES = {"modalities": "modality", "fusions": "fusion", "encoders": "encoder", "models": "model",
+            "metrics": "metric", "axes": "axis", "datasets": "dataset", "strategies": "strategy",
+            "attacks": "attack"}
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _DESCRIPTIONS = {
+    "modalities": "Series of numbers, padded with a mask (template)",
     "fusions": "Mean of per-modality projections over present modalities (template)",
     "encoders": "Linear token projection encoder (template)",
     "models": "Encoders, the configured fusion and a linear head (template)",
     "metrics": "Mean absolute error (template)",
     "axes": "Classification accuracy axis (template)",
     "datasets": "JSON-lines manifest dataset (template)",
+    "strategies": "Joint training with random modality dropout (template)",
+    "attacks": "R+FGSM: a random step, then one gradient step (template)",
 }
 
 
@@ -68,14 +72,19 @@ def names_for(name: str) -> dict[str, str]:
 
 #: How each kind's scaffold is used, for the package README.
 _USAGE = {
+    "modalities": 'a dataset declares a field of it, e.g. `fields = {{"reading": "{name}"}}`',
     "fusions": 'in a suite, `model.fusion = "{name}"` (parameters in `model.fusion_params`)',
     "encoders": 'in a suite, `model.encoders.<field> = {{ name = "{name}" }}`',
     "models": 'in a suite, `model.name = "{name}"`',
     "metrics": '`polymodal.get_plugins().build("metrics", "{name}")` gives a torchmetrics Metric',
     "axes": 'in a suite, `[axes.{name}]`',
     "datasets": 'in a suite, `data.dataset = "{name}"`; the root holds `<split>.jsonl`',
+    "strategies": ('in a suite, `[defaults.train] strategy = "{name}"` '
+                   '(options in `strategy_params = {{ p = 0.3 }}`)'),
+    "attacks": 'in a suite, `[axes."robustness.adversarial"] attacks = ["fgsm", "{name}"]`',
 }
-_EXTRA_OPTIONS = {"models": '\n    capabilities=["classify"],'}
+_EXTRA_OPTIONS = {"models": '\n    capabilities=["classify"],',
+                  "strategies": '\n    params="{pkg}.strategy:{cls}Params",'}
 _TEMPLATES = Path(__file__).with_name("scaffolds")
 
 
@@ -107,7 +116,7 @@ def render(name: str, kind_words: str | Sequence[str]) -> dict[str, str]:
         module = _MODULES[kind]
         components.append({
             "kind": kind, "singular": module, "module": module, "name": values["name"], "cls": values["cls"],
-            "description": _DESCRIPTIONS[kind], "extra_options": _EXTRA_OPTIONS.get(kind, ""),
+            "description": _DESCRIPTIONS[kind], "extra_options": _EXTRA_OPTIONS.get(kind, "").format(**values),
             "usage": _USAGE[kind].format(name=values["name"]),
             # one kind keeps the short names; several get one object and entry point per kind
             "obj": "plugin" if single else f"{module}_plugin",

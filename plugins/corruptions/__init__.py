@@ -34,6 +34,9 @@ text_plugin = components(
      {"description": "Drop 10%..60% of the words (at least one word is kept).", "tags": ["text"]}),
     ("corruptions", "text.word_shuffle", "polymodal_plugins.axes.text_corruptions:word_shuffle",
      {"description": "Permute a random 20%..100% of the word positions among themselves.", "tags": ["text"]}),
+    ("corruptions", "text.paraphrase", "polymodal_plugins.axes.text_corruptions:paraphrase",
+     {"description": "A question inside prompt templates, from 'Question: ...' (1) to chatty wording (5); "
+                     "only where a suite names it.", "tags": ["text", "on_request"]}),
 )
 video_plugin = components(
     ("corruptions", "frames.frame_drop", "polymodal_plugins.axes.video_corruptions:frame_drop",

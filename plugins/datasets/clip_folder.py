@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from polymodal.errors import DataError
-from polymodal.paths import resolve_inside
+from polymodal.data import resolve_inside
 from polymodal_plugins.datasets.files import AUDIO_SUFFIXES, VIDEO_SUFFIXES, FileDataset, Record
 
 

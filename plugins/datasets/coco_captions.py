@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from polymodal.errors import DataError
-from polymodal.paths import resolve_inside
+from polymodal.data import resolve_inside
 from polymodal_plugins.datasets.files import FileDataset, Record
 
 

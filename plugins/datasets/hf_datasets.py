@@ -16,22 +16,27 @@ Our split names map onto the dataset's (``val`` -> ``validation`` when
 there is no ``val``); data with one split serves every split and says so
 (``split`` None), like a manifest without a ``split`` column.
 
-``streaming = true`` reads rows over the network without writing the
-dataset to disk; the first ``max_samples`` rows of the split are kept in
-memory (required with streaming, so that a run has a known length).
-Nothing runs remote code: ``datasets`` 3+ has no loading scripts.
+``streaming = true`` (:class:`HFStream`) reads rows as a stream, for data
+that does not fit on disk: nothing is written to the cache and nothing is
+held beyond the batch being built. A counting pass over one small column
+gives the length (and the class count of integer labels); samples are then
+read front to back (see :mod:`polymodal.streaming`), with images and audio
+decoded only for the rows a rank or DataLoader worker needs. Ids, order and
+hence figures equal the non-streaming reader's. ``max_samples`` optionally
+keeps the first rows only. Nothing runs remote code: ``datasets`` 3+ has no
+loading scripts.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from polymodal.errors import DataError
-from polymodal.paths import resolve_inside
+from polymodal.data import resolve_inside
 from polymodal_plugins.datasets.files import screen
 
 _TEXT_NAMES = ("text", "caption", "sentence")
@@ -42,6 +47,11 @@ class HFDataset:
     """One split of a ``datasets`` dataset, rows decoded on ``__getitem__``."""
 
     name = "hf-datasets"
+
+    def __new__(cls, *args: Any, streaming: bool = False, **kwargs: Any) -> Any:
+        # One dataset name, two readers: ``streaming = true`` picks the streamed one; Python then runs
+        # HFStream.__init__ (a subclass) with the same arguments.
+        return super().__new__(HFStream if streaming and cls is HFDataset else cls)
 
     def __init__(
         self,
@@ -58,11 +68,10 @@ class HFDataset:
         cache_dir: str | None = None,
         revision: str | None = None,
         on_error: str = "raise",
+        shuffle_window: int = 1024,
     ) -> None:
         if on_error not in ("raise", "skip"):
             raise DataError(f"dataset {self.name!r}: on_error must be 'raise' or 'skip', got {on_error!r}")
-        if streaming and max_samples is None:
-            raise DataError(f"dataset {self.name!r}: streaming = true needs max_samples (rows kept in memory)")
         self.root = Path(root).expanduser().resolve() if root is not None else None
         self.source = path
         self.skipped = 0
@@ -74,7 +83,16 @@ class HFDataset:
         if max_samples is not None:
             table = self._take(table, int(max_samples))
         self._table = table
-        features = dict(table.features or {})
+        self._columns(dict(table.features or {}), fields, targets, path)
+        self._rows = list(range(len(table)))
+        if on_error == "skip":
+            self._rows, failed = screen(self._rows, self._item, self._id)
+            self.skipped_samples.extend(failed)
+            self.skipped = len(self.skipped_samples)
+
+    def _columns(self, features: dict[str, Any], fields: Mapping[str, str] | None, targets: Sequence[str] | None,
+                 path: str) -> None:
+        """Fields and targets from the declared features (or the user's mapping), and the targets' classes."""
         self.fields = dict(fields) if fields is not None else _infer_fields(features)
         unknown = [c for c in [*self.fields, *(targets or [])] if c not in features]
         if unknown:
@@ -90,11 +108,6 @@ class HFDataset:
         self._label_maps: dict[str, dict[str, int]] = {}
         for t in self.targets:
             self._describe_target(t, features[t])
-        self._rows = list(range(len(table)))
-        if on_error == "skip":
-            self._rows, failed = screen(self._rows, self._item, self._id)
-            self.skipped_samples.extend(failed)
-            self.skipped = len(self.skipped_samples)
 
     # -- loading ------------------------------------------------------------------------
     def _load(self, path: str, split: str | None, data_files: Any, data_dir: Any, config_name: str | None,
@@ -132,11 +145,7 @@ class HFDataset:
 
     @staticmethod
     def _take(table: Any, n: int) -> Any:
-        """The first ``n`` rows, in memory (a streamed table becomes a map-style one)."""
-        import datasets
-
-        if isinstance(table, datasets.IterableDataset):
-            return _Rows(list(table.take(n)), table.features)  # rows already decoded; re-encoding could need codecs
+        """The first ``n`` rows."""
         return table.select(range(min(n, len(table))))
 
     def _describe_target(self, name: str, feature: Any) -> None:
@@ -213,20 +222,128 @@ class HFDataset:
                 "fields": self.fields, "targets": self.targets, "skipped": self.skipped}
 
 
-class _Rows:
-    """Rows pulled from a stream, with the access a ``datasets.Dataset`` gives (row by index, column by name)."""
+class HFStream(HFDataset):
+    """A split of a ``datasets`` stream, read front to back (see the module docstring)."""
 
-    def __init__(self, rows: list[dict[str, Any]], features: Any):
-        self.rows = rows
-        self.features = features if features is not None else {k: None for k in (rows[0] if rows else {})}
+    #: Rows per Arrow record batch read from the stream.
+    READ_ROWS = 256
+
+    def __init__(
+        self,
+        path: str,
+        root: str | os.PathLike[str] | None = None,
+        split: str | None = None,
+        data_files: str | Sequence[str] | Mapping[str, str | Sequence[str]] | None = None,
+        data_dir: str | None = None,
+        config_name: str | None = None,
+        fields: Mapping[str, str] | None = None,
+        targets: Sequence[str] | None = None,
+        streaming: bool = True,
+        max_samples: int | None = None,
+        cache_dir: str | None = None,
+        revision: str | None = None,
+        on_error: str = "raise",
+        shuffle_window: int = 1024,
+    ) -> None:
+        if on_error != "raise":
+            raise DataError(f"dataset {self.name!r}: on_error = {on_error!r} needs a pass that decodes every row; "
+                            "with streaming = true a bad row stops the run naming it (check first with "
+                            "`polymodal data inspect`)")
+        self.root = Path(root).expanduser().resolve() if root is not None else None
+        self.source = path
+        self.shuffle_window = int(shuffle_window)
+        self.skipped = 0
+        self.skipped_samples: list[tuple[Any, str]] = []
+        self.class_names: dict[str, list[str]] = {}
+        self.num_classes: dict[str, int] = {}
+        table = self._load(path, split, _local(self.root, data_files), _local(self.root, data_dir), config_name,
+                           True, cache_dir, revision)
+        if max_samples is not None:
+            table = table.take(int(max_samples))
+        if table.features is None:
+            raise DataError(f"dataset {self.name!r} ({path}): the stream does not declare its columns; "
+                            "stream a format that does (parquet, arrow) or set streaming = false")
+        self._features = dict(table.features)
+        self._raw = table.decode(False)  # media bytes stay bytes until a row is wanted
+        self._n: int | None = None
+        self._columns(self._features, fields, targets, path)
+        self._n = self._count()
+
+    def _arrow(self, columns: Sequence[str]) -> Iterator[Any]:
+        """The stream's Arrow record batches of ``columns`` (not split over DataLoader workers: BatchStream is)."""
+        return self._raw.select_columns(list(columns)).with_format("arrow").iter(batch_size=self.READ_ROWS)
+
+    def _count(self) -> int:
+        """The counting pass, over the cheapest column: a target or id, else the first field."""
+        column = next((c for c in [*self.targets, "id"] if c in self._features), next(iter(self.fields)))
+        return sum(batch.num_rows for batch in self._arrow([column]))
+
+    def _column(self, name: str) -> list[Any]:
+        return [v for batch in self._arrow([name]) for v in batch.column(name).to_pylist()]
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return self._n or 0
 
-    def __getitem__(self, key: int | str) -> Any:
-        if isinstance(key, str):
-            return [row.get(key) for row in self.rows]
-        return self.rows[key]
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        raise TypeError(f"dataset {self.name!r} with streaming = true is read in order (iter_indices), not by index")
+
+    def iter_indices(self, indices: Iterable[int]) -> Iterator[dict[str, Any]]:
+        """Rows at ascending positions; rows between them are read as bytes, never decoded."""
+        it = iter(indices)
+        nxt = next(it, None)
+        if nxt is None:
+            return
+        wanted = list(dict.fromkeys([*self.fields, *self.targets, *(["id"] if "id" in self._features else [])]))
+        base = 0
+        for batch in self._arrow(wanted):
+            while nxt is not None and nxt < base + batch.num_rows:
+                yield self._decode(batch.slice(nxt - base, 1).to_pylist()[0], nxt)
+                nxt = next(it, None)
+            if nxt is None:
+                return
+            base += batch.num_rows
+        raise DataError(f"dataset {self.name!r} ({self.source}), split {self.hf_split!r}: the stream ended at row "
+                        f"{base}, before row {nxt} (it was counted as {len(self)} rows)")
+
+    def _decode(self, record: dict[str, Any], row: int) -> dict[str, Any]:
+        where = f"dataset {self.name!r} ({self.source}), split {self.hf_split!r}, row {row}"
+        item: dict[str, Any] = {"id": record.get("id", f"{self.hf_split}:{row}")}
+        for field, kind in self.fields.items():
+            try:
+                item[field] = _value(kind, _decoded(self._features[field], record.get(field)))
+            except DataError as exc:
+                raise DataError(f"{where}, field {field!r}: {exc}") from None
+            except Exception as exc:  # noqa: BLE001 - a corrupt image or file surfaces while decoding the cell
+                raise DataError(f"{where}, field {field!r}: cannot decode: {type(exc).__name__}: {exc}") from None
+        for t in self.targets:
+            value = record.get(t)
+            if value is None:
+                raise DataError(f"{where}: missing target {t!r}")
+            item[t] = self._label_maps[t][value] if t in self._label_maps else value
+        return item
+
+    def texts(self, field: str, indices: Sequence[int] | None = None) -> list[str]:
+        if self.fields.get(field) != "text":
+            raise DataError(f"dataset {self.name!r} has no text field {field!r}")
+        column = self._column(field)
+        chosen = column if indices is None else [column[i] for i in indices]
+        return [t for t in chosen if isinstance(t, str) and t.strip()]
+
+    def target_values(self, name: str) -> list[Any]:
+        labels = self._label_maps.get(name)
+        return [labels[v] if labels else v for v in self._column(name)]
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "streaming": True}
+
+
+def _decoded(feature: Any, value: Any) -> Any:
+    """A cell read with decoding off, decoded as the feature would (images to PIL; audio stays bytes for soundfile)."""
+    import datasets
+
+    if value is not None and isinstance(feature, datasets.Image):
+        return datasets.Image().decode_example(value)
+    return value
 
 
 def _local(root: Path | None, value: Any) -> Any:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 
 from polymodal.errors import DataError
-from polymodal.paths import resolve_inside
+from polymodal.data import resolve_inside
 from polymodal_plugins.datasets.files import IMAGE_SUFFIXES, FileDataset, Record
 
 

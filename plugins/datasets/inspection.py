@@ -107,7 +107,9 @@ def inspect_experiment(label: str, config: ExperimentConfig, plugins: Any, *, ch
     good = [i for i in range(len(train)) if i not in bad][:config.data.batch_size]
     size = len(good)
     try:
-        batch = data.collate([train[i] for i in good])
+        from polymodal.streaming import iter_samples
+
+        batch = data.collate(list(iter_samples(train, good)))
         report["batch"] = {
             "size": size,
             "inputs": {f: {"shape": list(b.data.shape), "dtype": str(b.data.dtype).replace("torch.", ""),
@@ -137,16 +139,19 @@ def _label_counts(ds: Any, targets: dict[str, Any]) -> dict[str, dict[str, int]]
 def _failures(split: str, ds: Any, collate: Any, limit: int | None,
               progress: Callable[[str], None] | None) -> Iterator[dict[str, Any]]:
     """Load and preprocess every sample alone; each one that fails, with the reason."""
+    from polymodal.streaming import iter_samples
+
     n = len(ds) if limit is None else min(limit, len(ds))
+    samples = iter_samples(ds, range(n))  # one pass over a streamed dataset
     for i in range(n):
         if progress is not None and i % 100 == 0:
             progress(f"checking {split} {i}/{n}")
         try:
-            collate([ds[i]])
-        except PolymodalError as exc:
-            yield {"split": split, "index": i, "error": str(exc)}
+            collate([next(samples)])
         except Exception as exc:  # noqa: BLE001 - inspection reports every failure, whatever its type
-            yield {"split": split, "index": i, "error": f"{type(exc).__name__}: {exc}"}
+            error = str(exc) if isinstance(exc, PolymodalError) else f"{type(exc).__name__}: {exc}"
+            yield {"split": split, "index": i, "error": error}
+            samples = iter_samples(ds, range(i + 1, n))  # a stream that raised is spent: go on after the sample
 
 
 def format_report(report: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 from polymodal.errors import DataError
-from polymodal.paths import resolve_inside
+from polymodal.data import resolve_inside
 from polymodal_plugins.datasets.files import IMAGE_SUFFIXES, FileDataset, Record
 from polymodal_plugins.datasets.manifest import Manifest
 from polymodal_plugins.metrics.choice_scores import LETTERS, rotate

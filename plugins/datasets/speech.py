@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from polymodal.errors import DataError
-from polymodal.paths import resolve_inside
+from polymodal.data import resolve_inside
 from polymodal_plugins.datasets.files import AUDIO_SUFFIXES, FileDataset, Record
 from polymodal_plugins.datasets.manifest import Manifest
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 
 from polymodal.errors import DataError
-from polymodal.paths import resolve_inside
+from polymodal.data import resolve_inside
 from polymodal_plugins.datasets.files import FileDataset, Record
 from polymodal_plugins.datasets.manifest import Manifest
 

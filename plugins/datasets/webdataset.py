@@ -12,9 +12,17 @@ and a class index. Two ways to read them:
   sharding over DataLoader workers and ``torchrun`` ranks applies, and no
   sample is dropped or repeated. Shards must be uncompressed ``.tar`` for
   seeking.
-* :class:`StreamingShards`: an ``IterableDataset`` reading shards
+* :class:`StreamedShards` (dataset ``webdataset`` with ``streaming =
+  true``): for suites over shards that are too many to index, or
+  compressed. A counting pass reads each shard's tar headers once (and the
+  tiny ``.cls`` labels, for the class count) and keeps only a count per
+  shard; samples are then read front to back (see
+  :mod:`polymodal.streaming`): a rank evaluating a contiguous part of the
+  split opens only the shards that part lies in, and skips the members of
+  samples it does not need without decoding them.
+* :class:`StreamingShards`: a bare ``IterableDataset`` reading shards
   sequentially (compressed too), each shard by exactly one (rank, worker)
-  pair, for throughput where random access is not needed.
+  pair, for throughput where neither order nor a length is needed.
 
 ``fields`` maps a field to a member extension (``{ image = "jpg", text =
 "txt" }``); the modality kind follows from the extension. By default every
@@ -24,11 +32,12 @@ and ``cls`` becomes the integer target ``label`` (class count from the data).
 
 from __future__ import annotations
 
+import bisect
 import glob
 import io
 import os
 import tarfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +45,7 @@ import attrs
 from torch.utils.data import IterableDataset
 
 from polymodal.errors import DataError
-from polymodal.paths import resolve_inside
+from polymodal.data import resolve_inside
 from polymodal_plugins.datasets.files import screen
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "bmp", "gif")
@@ -101,6 +110,10 @@ def _label(data: bytes, where: str) -> int:
     return value
 
 
+#: Shard file endings: plain tar (map-style and streamed), compressed tar (streamed only).
+SHARD_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+
+
 def find_shards(root: Path, shards: str | Sequence[str] | Mapping[str, Any] | None,
                 split: str | None, name: str) -> tuple[list[Path], str | None]:
     """The shard files of ``split`` and the split they really hold (None: the data has no such split)."""
@@ -111,10 +124,16 @@ def find_shards(root: Path, shards: str | Sequence[str] | Mapping[str, Any] | No
     if shards is not None:
         return _expand(root, shards, name), None
     if split and (root / split).is_dir():
-        return _expand(root, f"{split}/*.tar", name), split
-    if split and glob.glob(str(root / f"{split}-*.tar")):
-        return _expand(root, f"{split}-*.tar", name), split
-    return _expand(root, "*.tar", name), None
+        return _expand(root, _present(root, f"{split}/*"), name), split
+    if split and _present(root, f"{split}-*", default=[]):
+        return _expand(root, _present(root, f"{split}-*"), name), split
+    return _expand(root, _present(root, "*"), name), None
+
+
+def _present(root: Path, stem: str, default: list[str] | None = None) -> list[str]:
+    """``stem`` with each shard ending that matches files under ``root`` (else ``default``, or ``stem.tar``)."""
+    found = [stem + suffix for suffix in SHARD_SUFFIXES if glob.glob(str(root / (stem + suffix)))]
+    return found or (default if default is not None else [stem + ".tar"])
 
 
 def _expand(root: Path, patterns: str | Sequence[str], name: str) -> list[Path]:
@@ -141,9 +160,15 @@ class WebDatasetShards:
 
     name = "webdataset"
 
+    def __new__(cls, *args: Any, streaming: bool = False, **kwargs: Any) -> Any:
+        # One dataset name, two readers: ``streaming = true`` in [data.params] picks the streamed one.
+        # Python then runs StreamedShards.__init__ (a subclass) with the same arguments.
+        return super().__new__(StreamedShards if streaming and cls is WebDatasetShards else cls)
+
     def __init__(self, root: str | os.PathLike[str], split: str | None = None,
                  shards: str | Sequence[str] | Mapping[str, Any] | None = None,
-                 fields: Mapping[str, str] | None = None, on_error: str = "raise") -> None:
+                 fields: Mapping[str, str] | None = None, on_error: str = "raise", streaming: bool = False,
+                 shuffle_window: int = 1024) -> None:
         if on_error not in ("raise", "skip"):
             raise DataError(f"dataset {self.name!r}: on_error must be 'raise' or 'skip', got {on_error!r}")
         self.root = Path(root).expanduser().resolve()
@@ -176,18 +201,7 @@ class WebDatasetShards:
         if not samples:
             raise DataError(f"dataset {self.name!r}: the shards hold no samples ({', '.join(p.name for p in self.shards)})")
         exts = {e for members in samples.values() for e in members}
-        if fields is None:
-            fields = {}
-            for ext in sorted(exts):
-                kind = kind_of(ext)
-                if kind is not None and kind not in fields:
-                    fields[kind] = ext
-        self._field_exts = dict(fields)
-        self.fields = {f: kind_of(e) or "" for f, e in self._field_exts.items()}
-        bad = [f for f, k in self.fields.items() if not k]
-        if bad or not self.fields:
-            raise DataError(f"dataset {self.name!r}: no known modality for field(s) {bad or 'any'} "
-                            f"(extensions in the shards: {', '.join(sorted(exts))})")
+        self._field_exts, self.fields = _fields_of(exts, fields, self.name)
         label_ext = next((e for e in LABEL_EXTS if e in exts), None)
         self.targets = ["label"] if label_ext else []
         self._keys = list(samples)
@@ -257,6 +271,178 @@ class WebDatasetShards:
 
     def target_values(self, name: str) -> list[Any]:
         return [self._labels[r] for r in self._rows] if name == "label" and self.targets else [None] * len(self)
+
+
+def _fields_of(exts: set[str], fields: Mapping[str, str] | None, name: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(field -> extension, field -> modality kind): the given ``fields``, or one per kind of extension found."""
+    if fields is None:
+        fields = {}
+        for ext in sorted(exts):
+            kind = kind_of(ext)
+            if kind is not None and kind not in fields:
+                fields[kind] = ext
+    kinds = {f: kind_of(e) or "" for f, e in fields.items()}
+    bad = [f for f, k in kinds.items() if not k]
+    if bad or not kinds:
+        raise DataError(f"dataset {name!r}: no known modality for field(s) {bad or 'any'} "
+                        f"(extensions in the shards: {', '.join(sorted(exts))})")
+    return dict(fields), kinds
+
+
+class StreamedShards(WebDatasetShards):
+    """Shards read front to back, with a length from one counting pass (see the module docstring).
+
+    Positions run over the shards in order (sorted names), samples within a
+    shard in tar order: the order the map-style reader gives, with the same
+    ids, so figures and per-sample rows equal it.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], split: str | None = None,
+                 shards: str | Sequence[str] | Mapping[str, Any] | None = None,
+                 fields: Mapping[str, str] | None = None, on_error: str = "raise", streaming: bool = True,
+                 shuffle_window: int = 1024) -> None:
+        if on_error != "raise":
+            raise DataError(f"dataset {self.name!r}: on_error = {on_error!r} needs a pass that decodes every sample; "
+                            "with streaming = true a bad sample stops the run naming it (check first with "
+                            "`polymodal data inspect`)")
+        self.root = Path(root).expanduser().resolve()
+        if not self.root.is_dir():
+            raise DataError(f"dataset {self.name!r}: root {str(self.root)!r} is not a directory")
+        self.shards, self.split = find_shards(self.root, shards, split, self.name)
+        self.shuffle_window = int(shuffle_window)
+        self.skipped = 0
+        self.skipped_samples: list[tuple[Any, str]] = []
+        self.class_names: dict[str, list[str]] = {}
+        exts: set[str] = set()
+        self.counts: list[int] = []
+        top = -1
+        label_seen: set[str] = set()
+        for s in range(len(self.shards)):
+            count = 0
+            for _pos, sample in self._walk(s, 0, lambda _p: False, LABEL_EXTS):
+                count += 1
+                exts |= sample.keys()
+                for ext in LABEL_EXTS:
+                    if ext in sample.data:
+                        label_seen.add(ext)
+                        top = max(top, _label(sample.data[ext], f"dataset {self.name!r}: {sample.where[ext]}"))
+            self.counts.append(count)
+        if not sum(self.counts):
+            raise DataError(f"dataset {self.name!r}: the shards hold no samples ({', '.join(p.name for p in self.shards)})")
+        self.starts = [sum(self.counts[:s]) for s in range(len(self.counts))]
+        self._field_exts, self.fields = _fields_of(exts, fields, self.name)
+        self._label_ext = next((e for e in LABEL_EXTS if e in exts), None)
+        self.targets = ["label"] if self._label_ext else []
+        self.num_classes = {"label": top + 1} if self._label_ext else {}
+
+    def __len__(self) -> int:
+        return sum(self.counts)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        raise TypeError(f"dataset {self.name!r} with streaming = true is read in order (iter_indices), not by index")
+
+    def _walk(self, s: int, start: int, wanted: Any, read: Sequence[str]) -> Iterator[tuple[int, _Sample]]:
+        """Every sample of shard ``s`` as (position, its members), numbered from ``start``, with the bytes of
+        the members whose extension is in ``read`` -- or of every member, for the positions ``wanted`` accepts.
+
+        Members not read are skipped by seeking (plain tar) or decompressing only (compressed tar).
+        """
+        path = self.shards[s]
+        pos = start - 1
+        sample: _Sample | None = None
+        try:
+            with tarfile.open(path, mode="r:*") as tar:
+                for m in tar:
+                    if not m.isfile():
+                        continue
+                    key, ext = split_key(m.name)
+                    if sample is None or key != sample.key:
+                        if sample is not None:
+                            yield pos, sample
+                        pos += 1
+                        sample = _Sample(path.name, key, wanted(pos))
+                    sample.where[ext] = f"{path.name}:{m.name}"
+                    if sample.wanted or ext in read:
+                        fh = tar.extractfile(m)
+                        sample.data[ext] = fh.read() if fh else b""
+        except tarfile.TarError as exc:
+            raise DataError(f"dataset {self.name!r}: {path}: not a readable tar: {exc}") from None
+        if sample is not None:
+            yield pos, sample
+
+    def iter_indices(self, indices: Iterable[int]) -> Iterator[dict[str, Any]]:
+        """Samples at ascending positions; only the shards holding them are opened."""
+        it = iter(indices)
+        nxt = next(it, None)
+        while nxt is not None:
+            if not 0 <= nxt < len(self):
+                raise IndexError(f"dataset {self.name!r}: position {nxt} outside 0..{len(self) - 1}")
+            s = bisect.bisect_right(self.starts, nxt) - 1
+            end = self.starts[s] + self.counts[s]
+            wanted: set[int] = set()  # at most one shard's positions; samples are yielded as they are read
+            while nxt is not None and nxt < end:
+                wanted.add(nxt)
+                nxt = next(it, None)
+            left = len(wanted)
+            for _pos, sample in self._walk(s, self.starts[s], wanted.__contains__, ()):
+                if sample.wanted:
+                    yield self._decode(sample)
+                    left -= 1
+                    if not left:
+                        break
+            if left:
+                raise DataError(f"dataset {self.name!r}: {self.shards[s].name} changed since it was counted "
+                                f"({left} sample(s) missing)")
+
+    def _decode(self, sample: _Sample) -> dict[str, Any]:
+        sid = f"{sample.shard}:{sample.key}"
+        item: dict[str, Any] = {"id": sid}
+        for field, ext in self._field_exts.items():
+            data = sample.data.get(ext)
+            item[field] = None if data is None else decode(self.fields[field], data,
+                                                           f"dataset {self.name!r}, sample {sid!r} ({sample.where[ext]})")
+        if self._label_ext:
+            data = sample.data.get(self._label_ext)
+            if data is None:
+                raise DataError(f"dataset {self.name!r}: sample {sid!r} has no .{self._label_ext} label")
+            item["label"] = _label(data, f"dataset {self.name!r}: {sample.where[self._label_ext]}")
+        return item
+
+    def _column(self, ext: str, indices: Sequence[int] | None) -> Iterator[bytes | None]:
+        """One extension's member bytes for every sample (or ``indices``), without reading the others."""
+        chosen = None if indices is None else set(indices)
+        for s in range(len(self.shards)):
+            for pos, sample in self._walk(s, self.starts[s], lambda _p: False, (ext,)):
+                if chosen is None or pos in chosen:
+                    yield sample.data.get(ext)
+
+    def texts(self, field: str, indices: Sequence[int] | None = None) -> list[str]:
+        if self.fields.get(field) != "text":
+            raise DataError(f"dataset {self.name!r} has no text field {field!r}")
+        texts = (b.decode("utf-8", errors="replace") for b in self._column(self._field_exts[field], indices) if b)
+        return [t for t in texts if t.strip()]
+
+    def target_values(self, name: str) -> list[Any]:
+        if name != "label" or not self._label_ext:
+            return [None] * len(self)
+        return [None if b is None else int(b.decode("utf-8").strip()) for b in self._column(self._label_ext, None)]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@attrs.define
+class _Sample:
+    """The members of one sample seen while walking a shard: where each lies, and the bytes read."""
+
+    shard: str
+    key: str
+    wanted: bool
+    where: dict[str, str] = attrs.field(factory=dict)
+    data: dict[str, bytes] = attrs.field(factory=dict)
+
+    def keys(self) -> set[str]:
+        return set(self.where)
 
 
 class StreamingShards(IterableDataset):

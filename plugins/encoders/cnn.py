@@ -14,7 +14,7 @@ from typing import Any
 from torch import nn
 
 from polymodal.batch import Features, ModalityBatch
-from polymodal.weights import WeightsMixin
+from polymodal.model_api import WeightsMixin
 
 
 def _block(c_in: int, c_out: int, stride: int) -> nn.Sequential:

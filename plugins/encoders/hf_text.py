@@ -16,7 +16,7 @@ from torch import nn
 
 from polymodal.batch import Features, ModalityBatch
 from polymodal.errors import ConfigError
-from polymodal.weights import WeightsMixin
+from polymodal.model_api import WeightsMixin
 
 POOLING = ("cls", "mean", "tokens")
 

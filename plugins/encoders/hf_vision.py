@@ -14,7 +14,7 @@ from torch import nn
 
 from polymodal.batch import Features, ModalityBatch
 from polymodal.errors import ConfigError
-from polymodal.weights import WeightsMixin
+from polymodal.model_api import WeightsMixin
 from polymodal_plugins.encoders.hf_text import POOLING, load_auto_model, pool_tokens
 
 

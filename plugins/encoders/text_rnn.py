@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from polymodal.batch import Features, ModalityBatch
-from polymodal.weights import WeightsMixin
+from polymodal.model_api import WeightsMixin
 
 
 class GRUTextEncoder(WeightsMixin, nn.Module):

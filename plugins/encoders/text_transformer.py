@@ -9,7 +9,7 @@ from torch import nn
 
 from polymodal.batch import Features, ModalityBatch
 from polymodal.errors import DataError
-from polymodal.weights import WeightsMixin
+from polymodal.model_api import WeightsMixin
 
 
 class TransformerTextEncoder(WeightsMixin, nn.Module):

@@ -25,3 +25,8 @@ attention_fusion = component(
     description="Cross-modal multi-head attention over token sequences (each modality attends to the others).",
     params={"dim": 128, "heads": 4, "layers": 1, "dropout": 0.0},
 )
+bilinear_fusion = component(
+    "fusions", "bilinear", "polymodal_plugins.fusions.bilinear:BilinearFusion",
+    description="Element-wise product of tanh-projected modality features (low-rank bilinear pooling): learns interactions.",
+    params={"dim": 128},
+)

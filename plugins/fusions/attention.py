@@ -28,7 +28,7 @@ from torch import nn
 
 from polymodal.batch import Features
 from polymodal.errors import ConfigError
-from polymodal_plugins.fusions.inputs import check_input_dims, check_positive, gather_inputs
+from polymodal.fusion import check_input_dims, check_positive, gather_inputs
 
 
 class CrossModalBlock(nn.Module):

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from polymodal.batch import Features
-from polymodal_plugins.fusions.inputs import check_input_dims, check_positive, gather_inputs
+from polymodal.fusion import check_input_dims, check_positive, gather_inputs
 
 
 class ConcatFusion(nn.Module):

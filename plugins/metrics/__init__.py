@@ -60,7 +60,8 @@ classify_plugin = components(
 )
 retrieval_plugin = components(
     _metric("retrieval", "retrieval:RetrievalRecall",
-            "Recall@K both ways (any caption counts), mean/median rank, MRR, mAP; chunked, bounded memory."),
+            "Recall@K both ways (any caption counts), mean/median rank, MRR, mAP; chunked, bounded memory.",
+            feeds=("embed",)),
 )
 zeroshot_plugin = components(
     _metric("zero-shot", "zeroshot:ZeroShotAccuracy",

@@ -61,11 +61,17 @@ class RetrievalRecall(Metric):
     ``update(image_embeddings, image_ids, text_embeddings, text_image_ids)``: ids
     are global integers (a dataset index), so shards from several processes
     combine: ``compute`` maps each text to the row of its image id.
+
+    Recalls, MRR and mAP are higher-is-better and ranks lower-is-better, so the
+    metric declares ``higher_is_better = None`` and each figure's sense in
+    ``figure_directions`` (read by :func:`polymodal.evaluation.declared_direction`).
+    :meth:`compute_details` adds the per-query scores behind each mean (the
+    retrieval axis's intervals).
     """
 
     is_differentiable = False
     full_state_update = False
-    higher_is_better = True
+    higher_is_better = None
 
     def __init__(self, ks: Sequence[int] = (1, 5, 10), chunk_size: int = 4096, normalize: bool = True, **kwargs):
         super().__init__(**kwargs)
@@ -75,6 +81,12 @@ class RetrievalRecall(Metric):
         for name in ("image_embeddings", "image_ids", "text_embeddings", "text_image_ids"):
             self.add_state(name, default=[], dist_reduce_fx="cat")
 
+    @property
+    def figure_directions(self) -> dict[str, bool]:
+        """Each ``compute()`` key's sense: ranks lower-is-better, everything else higher."""
+        names = [f"recall@{k}" for k in self.ks] + ["mean_rank", "median_rank", "mrr", "map"]
+        return {f"{side}_{n}": not n.endswith("_rank") for side in ("text_to_image", "image_to_text") for n in names}
+
     def update(self, image_embeddings: torch.Tensor, image_ids: torch.Tensor,
                text_embeddings: torch.Tensor, text_image_ids: torch.Tensor) -> None:
         self.image_embeddings.append(image_embeddings.detach().float())
@@ -82,7 +94,8 @@ class RetrievalRecall(Metric):
         self.text_embeddings.append(text_embeddings.detach().float())
         self.text_image_ids.append(torch.as_tensor(text_image_ids, dtype=torch.int64).reshape(-1))
 
-    def compute(self) -> dict[str, torch.Tensor]:
+    def _inputs(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(image embeddings once per id, text embeddings, each text's image row)."""
         ids = dim_zero_cat(self.image_ids)
         img = dim_zero_cat(self.image_embeddings)
         # an image seen twice (e.g. a padded distributed shard) is kept once
@@ -96,5 +109,13 @@ class RetrievalRecall(Metric):
         if bool((uniq[pos_c] != text_ids).any()):
             missing = int(text_ids[uniq[pos_c] != text_ids][0])
             raise ValueError(f"a text refers to image id {missing}, which was never given")
-        result = retrieval_metrics(img, dim_zero_cat(self.text_embeddings), pos_c, self.ks, self.chunk_size, self.normalize)
+        return img, dim_zero_cat(self.text_embeddings), pos_c
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        result = retrieval_metrics(*self._inputs(), self.ks, self.chunk_size, self.normalize)
         return {k: torch.tensor(v, dtype=torch.float64) for k, v in result.items()}
+
+    def compute_details(self) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """``compute()``'s figures (floats) and the per-query scores behind each mean, from this process's
+        states (the retrieval axis measures the whole split on one rank)."""
+        return retrieval_details(*self._inputs(), self.ks, self.chunk_size, self.normalize)

@@ -22,7 +22,7 @@ import torch
 from polymodal.batch import ModalityBatch
 from polymodal.data import AudioClip
 from polymodal.errors import DataError
-from polymodal.paths import resolve_inside
+from polymodal.data import resolve_inside
 from polymodal.traits import ModalityTraits
 from polymodal_plugins.modalities.video_files import is_container, read_audio_track
 
@@ -78,7 +78,8 @@ class AudioModality:
     """Audio clips as feature frames; ``sample_rate`` is the rate features are computed at."""
 
     name = "audio"
-    traits = ModalityTraits(continuous=True, perturb_input=True, time_dims=(0,), raw_format="waveform")
+    traits = ModalityTraits(continuous=True, perturb_input=True, time_dims=(0,), raw_format="waveform",
+                            preview="audio")
 
     def __init__(
         self,

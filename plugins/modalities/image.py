@@ -22,7 +22,7 @@ from PIL import Image
 
 from polymodal.batch import ModalityBatch
 from polymodal.errors import DataError
-from polymodal.paths import resolve_inside
+from polymodal.data import resolve_inside
 from polymodal.traits import ModalityTraits
 
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic")

@@ -18,7 +18,7 @@ import torch
 
 from polymodal.batch import ModalityBatch
 from polymodal.errors import DataError
-from polymodal.paths import resolve_inside
+from polymodal.data import resolve_inside
 from polymodal.traits import ModalityTraits
 from polymodal_plugins.modalities.vocabulary import Vocabulary
 

@@ -26,7 +26,7 @@ from PIL import Image
 
 from polymodal.batch import ModalityBatch
 from polymodal.errors import DataError
-from polymodal.paths import resolve_inside
+from polymodal.data import resolve_inside
 from polymodal.traits import ModalityTraits
 from polymodal_plugins.modalities.image import ImageModality, open_image
 from polymodal_plugins.modalities.video_files import is_container, read_video
@@ -40,7 +40,8 @@ class VideoModality:
 
     name = "video"
     traits = ModalityTraits(continuous=True, perturb_input=True, value_range=(0.0, 1.0), normalised=True,
-                            channel_dim=1, space_dims=(2, 3), time_dims=(0,), raw_format="frames", task="video")
+                            channel_dim=1, space_dims=(2, 3), time_dims=(0,), raw_format="frames", task="video",
+                            preview="frames")
 
     def __init__(
         self,

@@ -32,7 +32,7 @@ co_learning_plugin = component(
 )
 hf_clip_plugin = component(
     "models", "hf-clip", "polymodal_plugins.models.hf_clip:HFClip",
-    description="A transformers CLIPModel from a hub id or local folder: zero-shot, retrieval, CLIPScore.",
+    description="A transformers CLIP/SigLIP dual encoder from a hub id or local folder: zero-shot, retrieval, CLIPScore.",
     capabilities=["embed", "classify"], params="polymodal_plugins.models.params:HFClipParams",
 )
 # Named ``*_model``, not after the implementation module: importing ``polymodal_plugins.models.captioner``

@@ -31,7 +31,7 @@ from torch.nn import functional as F
 
 from polymodal.batch import Batch, Features, ModalityBatch
 from polymodal.errors import DataError
-from polymodal.experiment import ModelConfig
+from polymodal.model_api import ModelConfig
 from polymodal.model_api import LossOutput, ModelContext, PolymodalModel
 from polymodal_plugins.models.generative_fields import Vocabulary, pick_field
 from polymodal_plugins.models.params import CaptionerParams

@@ -16,7 +16,7 @@ from torch import nn
 
 from polymodal.batch import Batch
 from polymodal.errors import ConfigError
-from polymodal.experiment import ModelConfig
+from polymodal.model_api import ModelConfig
 from polymodal.model_api import LossOutput, ModelContext, PolymodalModel, build_encoders
 
 #: CLIP's cap on the logit scale (1 / temperature), for numerical stability.

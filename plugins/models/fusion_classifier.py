@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from polymodal.batch import Batch
-from polymodal.experiment import ModelConfig
+from polymodal.model_api import ModelConfig
 from polymodal.model_api import LossOutput, ModelContext, PolymodalModel, build_encoders
 from polymodal_plugins.models.heads import mlp_head
 

@@ -22,7 +22,7 @@ import attrs
 import torch
 
 from polymodal.errors import ConfigError
-from polymodal.experiment import ModelConfig
+from polymodal.model_api import ModelConfig
 from polymodal.model_api import FieldInfo, ModelContext
 
 

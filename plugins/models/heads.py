@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from polymodal.experiment import HeadConfig
+from polymodal.model_api import HeadConfig
 
 
 def mlp_head(in_dim: int, out_dim: int, head: HeadConfig) -> nn.Module:

@@ -29,10 +29,14 @@ text field), ``caption`` (``caption(batch)``, with ``caption_prompt``), and
 multiple choice through :meth:`HFVLM.choose` by generated letter or by
 likelihood. :meth:`HFVLM.answer_logprob` gives the log-likelihood of a given
 answer, which robustness and interpretability axes differentiate or occlude.
+:meth:`HFVLM.interpretation` maps the language model's attention from each
+reply token onto the image tokens back to the image's patch grid (the
+``interpretability.attention`` axis draws them over the image).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,9 +44,10 @@ import torch
 
 from polymodal.batch import Batch
 from polymodal.errors import ConfigError, DataError, PolymodalError
-from polymodal.experiment import ModelConfig
+from polymodal.model_api import ModelConfig
 from polymodal.model_api import LossOutput, ModelContext, PolymodalModel
 from polymodal_plugins.metrics.choice_scores import LETTERS, extract_choice
+from polymodal_plugins.models.vlm_pixels import PixelPath
 
 _TEXT_META_KEYS = ("text", "raw", "strings")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -103,6 +108,22 @@ class HFVLM(PolymodalModel):
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        #: The processor's preprocessing in torch (gradients reach the pixels), or why there is none.
+        self.pixels: PixelPath | str = self._pixel_path()
+        #: (images, texts, generated token ids) of the last generation, which :meth:`interpretation` explains.
+        self._last: tuple[list[Any], list[str], list[list[int]]] | None = None
+
+    def _pixel_path(self) -> PixelPath | str:
+        """The differentiable pixel path, checked once against the processor on a probe image."""
+        image_processor = getattr(self.processor, "image_processor", None)
+        if image_processor is None:
+            return f"{type(self.processor).__name__} has no image_processor"
+        return PixelPath.checked(image_processor)
+
+    @property
+    def differentiable_pixels(self) -> bool:
+        """Whether gradients of :meth:`answer_loglik` reach the image tensors (see :mod:`.vlm_pixels`)."""
+        return isinstance(self.pixels, PixelPath)
 
     @property
     def input_fields(self) -> tuple[str, ...]:
@@ -120,8 +141,19 @@ class HFVLM(PolymodalModel):
 
     def _inputs(self, images: Sequence[Any], prompts: Sequence[str]) -> dict[str, torch.Tensor]:
         images = [self._image(im) for im in images]
-        extra = {"do_rescale": False} if images and isinstance(images[0], torch.Tensor) else {}
+        tensors = bool(images) and all(isinstance(im, torch.Tensor) for im in images)
+        extra = {"do_rescale": False} if tensors else {}
+        pixels = None
+        if tensors and isinstance(self.pixels, PixelPath):
+            # resize and normalise in torch, so a pixel attack's gradient reaches ``images``; the
+            # processor still places the image tokens (it sees the same, already resized, pixels)
+            images = [self.pixels.resize(im) for im in images]
+            pixels = self.pixels.values(images)
+            images = [im.detach() for im in images]
+            extra.update(do_resize=False, do_center_crop=False)  # resizing is not idempotent (pixel budgets)
         enc = self.processor(images=list(images), text=list(prompts), padding=True, return_tensors="pt", **extra)
+        if pixels is not None:
+            enc.update(pixels)
         out = {}
         for k, v in enc.items():
             if isinstance(v, torch.Tensor):
@@ -136,7 +168,7 @@ class HFVLM(PolymodalModel):
         if isinstance(image, torch.Tensor):
             if image.dim() != 3 or image.shape[0] not in (1, 3):
                 raise DataError(f"hf-vlm expects images [3, H, W] in [0, 1], got shape {tuple(image.shape)}")
-            return image.expand(3, -1, -1).float().clamp(0, 1).cpu()
+            return image.expand(3, -1, -1).float().clamp(0, 1).cpu()  # clamp: a gradient of 0 outside [0, 1]
         return image
 
     # -- generation ---------------------------------------------------------------------------
@@ -146,7 +178,9 @@ class HFVLM(PolymodalModel):
         if len(images) != len(texts):
             raise DataError(f"hf-vlm: {len(images)} images but {len(texts)} prompts")
         replies: list[str] = []
+        reply_ids: list[list[int]] = []
         pad = self.tokenizer.pad_token_id
+        specials = set(self.tokenizer.all_special_ids)
         for lo in range(0, len(texts), self.batch_size):
             inputs = self._inputs(images[lo:lo + self.batch_size], [self.prompt(t) for t in texts[lo:lo + self.batch_size]])
             with torch.no_grad():
@@ -154,7 +188,91 @@ class HFVLM(PolymodalModel):
                                         num_beams=num_beams or self.num_beams, do_sample=False, pad_token_id=pad)
             new = out[:, inputs["input_ids"].shape[1]:]
             replies.extend(t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True))
+            for row in new.tolist():  # the generated tokens up to the first special one (end of turn, padding)
+                stop = next((i for i, t in enumerate(row) if t in specials), len(row))
+                reply_ids.append(row[:stop])
+        self._last = (list(images), list(texts), reply_ids)
         return replies
+
+    # -- attention onto the image ---------------------------------------------------------------
+    def interpretation(self) -> dict[str, Any]:
+        """The last generation's attention from each reply token onto the image, per sample.
+
+        ``attention[b]`` is ``[reply tokens, grid h, grid w]``: for the position
+        that predicted each reply token, the language model's attention weights
+        on the image tokens, averaged over layers and heads, laid out on the
+        grid the image tokens come from (the vision tower's patch grid, or the
+        merged-patch grid of ``image_grid_thw``). ``tokens[b]`` are the reply
+        tokens as text, ``image_mass[b]`` the share of each token's
+        attention that lands on the image at all, and ``image_box[b]`` the part
+        of the image the grid covers (fractions top, left, bottom, right: less
+        than the whole image after a centre crop). Computed on demand with one
+        teacher-forced pass per sample (eager attention, which returns weights).
+        """
+        if self._last is None:
+            return {}
+        out: dict[str, Any] = {"attention": [], "token_ids": [], "tokens": [], "image_mass": [], "image_box": [],
+                               "method": "language_model_attention"}
+        for image, text, reply in zip(*self._last, strict=True):
+            maps, ids, mass = self.reply_attention(image, text, reply)
+            size = tuple(image.shape[-2:]) if isinstance(image, torch.Tensor) else image.size[::-1]
+            out["image_box"].append(self.pixels.box(*size) if isinstance(self.pixels, PixelPath)
+                                    else (0.0, 0.0, 1.0, 1.0))
+            out["attention"].append(maps)
+            out["token_ids"].append(ids)
+            out["tokens"].append([self.tokenizer.decode([i]) for i in ids])
+            out["image_mass"].append(mass)
+        return out
+
+    def reply_attention(self, image: Any, text: str, reply_ids: Sequence[int]) -> tuple[torch.Tensor, list[int], list[float]]:
+        """``([reply tokens, gh, gw] weights, reply token ids, image share per token)`` of one sample.
+
+        The reply is the generated token ids themselves (not its text tokenised
+        again), appended to the prompt for one teacher-forced pass.
+        """
+        inputs = self._inputs([image], [self.prompt(text)])
+        prompt_len = int(inputs["input_ids"].shape[1])
+        reply = torch.tensor([list(reply_ids)], dtype=inputs["input_ids"].dtype, device=inputs["input_ids"].device)
+        for key, value in list(inputs.items()):  # every per-token input grows by the reply: text tokens
+            if key != "input_ids" and value.dim() == 2 and value.shape == (1, prompt_len) and not value.is_floating_point():
+                fill = 1 if key == "attention_mask" else 0  # other per-token tensors (token types): 0 = text
+                inputs[key] = torch.cat([value, torch.full_like(reply, fill, dtype=value.dtype)], 1)
+        inputs["input_ids"] = torch.cat([inputs["input_ids"], reply], 1)
+        ids = inputs["input_ids"][0]
+        image_id = getattr(self.processor, "image_token_id", None)
+        if image_id is None:
+            image_id = self.tokenizer.convert_tokens_to_ids(getattr(self.processor, "image_token", None))
+        where = (ids == image_id).nonzero().flatten()
+        grid = self._token_grid(inputs, len(where))
+        switch = getattr(self.vlm, "set_attn_implementation", None)  # transformers >= 4.48
+        before = getattr(self.vlm.config, "_attn_implementation", None)
+        if switch is not None:
+            switch("eager")  # sdpa / flash kernels return no weights (older versions fall back by themselves)
+        try:
+            with torch.no_grad():
+                attentions = self.vlm(**inputs, output_attentions=True).attentions
+        finally:
+            if switch is not None and before is not None:
+                switch(before)
+        att = torch.stack([a[0].float() for a in attentions]).mean((0, 1))  # [T, T]: over layers and heads
+        queries = torch.arange(prompt_len - 1, ids.shape[0] - 1, device=att.device)  # each predicts the next token
+        on_image = att[queries][:, where]  # [reply tokens, image tokens]
+        mass = on_image.sum(1).tolist()
+        if grid is None:
+            return on_image.new_zeros((len(reply_ids), 0, 0)).cpu(), list(reply_ids), mass
+        return on_image.reshape(len(reply_ids), *grid).cpu(), list(reply_ids), mass
+
+    def _token_grid(self, inputs: dict[str, torch.Tensor], tokens: int) -> tuple[int, int] | None:
+        """(rows, cols) of the image tokens: the merged ``image_grid_thw`` grid, else the vision tower's patches."""
+        vision = getattr(self.vlm.config, "vision_config", None)
+        if "image_grid_thw" in inputs:
+            t, h, w = (int(v) for v in inputs["image_grid_thw"][0])
+            merge = int(getattr(vision, "spatial_merge_size", 1) or 1)
+            grid = (t * h // merge, w // merge)
+        else:
+            side = int(getattr(vision, "image_size", 0) or 0) // max(int(getattr(vision, "patch_size", 1) or 1), 1)
+            grid = (side, side) if side * side == tokens else (math.isqrt(tokens), math.isqrt(tokens))
+        return grid if grid[0] * grid[1] == tokens and tokens else None
 
     def answer_logprob(self, images: Sequence[Any], texts: Sequence[str], answers: Sequence[str],
                        *, grad: bool = False) -> torch.Tensor:
@@ -222,12 +340,23 @@ class HFVLM(PolymodalModel):
         return self.generate_replies(self.images(batch), self.strings(batch, self.text_field))
 
     def answer_loglik(self, batch: Batch, replies: Sequence[str]) -> torch.Tensor:
-        """Log-likelihood ``[B]`` of each reply to the batch's (image, question); what importance occludes."""
-        return self.answer_logprob(self.images(batch), self.strings(batch, self.text_field), replies)
+        """Log-likelihood ``[B]`` of each reply to the batch's (image, question); what importance occludes.
+
+        Differentiable in the image field's tensor when grad is enabled (the pixel attack's loss).
+        """
+        return self.answer_logprob(self.images(batch), self.strings(batch, self.text_field), replies,
+                                   grad=torch.is_grad_enabled())
 
     def answer_choice(self, batch: Batch, options: Sequence[Sequence[str]]) -> tuple[list[int | None], list[str]]:
         """Multiple choice on a batch: the chosen index per sample (``None``: none named) and the replies."""
         return self.choose(self.images(batch), self.strings(batch, self.text_field), options)
+
+    def choice_loglik(self, batch: Batch, options: Sequence[Sequence[str]], picks: Sequence[int]) -> torch.Tensor:
+        """Log-likelihood ``[B]`` of the reply ``"<letter>. <option>"`` naming ``options[i][picks[i]]`` to the
+        multiple-choice prompt; differentiable in the image tensor when grad is enabled (the pixel attack)."""
+        texts = [self.choice_text(q, o) for q, o in zip(self.strings(batch, self.text_field), options, strict=True)]
+        replies = [f"{LETTERS[k]}. {o[k]}" for k, o in zip(picks, options, strict=True)]
+        return self.answer_logprob(self.images(batch), texts, replies, grad=torch.is_grad_enabled())
 
     def caption(self, batch: Batch, *, max_len: int | None = None, beam_size: int | None = None) -> list[str]:
         images = self.images(batch)

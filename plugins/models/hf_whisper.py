@@ -27,7 +27,7 @@ import torch
 
 from polymodal.batch import Batch
 from polymodal.errors import ConfigError, DataError, PolymodalError
-from polymodal.experiment import ModelConfig
+from polymodal.model_api import ModelConfig
 from polymodal.model_api import LossOutput, ModelContext, PolymodalModel
 
 _TEXT_META_KEYS = ("text", "raw", "strings")

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from polymodal.experiment import MOVED_FROM_MODEL
+from polymodal.model_api import MOVED_FROM_MODEL
 
 #: Marks a parameter that plugin API 1 files set as a top-level ``[model]`` key.
 _MOVED = {MOVED_FROM_MODEL: True}
@@ -64,7 +64,7 @@ class CoLearningParams:
 
 @attrs.frozen
 class HFClipParams:
-    """A transformers CLIPModel from a hub id or a local folder."""
+    """A transformers CLIP-style dual encoder (CLIPModel, SiglipModel) from a hub id or a local folder."""
 
     #: Hub id or local folder.
     model: str
@@ -76,6 +76,8 @@ class HFClipParams:
     class_prompts: list[str] | None = None
     prompt: str = "a photo of a {}"
     revision: str | None = None
+    #: ``"longest"`` or ``"max_length"``; default: ``max_length`` for sigmoid-scored checkpoints (SigLIP).
+    text_padding: str | None = None
 
 
 @attrs.frozen

@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from polymodal.batch import Batch, Features, ModalityBatch
 from polymodal.errors import ConfigError, DataError
-from polymodal.experiment import ModelConfig
+from polymodal.model_api import ModelConfig
 from polymodal.model_api import LossOutput, ModelContext, PolymodalModel
 from polymodal_plugins.models.generative_fields import Vocabulary, image_size, pick_field, pixel_range
 from polymodal_plugins.models.params import TextToImageParams

@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
 from polymodal.batch import Batch
 from polymodal.errors import ConfigError, DataError
 from polymodal.experiment import DataConfig, ExperimentConfig
 from polymodal.model_api import FieldInfo, TargetInfo
+from polymodal.streaming import batch_loader, is_streamed, limit_dataset
 from polymodal.traits import traits_of
 
 
@@ -37,8 +38,7 @@ class TrainingData:
         self.notes: list[str] = []
         #: Samples the readers dropped, per split: ``[{"id", "reason"}]``.
         self.skipped: dict[str, list[dict[str, Any]]] = {}
-        self.splits = {name: (Subset(ds, range(min(cfg.limit, len(ds)))) if cfg.limit else ds)
-                       for name, ds in splits.items()}
+        self.splits = {name: (limit_dataset(ds, cfg.limit) if cfg.limit else ds) for name, ds in splits.items()}
         if len(self.splits[cfg.train_split]) == 0:
             raise DataError(f"data: training split {cfg.train_split!r} of dataset {cfg.dataset!r} is empty")
 
@@ -50,8 +50,12 @@ class TrainingData:
 
     def train_order(self, epoch: int) -> list[list[int]]:
         """Index batches of one epoch; a pure function of ``(seed, epoch)``."""
-        n = len(self.splits[self.cfg.train_split])
-        if self.cfg.shuffle:
+        train = self.splits[self.cfg.train_split]
+        n = len(train)
+        if self.cfg.shuffle and is_streamed(train):
+            order = window_shuffle(n, int(getattr(train, "shuffle_window", DEFAULT_SHUFFLE_WINDOW)),
+                                   self.seed * 1_000_003 + epoch)
+        elif self.cfg.shuffle:
             g = torch.Generator()
             g.manual_seed(self.seed * 1_000_003 + epoch)
             order = torch.randperm(n, generator=g).tolist()
@@ -77,8 +81,30 @@ class TrainingData:
         # the global RNG, which would make dropout depend on how often we iterate.
         g = torch.Generator()
         g.manual_seed(self.seed)
-        return DataLoader(self.splits[split], batch_sampler=list(batches), collate_fn=self.collate,
-                          num_workers=self.cfg.workers, generator=g)
+        return batch_loader(self.splits[split], batches, self.collate, num_workers=self.cfg.workers, generator=g)
+
+
+#: Samples a streamed training split is shuffled within, unless the dataset declares ``shuffle_window``.
+DEFAULT_SHUFFLE_WINDOW = 1024
+
+
+def window_shuffle(n: int, window: int, seed: int) -> list[int]:
+    """A seeded order of ``0..n`` in which each position moves only within its window of ``window`` samples.
+
+    Why windows: a streamed dataset is read front to back, so a batch may
+    only draw from samples near each other; the reader then holds at most
+    about a window of decoded samples (see :class:`polymodal.streaming.BatchStream`).
+    The windows keep their order: visiting a later one first would make the
+    reader hold every sample before it.
+    """
+    g = torch.Generator()
+    g.manual_seed(seed)
+    window = max(1, window)
+    order: list[int] = []
+    for start in range(0, n, window):
+        stop = min(n, start + window)
+        order += [start + i for i in torch.randperm(stop - start, generator=g).tolist()]
+    return order
 
 
 def from_experiment(config: ExperimentConfig, plugins: Any, source: str) -> tuple[TrainingData, dict[str, FieldInfo], dict[str, TargetInfo], dict[str, Any]]:
@@ -130,7 +156,7 @@ def build_splits(config: ExperimentConfig, plugins: Any, source: str) -> dict[st
         kwargs["root"] = cfg.root
     wanted = list(dict.fromkeys(s for s in (cfg.train_split, cfg.val_split, cfg.test_split) if s))
     if cfg.split is not None:
-        from polymodal.splits import SplitView, parse_split, split_indices, target_values
+        from polymodal.splits import parse_split, split_indices, split_view, target_values
 
         spec = parse_split(cfg.split, f"{source}: data.split")
         if cfg.train_split not in spec.fractions:
@@ -143,7 +169,7 @@ def build_splits(config: ExperimentConfig, plugins: Any, source: str) -> dict[st
         stratify = target in (getattr(whole, "class_names", {}) or {}) or target in (getattr(whole, "num_classes", {}) or {})
         labels = target_values(whole, target) if stratify else [None] * len(whole)
         parts = split_indices(labels, spec)
-        return {name: SplitView(whole, parts[name], name) for name in wanted if name in spec.fractions}
+        return {name: split_view(whole, parts[name], name) for name in wanted if name in spec.fractions}
     splits: dict[str, Any] = {}
     for split in wanted:
         try:

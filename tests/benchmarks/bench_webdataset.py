@@ -8,6 +8,9 @@ Writes the shards to a temporary folder, then prints samples/second of
 * :class:`StreamingShards` through a DataLoader with each worker count;
 * the map-style ``webdataset`` dataset (index of tar headers, seek per
   sample) in index order, and the time its index takes to build;
+* the streamed ``webdataset`` dataset (``streaming = true``: a counting
+  pass, then batches through :func:`polymodal.streaming.batch_loader`, the
+  path suites take) with each worker count, and its counting pass;
 
 with the ratio to the reference, and checks that every reader produced
 exactly the reference's sample ids (none dropped or repeated).
@@ -27,7 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from torch.utils.data import DataLoader  # noqa: E402
 
+from polymodal.streaming import batch_loader  # noqa: E402
 from polymodal_plugins.datasets.webdataset import (  # noqa: E402
+    StreamedShards,
     StreamingShards,
     WebDatasetShards,
     decode,
@@ -57,6 +62,10 @@ def plain_loop(shards: list[Path]) -> list[str]:
                     ids.append(f"{path.name}:{key}")
                     current = key
     return ids
+
+
+def _ids(samples: list[dict]) -> list[str]:
+    return [s["id"] for s in samples]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +108,17 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         ids = [ds[i]["id"] for i in range(len(ds))]
         report("map-style, seek per sample", time.perf_counter() - start, ids)
+        start = time.perf_counter()
+        streamed = StreamedShards(tmp, fields=FIELDS)
+        t_count = time.perf_counter() - start
+        print(f"streamed counting pass: {t_count:.2f} s ({n / t_count:,.0f} samples/s)")
+        batches = [list(range(i, min(n, i + 64))) for i in range(0, n, 64)]
+        for workers in args.workers:
+            loader = batch_loader(streamed, batches, _ids, num_workers=workers)
+            start = time.perf_counter()
+            ids = [i for batch in loader for i in batch]
+            assert ids == reference, "the streamed reader must give the reference's order"
+            report(f"streamed (suites), {workers} workers", time.perf_counter() - start, ids)
     for row in rows:
         print(json.dumps(row))
     return 0

@@ -47,6 +47,8 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "asr": ("bench_asr.py", ["--utterances", "20"], ["--utterances", "10"]),
     "fid_folders": ("bench_fid_folders.py", [], []),
     "video": ("bench_video_decode.py", ["--clips", "6"], ["--clips", "4"]),
+    "vlm_generate": ("bench_vlm_generate.py", ["--samples", "64", "--repeats", "5"],
+                     ["--samples", "32", "--repeats", "5"]),
 }
 
 

@@ -124,7 +124,7 @@ def test_wrong_feature_width_is_a_data_error(plugins):
     fusion = plugins.build("fusions", "gmu", DIMS)
     bad = feats()
     bad["text"] = Features(torch.randn(4, 3, 9), torch.ones(4, 3, dtype=torch.bool))
-    with pytest.raises(DataError, match="'text'.*expected \\[4, T, 5\\]"):
+    with pytest.raises(DataError, match="'text' has feature size 9.*input_dims\\['text'\\] = 5"):
         fusion(bad)
     with pytest.raises(DataError, match="audio"):
         fusion({**feats(), "audio": bad["text"]})
@@ -152,7 +152,7 @@ def test_multiplicative_fusions_learn_an_interaction_a_sum_cannot(plugins, name)
 
 
 def test_declared_api_version_loads_on_this_core():
-    assert polymodal_fusion_zoo.tensor.POLYMODAL_API == "2.0"
+    assert polymodal_fusion_zoo.tensor.POLYMODAL_API == "2.1"
     plugins = build_plugin_manager(entry_points=False, extra_plugins={"zoo.tensor": polymodal_fusion_zoo.tensor})
     assert plugins.records["zoo.tensor"].status == "loaded"
 

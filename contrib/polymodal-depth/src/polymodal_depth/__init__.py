@@ -7,7 +7,7 @@ string, so ``polymodal list`` imports neither torch nor numpy.
 
 from polymodal import component, components
 
-POLYMODAL_API = "2.0"
+POLYMODAL_API = "2.1"
 
 modality = component(
     "modalities", "depth", "polymodal_depth.modality:DepthModality",

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from polymodal import DataError
 from polymodal.batch import ModalityBatch
-from polymodal.paths import resolve_inside
+from polymodal.data import resolve_inside
 from polymodal.traits import ModalityTraits
 
 MM_PER_M = 1000.0

@@ -13,7 +13,7 @@ failing later in a hook call.
 
 from polymodal import component
 
-POLYMODAL_API = "2.0"
+POLYMODAL_API = "2.1"
 
 tensor = component(
     "fusions", "tensor", "polymodal_fusion_zoo.tensor_fusion:TensorFusion",

@@ -18,7 +18,7 @@ from torch import nn
 
 from polymodal import ConfigError
 from polymodal.batch import Features
-from polymodal_fusion_zoo.pooled_inputs import pool_inputs
+from polymodal.fusion import check_input_dims, gather_inputs
 
 
 class GatedMultimodalUnit(nn.Module):
@@ -31,7 +31,7 @@ class GatedMultimodalUnit(nn.Module):
         if output_dim < 1:
             raise ConfigError(f"gmu fusion: output_dim must be >= 1, got {output_dim}")
         self.modalities = sorted(input_dims)
-        self.input_dims = dict(input_dims)
+        self.input_dims = check_input_dims("gmu", input_dims)  # sorted, like self.modalities
         self.output_dim = output_dim
         self.hidden = nn.ModuleDict({m: nn.Linear(input_dims[m], output_dim, bias=False) for m in self.modalities})
         self.gate = nn.Linear(sum(input_dims.values()), len(self.modalities) * output_dim, bias=False)
@@ -39,9 +39,10 @@ class GatedMultimodalUnit(nn.Module):
 
     def gates(self, features: dict[str, Features]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(gates [B, M, O], hidden [B, M, O])``; gates of present modalities sum to 1 per dimension."""
-        pooled = pool_inputs(features, self.modalities, self.input_dims, "gmu")
-        hidden = torch.stack([torch.tanh(self.hidden[m](v)) for m, v in zip(self.modalities, pooled.vectors, strict=True)], 1)
-        logits = self.gate(torch.cat(pooled.vectors, dim=1)).view(-1, len(self.modalities), self.output_dim)
+        pooled = gather_inputs("gmu", self.input_dims, features)  # masked positions zeroed
+        vectors = pooled.pooled_all()
+        hidden = torch.stack([torch.tanh(self.hidden[m](v)) for m, v in zip(self.modalities, vectors, strict=True)], 1)
+        logits = self.gate(torch.cat(vectors, dim=1)).view(-1, len(self.modalities), self.output_dim)
         present = pooled.present.unsqueeze(-1)
         logits = logits.masked_fill(~present, float("-inf"))
         # A sample with no modality at all would softmax over all -inf (NaN):

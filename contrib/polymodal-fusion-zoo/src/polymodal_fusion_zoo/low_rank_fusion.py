@@ -20,7 +20,7 @@ from torch import nn
 
 from polymodal import ConfigError
 from polymodal.batch import Features
-from polymodal_fusion_zoo.pooled_inputs import pool_inputs
+from polymodal.fusion import check_input_dims, gather_inputs
 
 
 class LowRankTensorFusion(nn.Module):
@@ -33,7 +33,7 @@ class LowRankTensorFusion(nn.Module):
         if rank < 1 or output_dim < 1:
             raise ConfigError(f"low-rank-tensor fusion: rank and output_dim must be >= 1, got {rank}, {output_dim}")
         self.modalities = sorted(input_dims)
-        self.input_dims = dict(input_dims)
+        self.input_dims = check_input_dims("low-rank-tensor", input_dims)  # sorted, like self.modalities
         self.rank = rank
         self.output_dim = output_dim
         self.factors = nn.ParameterDict({
@@ -62,10 +62,10 @@ class LowRankTensorFusion(nn.Module):
         return torch.einsum("r,rio->io", self.rank_weights, total)
 
     def forward(self, features: dict[str, Features]) -> torch.Tensor:
-        pooled = pool_inputs(features, self.modalities, self.input_dims, "low-rank-tensor")
+        pooled = gather_inputs("low-rank-tensor", self.input_dims, features)  # masked positions zeroed
         product = None
         norms = []
-        for m, v in zip(self.modalities, pooled.vectors, strict=True):
+        for m, v in zip(self.modalities, pooled.pooled_all(), strict=True):
             ext = torch.cat([v, v.new_ones(v.shape[0], 1)], dim=1)
             part = torch.einsum("bi,rio->bro", ext, self.factors[m])
             norms.append(part.detach().norm(dim=-1).mean())

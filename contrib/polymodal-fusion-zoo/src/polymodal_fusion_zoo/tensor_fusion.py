@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from polymodal.batch import Features
+from polymodal.fusion import check_input_dims, gather_inputs
 from polymodal import ConfigError
-from polymodal_fusion_zoo.pooled_inputs import pool_inputs
 
 #: Above this many outer-product features, refuse: the linear layer alone would
 #: need more than ~ this x output_dim parameters, almost surely a config mistake.
@@ -46,7 +46,7 @@ class TensorFusion(nn.Module):
         if modality_dim < 1:
             raise ConfigError(f"tensor fusion: modality_dim must be >= 1, got {modality_dim}")
         self.modalities = sorted(input_dims)
-        self.input_dims = dict(input_dims)
+        self.input_dims = check_input_dims("tensor", input_dims)  # sorted, like self.modalities
         self.tensor_dim = math.prod(modality_dim + 1 for _ in self.modalities)
         if self.tensor_dim > MAX_TENSOR_FEATURES:
             raise ConfigError(
@@ -62,9 +62,9 @@ class TensorFusion(nn.Module):
 
     def fused_tensor(self, features: dict[str, Features]) -> torch.Tensor:
         """The flattened outer product before the output projection, ``[B, tensor_dim]``."""
-        pooled = pool_inputs(features, self.modalities, self.input_dims, "tensor")
+        pooled = gather_inputs("tensor", self.input_dims, features)  # masked positions zeroed
         reduced = []
-        for i, (m, v) in enumerate(zip(self.modalities, pooled.vectors, strict=True)):
+        for i, (m, v) in enumerate(zip(self.modalities, pooled.pooled_all(), strict=True)):
             # Zero (not the bias) for a missing modality, so its interactions vanish.
             reduced.append(torch.relu(self.reduce[m](v)) * pooled.present[:, i : i + 1].to(v.dtype))
         self._last_scale = torch.stack([r.detach().norm(dim=1).mean() for r in reduced])
