@@ -38,7 +38,7 @@ def _parse(raw: str, source: str) -> tuple[str, int] | None:
         return None
     kind, _, n = raw.partition("@")
     if kind not in ("kill", "enospc") or not n.isdigit() or int(n) < 1:
-        raise SystemExit(f"{source}={raw!r}: expected kill@N or enospc@N with N >= 1")
+        raise ValueError(f"{source}={raw!r}: expected kill@N or enospc@N with N >= 1")
     return kind, int(n)
 
 
@@ -54,7 +54,8 @@ def arm(fault: str | None = None, *, mark: str | os.PathLike[str] | None = None)
 
     Overrides ``POLYMODAL_FAULT`` and ``POLYMODAL_FAULT_MARK`` for the rest of
     the process; ``mark`` receives ``"N what"`` when the fault fires. A crash
-    sweep calls it first thing in each child it forks.
+    sweep calls it first thing in each child it forks. A malformed ``fault``
+    is a ValueError.
     """
     global _count, _spec, _mark, _fired, _parsed
     _spec = _parse(fault or "", "fault")
@@ -77,7 +78,10 @@ def write_point(what: str) -> None:
     global _count, _spec, _mark, _fired, _parsed
     if not _parsed:
         _parsed = True
-        _spec = _parse(os.environ.get("POLYMODAL_FAULT", ""), "POLYMODAL_FAULT")
+        try:
+            _spec = _parse(os.environ.get("POLYMODAL_FAULT", ""), "POLYMODAL_FAULT")
+        except ValueError as exc:  # a mistyped setting of a test harness: stop before writing anything
+            raise SystemExit(str(exc)) from None
         _mark = os.environ.get("POLYMODAL_FAULT_MARK") or None
         if os.environ.get("POLYMODAL_FAULT_COUNT"):
             atexit.register(_report_count)

@@ -23,6 +23,7 @@ exits 1 when any trial differs. ``tests/test_safety_crash_points.py`` runs it.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import os
@@ -349,6 +350,10 @@ def sweep(work: Path, cases: list[str], kinds: list[str], points: str, jobs: int
         except Exception:  # noqa: BLE001, S112 - a module that only imports in context: the child imports it
             continue
     warm_seconds = time.monotonic() - warm_started
+    # Children share the parent's memory copy-on-write; a collection in a child would write to every object's
+    # header and copy the pages, so the parent's objects are moved out of the collector's reach.
+    gc.collect()
+    gc.freeze()
     clean = _parent_state()
 
     pending = [Trial(CASES[name], kind, n, work / name / f"{kind}{n}")
@@ -440,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", action="append", choices=sorted(CASES), help="default: all")
     parser.add_argument("--kind", action="append", choices=KINDS, help="default: both")
     parser.add_argument("--points", default="all",
-                        help="'all', N for a seeded sample of N per case and kind, or @N,M for exactly those (-1: the last)")
+                        help="'all', N for a seeded sample of N per case and kind, "
+                             "or @N,M for exactly those (-1: the last)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="trials run side by side")
     parser.add_argument("--json", type=Path, help="also write the summary here")
     parser.add_argument("--keep", action="store_true", help="keep the folders of passing trials")

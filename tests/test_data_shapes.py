@@ -98,7 +98,7 @@ def test_loader_with_worker_and_all_modalities():
     b = batches[0]
     assert b.inputs["image"].data.shape == (8, 3, 16, 16) and b.inputs["video"].data.shape == (8, 4, 3, 16, 16)
     assert b.targets["label"].tolist() == [ds[i]["label"] for i in range(8)]
-    assert b.ids[0] == "shapes-val-0"
+    assert b.ids[0] == ds[0]["id"] and b.ids[0].endswith("-val-0")
 
 
 def test_generation_is_fast_and_params_validated():
@@ -110,3 +110,14 @@ def test_generation_is_fast_and_params_validated():
         ShapesDataset(split="dev")
     with pytest.raises(IndexError):
         ds[2000]
+
+
+def test_sample_ids_name_the_sample_not_only_its_position():
+    """Two shapes datasets whose sample i differs never share an id (paired tests pair by id)."""
+    build = lambda **kw: get_plugins().build("datasets", "shapes", split="test", **{"image_size": 8, **kw})  # noqa: E731
+    plain, again, finer = build(num_samples=6), build(num_samples=6), build(num_samples=6, image_size=16)
+    assert plain[0]["id"] == again[0]["id"] == finer[0]["id"]  # same scene at another resolution: same sample
+    other = [build(num_samples=6, interaction=2), build(num_samples=6, seed=1), build(num_samples=7)]
+    ids = {plain[0]["id"], *(d[0]["id"] for d in other)}
+    assert len(ids) == 4
+    assert build()[0]["id"] == "shapes-test-0"  # the defaults keep the short id

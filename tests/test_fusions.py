@@ -222,12 +222,12 @@ def test_attention_respects_masks_and_uses_null_slot(plugins):
     assert (single.interpretation()["attention.image"][..., -1][feats["image"].mask.unsqueeze(1).expand(B, 3, -1)] == 1).all()
 
 
-def test_bilinear_is_the_product_of_one_plus_tanh_projections(plugins):
+def test_bilinear_is_the_product_of_one_plus_normalised_tanh_projections(plugins):
     mods = ("image", "text")
     fusion = build(plugins, "bilinear", mods)
     feats = make_features(mods)  # text missing for sample 0
     out = fusion(feats)
-    h = {m: torch.tanh(fusion.proj[m](feats[m].pooled())) for m in mods}
+    h = {m: torch.tanh(fusion.norm[m](fusion.proj[m](feats[m].pooled()))) for m in mods}
     torch.testing.assert_close(out[1:], ((1 + h["image"]) * (1 + h["text"]) - 1)[1:])
     torch.testing.assert_close(out[0], h["image"][0])  # a missing modality is the factor 1
 

@@ -7,7 +7,7 @@ multi-unit axes) and ``polymodal train`` once, then for each point N and each
 fault kind forks a child from one warm process that dies by SIGKILL (or
 meets a full disk) at write N -- the hook reports where, and the driver
 checks it is N -- then a child that resumes, and requires results.jsonl,
-artifacts.jsonl, every artifact PNG and the reports (timestamps aside), or
+artifacts.jsonl, every artifact PNG and the reports (timestamps and durations aside), or
 the weights, training state and metrics log, to be byte-identical to the
 uninterrupted run. The ``e2e`` test tries every point (``POLYMODAL_CRASH_POINTS=N``
 makes it a seeded sample of N per case and kind); the fast lane tries the
@@ -72,7 +72,8 @@ def test_a_fault_at_the_first_and_the_last_writes_then_resume_equals_the_uninter
     assert result["tried"] == {"run/kill": 4, "run/enospc": 4}
     at = {t["fault"]: t["at"] for t in result["trial_log"]}
     assert at["kill@1"] == "write manifest.json", at
-    assert at[f"kill@{points - 4}"] == "fsync progress.jsonl" and at[f"enospc@{points - 3}"] == "write manifest.json", at
+    assert at[f"kill@{points - 4}"] == "fsync progress.jsonl", at  # the run's last commit record
+    assert at[f"enospc@{points - 3}"] == "write manifest.json", at  # the manifest saying the run is complete
     assert result["reference_rows"]["run"] > 20 and result["results_lost"] == 0
 
 
@@ -89,6 +90,15 @@ def test_every_write_point_of_run_and_train_then_resume_equals_the_uninterrupted
     # the faults landed in result rows, unit commits, artifacts, checkpoint files and the checkpoint switch
     assert {"results.jsonl", "progress.jsonl", "artifacts.jsonl", "model.safetensors", "checkpoint.json",
             "checkpoint"} <= whats or wanted != "all", sorted(whats)
+
+
+def test_the_sweep_picks_every_point_a_seeded_sample_or_exactly_the_named_ones() -> None:
+    from crash_sweep import chosen
+
+    assert chosen(108, "all") == list(range(1, 109)) and chosen(5, "9") == [1, 2, 3, 4, 5]
+    sample = chosen(108, "12")
+    assert len(sample) == 12 and sample[0] == 1 and sample[-1] == 108 and sample == chosen(108, "12")  # seeded
+    assert chosen(108, "@1,-5,-4,-1") == [1, 104, 105, 108] and chosen(10, "@3,99,-99") == [3]
 
 
 def test_the_fault_hook_obeys_the_environment_and_reports_where_it_fired(tmp_path: Path) -> None:
@@ -127,6 +137,8 @@ def test_arm_restarts_the_count_and_overrides_the_environment(tmp_path: Path, mo
     faults.arm(None)
     faults.write_point("third")
     assert faults.count() == 1 and faults.fired() is None
+    with pytest.raises(ValueError, match="expected kill@N or enospc@N"):
+        faults.arm("kill@-1")
 
 
 SUITE = """

@@ -146,6 +146,14 @@ class ShapesDataset:
                 f"and interaction_flip in [0, 1] (got {interaction}, {interaction_contrast}, {interaction_flip})"
             )
         self.root = None  # nothing on disk; kept for the dataset protocol
+        # Sample ids name the sample, so a paired test never pairs two different samples: parameters that
+        # change what sample i is (not only its resolution) go into the id as a digest; defaults keep
+        # the short ``shapes-<split>-<i>``.
+        content = {"num_samples": (n, DEFAULT_SIZES[split]), "seed": (seed, 0), "distractors": (distractors, 1),
+                   "noise": (noise, 0.03), "interaction": (interaction, 0),
+                   "interaction_contrast": (interaction_contrast, 1.0), "interaction_flip": (interaction_flip, 0.0)}
+        changed = sorted((k, repr(v)) for k, (v, default) in content.items() if v != default)
+        self._id_prefix = f"shapes-{zlib.crc32(repr(changed).encode()):08x}" if changed else "shapes"
         self.split = split
         self.seed = seed
         self.image_size = image_size
@@ -290,7 +298,7 @@ class ShapesDataset:
         extra = {"interaction": int(self._interaction[i])} if self.interaction else {}
         return {
             **extra,
-            "id": f"shapes-{self.split}-{i}",
+            "id": f"{self._id_prefix}-{self.split}-{i}",
             "image": self._images[i],
             "text": self._text[i],
             "text_zh": self._text_zh[i],

@@ -8,8 +8,13 @@ Low-rank Bilinear Pooling", ICLR 2017) multiplies projected modality vectors
 element-wise instead, which puts every pairwise product of features within
 reach of a linear head.
 
-Each modality is mean-pooled over its valid tokens and projected to ``dim``
-with a tanh: ``h_m = tanh(W_m x_m + b_m)``. The fused vector is
+Each modality is mean-pooled over its valid tokens, projected to ``dim``,
+layer-normalised and squashed: ``h_m = tanh(LN(W_m x_m + b_m))``. The
+normalisation matters for learning: a product of two small vectors sits at
+a saddle (the gradient of each factor is the other, also small), so with
+freshly initialised encoders whose outputs are small, training would wait
+many epochs on a plateau before the interaction is found. Normalised, every
+factor starts at unit scale. The fused vector is
 
     prod_m (1 + h_m) - 1
 
@@ -47,13 +52,14 @@ class BilinearFusion(nn.Module):
         self.modalities: tuple[str, ...] = tuple(self.input_dims)
         self.output_dim = check_positive(self.name, "dim", dim)
         self.proj = nn.ModuleDict({m: nn.Linear(d, self.output_dim) for m, d in self.input_dims.items()})
+        self.norm = nn.ModuleDict({m: nn.LayerNorm(self.output_dim) for m in self.input_dims})
         self._present: torch.Tensor | None = None
 
     def forward(self, features: Mapping[str, Features]) -> torch.Tensor:
         inputs = gather_inputs(self.name, self.input_dims, features)
         fused: torch.Tensor | None = None
         for i, m in enumerate(self.modalities):
-            h = torch.tanh(self.proj[m](inputs.pooled(m)))
+            h = torch.tanh(self.norm[m](self.proj[m](inputs.pooled(m))))
             # A missing modality's projection is tanh(bias): torch.where makes its factor exactly 1.
             factor = torch.where(inputs.present[:, i : i + 1], 1.0 + h, torch.ones((), dtype=h.dtype, device=h.device))
             fused = factor if fused is None else fused * factor
