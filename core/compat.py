@@ -27,7 +27,9 @@ CHANGES: dict[str, str] = {
              "direction unknown, with no best marked"),
     "metrics": ("optional: to be chosen by name in a suite's [axes.<label>] metrics = [...], declare on the spec "
                 "the capability whose outputs the metric scores (capabilities=['classify'], ['caption'] or "
-                "['embed'] for retrieval); a metric whose figures differ in sense may declare figure_directions"),
+                "['embed'] for retrieval); a metric whose figures differ in sense may declare figure_directions; "
+                "a replacement of wer/cer or vqa-accuracy is what the robustness axes measure: declare "
+                "capabilities=['transcribe'] / ['answer'] and a boolean higher_is_better"),
     "reporters": ("artifacts are rendered through the registered kind report_sections (polymodal list "
                   "report-sections): render folder.artifacts_of(section.artifact_kind) with each section of "
                   "polymodal.report_sections.report_sections(plugins) so plugins' artifacts appear; "

@@ -3,9 +3,11 @@
 The scaffolds are installed into a throwaway virtual environment layered on
 the current one (a ``.pth`` that adds this environment's site-packages), so
 the test neither pays for a full environment nor leaves packages behind in
-the shared one. All packages (one per kind, plus one with several kinds) share one
-install and one pytest run: torch is imported once. The installed model,
-fusion and axes then run together inside ``polymodal run --limit 8``.
+the shared one. All packages (one per component kind, one with several
+component kinds, and one with every application kind: corruption, reporter,
+report section, suite, command, trainer) share one install and one pytest
+run: torch is imported once. The installed kinds then run together inside
+``polymodal run --limit 8``, and the application kinds through the CLI.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from polymodal import ConfigError
+from polymodal import ConfigError, UnknownNameError
 from polymodal.cli import main
+from polymodal.registry import KINDS, kind_of
 from polymodal_plugins.commands.new_plugin import SCAFFOLD_KINDS, names_for, render
+from test_public_api import APPLICATION_KINDS, TIERS, polymodal_imports
 
 
 def _can_build_editable_without_isolation() -> bool:
@@ -55,9 +59,13 @@ def _layered_venv(path: Path) -> Path:
 
 
 MULTI = ("modality", "fusion", "metric", "axis", "model")
+#: Kinds scaffolded together in one package (``demo-app``), which keeps the install and test run short.
+APP = ("corruption", "reporter", "report-section", "suite", "command", "trainer")
+SINGLE = tuple(kind for kind in SCAFFOLD_KINDS if kind not in APP)
 
 SUITE = """
 name = "scaffolds"
+trainer = "demo-app"
 [defaults.data]
 dataset = "shapes"
 params = { num_samples = 32, image_size = 16 }
@@ -81,17 +89,23 @@ axis = "robustness.adversarial"
 attacks = ["demo-attack"]
 epsilons = [0.03]
 targets = [["image"]]
+[axes.noise]
+axis = "robustness.noise"
+severities = [1, 5]
+fields = ["image"]
+corruptions = { image = ["demo-app"] }
 """
 
 
 @pytest.mark.e2e
 def test_scaffolds_for_every_kind_install_pass_their_tests_and_run_in_a_suite(tmp_path):
     packages = tmp_path / "pkgs"
-    for kind in SCAFFOLD_KINDS:
+    for kind in SINGLE:
         assert main(["new-plugin", f"demo-{kind}", "--kind", kind, "--dir", str(packages)]) == 0
-    multi = [arg for kind in MULTI for arg in ("--kind", kind)]
-    assert main(["new-plugin", "demo-multi", *multi, "--dir", str(packages)]) == 0
-    dists = [f"polymodal-demo-{kind}" for kind in SCAFFOLD_KINDS] + ["polymodal-demo-multi"]
+    for name, kinds in (("demo-multi", MULTI), ("demo-app", APP)):
+        assert main(["new-plugin", name, *(arg for kind in kinds for arg in ("--kind", kind)),
+                     "--dir", str(packages)]) == 0
+    dists = [f"polymodal-demo-{kind}" for kind in SINGLE] + ["polymodal-demo-multi", "polymodal-demo-app"]
     python = _layered_venv(tmp_path / "venv")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONDONTWRITEBYTECODE": "1",
            "OMP_NUM_THREADS": "1"}
@@ -106,8 +120,9 @@ def test_scaffolds_for_every_kind_install_pass_their_tests_and_run_in_a_suite(tm
                             env=env, timeout=120)
     assert listed.returncode == 0, listed.stderr
     records = {r["name"]: r for r in json.loads(listed.stdout)["plugins"]}
-    expected = {f"demo-{kind}": f"polymodal-demo-{kind}" for kind in SCAFFOLD_KINDS}
+    expected = {f"demo-{kind}": f"polymodal-demo-{kind}" for kind in SINGLE}
     expected.update({f"demo-multi.{kind}": "polymodal-demo-multi" for kind in MULTI})  # one entry point per kind
+    expected.update({f"demo-app.{kind.replace('-', '_')}": "polymodal-demo-app" for kind in APP})
     for name, dist in expected.items():  # discovered through its entry point, and loaded
         record = records[name]
         assert (record["status"], record["distribution"]) == ("loaded", dist), record
@@ -122,7 +137,8 @@ def test_scaffolds_for_every_kind_install_pass_their_tests_and_run_in_a_suite(tm
     passed = int(run.stdout.strip().splitlines()[-1].split(" passed")[0].split()[-1])
     assert passed >= 3 * (len(SCAFFOLD_KINDS) + len(MULTI))
 
-    # The installed scaffolds work together inside `polymodal run --limit 8`: model, fusion, strategy, both axes.
+    # The installed scaffolds work together inside `polymodal run --limit 8`: model, fusion, strategy, both
+    # axes, the attack, and the trainer and corruption of demo-app.
     (tmp_path / "suite.toml").write_text(SUITE)
     out = tmp_path / "out"
     suite = subprocess.run([python, "-m", "polymodal", "run", str(tmp_path / "suite.toml"), "--out", str(out),
@@ -139,6 +155,37 @@ def test_scaffolds_for_every_kind_install_pass_their_tests_and_run_in_a_suite(tm
     assert attacked and all(0 <= r["value"] <= 1 for r in attacked), adversarial
     # The strategy trained the run: its own figure is among the training rows.
     assert any(r["axis"] == "train" and r["metric"] == "dropped" for r in rows), rows
+    # The trainer ran it (its own figures), and the noise axis applied the corruption at both severities.
+    assert any(r["axis"] == "train" and r["metric"] == "parameters" and r["value"] > 0 for r in rows), rows
+    corrupted = {r["conditions"].get("severity") for r in rows
+                 if r["axis"] == "robustness.noise" and r["conditions"].get("corruption") == "demo-app"}
+    assert corrupted - {None} == {1, 5}, rows  # None: rows summarising all severities
+    _application_kinds_work_from_the_cli(python, env, out, tmp_path, rows)
+
+
+def _polymodal(python: Path, env: dict[str, str], *argv: str, cwd: Path) -> str:
+    done = subprocess.run([python, "-m", "polymodal", *argv], capture_output=True, text=True, env=env,
+                          timeout=600, cwd=cwd)
+    assert done.returncode == 0, f"polymodal {' '.join(argv)}: " + done.stderr[-4000:]
+    return done.stdout
+
+
+def _application_kinds_work_from_the_cli(python: Path, env: dict[str, str], out: Path, cwd: Path,
+                                         rows: list[dict]) -> None:
+    """demo-app's reporter, report section, command and suite, each through `polymodal` as a user runs them."""
+    _polymodal(python, env, "report", str(out), "-f", "demo-app", cwd=cwd)
+    header = (out / "report.demo-app").read_text().splitlines()[0].split(",")
+    assert header[0] == "run" and any(k.startswith("demo-axis/") for k in header), header
+    with (out / "artifacts.jsonl").open("a") as f:  # what an axis's ctx.artifact("demo_app", ...) records
+        f.write(json.dumps({"run": "mine", "axis": "demo-axis", "kind": "demo_app", "data": {"note": "seen"}}) + "\n")
+    _polymodal(python, env, "report", str(out), "-f", "markdown", cwd=cwd)
+    assert "## DemoApp examples" in (out / "report.md").read_text()
+    counted = json.loads(_polymodal(python, env, "demo-app", str(out), "--json", cwd=cwd))
+    assert counted["rows"] == sum(r["metric"] != "error" for r in rows) and counted["failed_runs"] == []
+    _polymodal(python, env, "run", "demo-app", "--out", str(cwd / "shipped"), "--limit", "8", "-q", "--no-report",
+               cwd=cwd)
+    shipped = [json.loads(line) for line in (cwd / "shipped" / "results.jsonl").read_text().splitlines()]
+    assert any(r["axis"] == "task" and r["metric"] == "accuracy" for r in shipped), shipped
 
 
 def test_multi_kind_package_has_one_entry_point_and_test_file_per_kind():
@@ -179,9 +226,43 @@ def test_names_and_refusals(tmp_path, capsys):
     for bad in ("My_Plugin", "-x", "a--b", "x/../y"):
         with pytest.raises(ConfigError, match="lower case"):
             names_for(bad)
-    with pytest.raises(ConfigError, match="no scaffold for kind"):
-        render("x", "reporter")
+    with pytest.raises(UnknownNameError, match="unknown component kind"):
+        render("x", "widget")
     assert main(["new-plugin", "x", "--kind", "metric", "--dir", str(tmp_path)]) == 0
     assert main(["new-plugin", "x", "--kind", "metric", "--dir", str(tmp_path)]) == 2
     assert "already exists" in capsys.readouterr().err
     assert main(["new-plugin", "x", "--kind", "metric", "--dir", str(tmp_path), "--force"]) == 0
+
+
+def test_every_registrable_kind_has_a_scaffold():
+    assert sorted(kind_of(kind) for kind in SCAFFOLD_KINDS) == sorted(KINDS)
+    files = render("noise", APP)
+    for kind in APP:
+        module = kind.replace("-", "_")
+        assert f"src/polymodal_noise/{module}.py" in files and f"tests/test_{module}.py" in files
+    init = files["src/polymodal_noise/__init__.py"]
+    # a corruption's name starts with its raw format, which its tag repeats; these kinds' factories are functions
+    assert '"rgb.noise",\n    "polymodal_noise.corruption:noise",' in init and 'tags=["rgb"]' in init
+    for target in ("report_section:noise_section", "suite:noise_suite", "command:configure", "trainer:train",
+                   "reporter:Noise"):
+        assert f'"polymodal_noise.{target}"' in init
+    # the shipped suite file is package data, so an installed package finds it
+    assert 'name = "noise"' in files["src/polymodal_noise/suites/noise.toml"]
+    assert '"polymodal_noise" = ["suites/*.toml"]' in files["pyproject.toml"]
+    assert "package-data" not in render("noise", "fusion")["pyproject.toml"]
+    for path, text in files.items():
+        if path.endswith(".py"):
+            compile(text, path, "exec")
+
+
+def test_every_scaffold_imports_only_its_tier_of_the_public_api(tmp_path):
+    """What a scaffold teaches is what test_public_api holds the repository's own plugins to."""
+    bad = []
+    for word in SCAFFOLD_KINDS:
+        kind = kind_of(word)
+        module = word.replace("-", "_")
+        path = tmp_path / f"{module}.py"
+        path.write_text(render("x", word)[f"src/polymodal_x/{module}.py"])
+        tier = TIERS["application" if kind in APPLICATION_KINDS else "component"]
+        bad += [f"{word}:{line}: {name}" for line, name in polymodal_imports(path) if name not in tier]
+    assert not bad, "scaffolds importing outside their kind's tier (docs/public-api.md):\n" + "\n".join(bad)

@@ -13,6 +13,8 @@ import os
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
+from torchmetrics import Metric
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -163,3 +165,38 @@ def test_importance_axis_occludes_time_segments(asr_results):
     assert abs(spread["value"] - (max(values) - min(values))) < 1e-12
     task_wer = next(r["value"] for r in rows if r["axis"] == "task" and r["metric"] == "wer")
     assert abs(spread["extra"]["clean_wer"] - task_wer) < 1e-12
+
+
+class ConstantWER(Metric):
+    """A third party's ``wer`` replacing the built-in: constant 0.4, so where it is used shows."""
+
+    higher_is_better = False
+    full_state_update = False
+
+    def __init__(self, normalize: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.add_state("n", default=torch.tensor(0), dist_reduce_fx="sum")
+
+    def update(self, predictions, references) -> None:
+        self.n += len(references)
+
+    def compute(self) -> torch.Tensor:
+        return torch.tensor(0.4, dtype=torch.float64)
+
+
+def test_noise_and_importance_measure_the_wer_another_plugin_replaces(tmp_path):
+    from polymodal import component
+    from polymodal.testing import run_suite_with
+
+    make_librispeech(tmp_path / "data")
+    model = save_tiny_whisper(tmp_path / "whisper")
+    suite = tmp_path / "asr.toml"
+    text = SUITE.format(root=tmp_path / "data", model=model)
+    suite.write_text(text.replace('axes = ["task", "noise", "importance"]', 'axes = ["noise", "importance"]')
+                     .replace("severities = [1, 5]", "severities = [1]").replace("time_segments = 4", "time_segments = 2"))
+    replacement = component("metrics", "wer", ConstantWER, replaces="metric.asr", capabilities=["transcribe"])
+    rows = run_suite_with(suite, replacement, out=tmp_path / "out", limit=2)
+    noise = [r["value"] for r in rows if r["axis"] == "robustness.noise" and r["metric"] == "word_accuracy"]
+    assert noise == pytest.approx([0.6, 0.6])  # clean and severity 1: 1 - the replacement's 0.4
+    imp = [r for r in rows if r["axis"] == "interpretability.importance" and r["metric"] == "segment_wer_increase"]
+    assert len(imp) == 2 and all(r["value"] == 0 and r["extra"]["clean_wer"] == pytest.approx(0.4) for r in imp)

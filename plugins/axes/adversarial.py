@@ -49,10 +49,11 @@ import attrs
 
 from polymodal import structure
 from polymodal.errors import ConfigError
-from polymodal.evaluation import AxisContext, EvalData
+from polymodal.evaluation import AxisContext, EvalData, declared_direction
 from polymodal.results import ResultRow
 from polymodal.streaming import iter_samples
 from polymodal.traits import ModalityTraits, normalisation, not_applicable
+from polymodal_plugins.axes.performance import Headline, headline
 from polymodal_plugins.axes.samples import field_object, field_traits
 
 AXIS = "robustness.adversarial"
@@ -292,7 +293,7 @@ class AdversarialAxis:
             chunk = indices[lo:lo + p.batch_size]
             samples = [dataset[i] for i in chunk]
             batch = with_raw_texts(data, samples=samples, batch=data.collate(samples).to(ctx.device))
-            score, loglik = _answer_objective(model, samples)
+            score, loglik = _answer_objective(model, samples, headline(ctx.plugins, "answer"))
             with torch.no_grad():
                 clean = score(batch)
                 clean_ll = loglik(batch).detach().float().cpu()
@@ -399,25 +400,33 @@ class AdversarialAxis:
         return spaces, apply
 
 
-def _answer_objective(model: Any, samples: list[dict[str, Any]]) -> tuple[Any, Any]:
+def _answer_objective(model: Any, samples: list[dict[str, Any]], head: Headline) -> tuple[Any, Any]:
     """(score, loglik) of a batch of answering samples: per-sample correctness in [0, 1], and the
     log-likelihood ``[B]`` of the right reply the attack pushes down.
 
-    VQA samples (``answers``): official VQA accuracy of the reply, and the most
-    common human answer (first on ties). Multiple-choice samples (``options``,
+    VQA samples (``answers``): the answer headline metric's per-question scores of the
+    reply (registered ``vqa-accuracy``, the official VQA accuracy, or the plugin that
+    replaces it; its ``last_scores`` after an update), and the most common human
+    answer (first on ties). Multiple-choice samples (``options``,
     ``answer``): whether the model picks the right option, and the model's
     ``choice_loglik`` of that option.
     """
     import torch
 
-    from polymodal_plugins.metrics.vqa_scores import vqa_accuracy
+    def vqa_scores(b: Any) -> Any:
+        metric = head.build()
+        metric.update(model.answer(b), humans)
+        got = getattr(metric, "last_scores", None)
+        if not isinstance(got, list) or len(got) != len(humans):
+            raise ConfigError(f"axes.{AXIS}: answer metric {head.name!r} keeps no per-question scores (a "
+                              "last_scores list after update); robust accuracy is a per-question minimum")
+        return torch.tensor(got if declared_direction(metric) is not False else [1.0 - x for x in got])
 
     kinds = {"vqa" if s.get("answers") else "choice" if "options" in s and "answer" in s else None for s in samples}
     if kinds == {"vqa"}:
         humans = [[str(a) for a in s["answers"]] for s in samples]
         refs = [max(h, key=h.count) for h in humans]
-        return (lambda b: torch.tensor([vqa_accuracy(r, h) for r, h in zip(model.answer(b), humans, strict=True)]),
-                lambda b: model.answer_loglik(b, refs))
+        return vqa_scores, lambda b: model.answer_loglik(b, refs)
     if kinds == {"choice"}:
         if not callable(getattr(model, "choice_loglik", None)):
             raise ConfigError(f"axes.{AXIS}: model {type(model).__name__} has no choice_loglik(batch, options, picks), "

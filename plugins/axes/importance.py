@@ -186,15 +186,19 @@ class ImportanceAxis:
 
     # -- transcribers: which part of the clip the transcript depends on -------------------------
     def _time_occlusion(self, model: Any, data: EvalData, ctx: AxisContext, split: str) -> Iterator[ResultRow]:
-        from polymodal_plugins.metrics.error_rates import Normalization, count_errors
+        from polymodal_plugins.axes.performance import headline
 
         field = next((f for f in model.input_fields if _attributable(field_traits(data, f))), None)
         ref_field = transcript_field(model)
         if field is None:
             raise ConfigError("axis interpretability.importance: the transcriber reads no continuous field")
-        norm, k = Normalization.standard(), self.time_segments
-        clean_errors, ref_words = 0, 0
-        occluded_errors = [0] * k
+        # The transcribe headline (registered ``wer``; a plugin that replaces it is what is used), one
+        # metric for the clean transcripts and one per occluded segment.
+        head = headline(ctx.plugins, "transcribe")
+        k = self.time_segments
+        clean_metric = head.build(normalize=True)
+        occluded = [head.build(normalize=True) for _ in range(k)]
+        seen = 0
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="importance: time occlusion",
                                 limit=self.attribution_samples, sharded=False):
@@ -202,9 +206,8 @@ class ImportanceAxis:
                 if not all(isinstance(r, str) for r in refs):
                     raise ConfigError(f"axis interpretability.importance: samples need a reference transcript "
                                       f"field {ref_field!r}")
-                clean = count_errors(refs, model.transcribe(chunk.batch), "wer", norm)
-                clean_errors += clean.errors
-                ref_words += clean.reference_length
+                clean_metric.update(model.transcribe(chunk.batch), refs)
+                seen += sum(len(r.split()) for r in refs)
                 mb = chunk.batch.inputs[field]
                 x0 = baseline_of(mb.data, self.baseline)
                 lengths = mb.mask.reshape(mb.mask.shape[0], -1).sum(1) if mb.mask.dim() > 1 else mb.mask.long()
@@ -215,11 +218,13 @@ class ImportanceAxis:
                     inside = (positions[None, :] >= start[:, None]) & (positions[None, :] < stop[:, None])
                     inside = inside.reshape(*inside.shape, *([1] * (mb.data.dim() - 2)))
                     hyps = model.transcribe(_replace(chunk.batch, field, torch.where(inside, x0, mb.data)))
-                    occluded_errors[j] += count_errors(refs, hyps, "wer", norm).errors
-        if ref_words == 0:
+                    occluded[j].update(hyps, refs)
+        if seen == 0:
             return
-        rises = [(e - clean_errors) / ref_words for e in occluded_errors]
-        extra = {"field": field, "segments": k, "clean_wer": clean_errors / ref_words, "baseline": self.baseline,
+        with ctx.local():  # every rank saw the same (unsharded) samples: no metric sync
+            clean = head.value(clean_metric)
+            rises = [clean - head.value(m) for m in occluded]
+        extra = {"field": field, "segments": k, "clean_wer": 1.0 - clean, "baseline": self.baseline,
                  "higher_is_better": True}
         for j, rise in enumerate(rises):
             yield ctx.row("segment_wer_increase", rise, extra=extra, method="time_occlusion", segment=j)

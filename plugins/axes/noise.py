@@ -47,7 +47,7 @@ from polymodal_plugins.axes.corruption import (
     missing_drops,
     sample_rng,
 )
-from polymodal_plugins.axes.performance import meter_factory
+from polymodal_plugins.axes.performance import check_headline, meter_factory
 from polymodal_plugins.axes.robustness_summary import summarise
 from polymodal_plugins.axes.samples import field_traits, with_raw_texts
 
@@ -81,6 +81,9 @@ class NoiseParams:
     split: str | None = None
     #: Embedding models: the two fields to retrieve between; default: the first two embed fields.
     pair: list[str] | None = None
+    #: Capability -> registered metric measured as the headline (``performance.HEADLINE`` fills the rest):
+    #: ``headline = { transcribe = "cer" }``. Lower-is-better metrics count as ``1 - value``.
+    headline: dict[str, str] | None = None
 
 
 @attrs.frozen
@@ -103,6 +106,10 @@ class NoiseAxis:
         self.params = structure(NoiseParams, params, f"axes.{AXIS}")
         if self.params.batch_size < 1:
             raise ConfigError(f"axes.{AXIS}.batch_size: expected a positive integer, got {self.params.batch_size}")
+
+    def validate(self, plugins: Any) -> None:
+        """The ``headline`` metric names against the registry, before anything trains."""
+        check_headline(plugins, self.params.headline, f"axes.{AXIS}")
 
     # -- planning -------------------------------------------------------------------------
     def plan(self, model: Any, data: EvalData, ctx: AxisContext) -> dict[str, list[str]]:
@@ -145,7 +152,7 @@ class NoiseAxis:
         kinds = {f: ctx.model_ctx.fields[f].modality for f in plan}
         damage = {(f, c): get_corruption(field_traits(data, f).raw_format, c, plugins=ctx.plugins)
                   for f, names in plan.items() for c in names if c != MISSING}
-        make_meter = meter_factory(model, p.pair)
+        make_meter = meter_factory(model, p.pair, ctx.plugins, p.headline)
         keys = make_meter().keys()
         groups = [(f, c) for f, names in plan.items() for c in names
                   if not ctx.unit_done("corruption", modality=f, corruption=c)]

@@ -6,19 +6,99 @@ it needs a single headline metric per model kind: top-1 accuracy for a
 ``embed`` model, word accuracy (``1 - WER``, corpus-level, equal to jiwer
 after the documented normalisation) for a ``transcribe`` model. All are
 higher-is-better, so the curve summaries read the same for every kind and a
-transcriber's ``corruption_error`` is its mean WER. The metric math is torchmetrics' (``MulticlassAccuracy``,
-``RetrievalRecall``), which also synchronises across ``torchrun`` ranks.
+transcriber's ``corruption_error`` is its mean WER.
+
+The classify, transcribe and answer headlines are registered metrics built by
+name (:data:`HEADLINE`, or an axis's ``headline`` parameter), never imported:
+a plugin that ``replaces`` ``accuracy``, ``wer`` or ``vqa-accuracy`` is what
+the robustness axes measure. A lower-is-better metric (its declared
+``higher_is_better`` is False) becomes ``1 - value``. Metric states
+synchronise through torchmetrics on every rank, an empty shard's included.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
+import attrs
+
 from polymodal.batch import Batch
 from polymodal.errors import ConfigError
+from polymodal.evaluation import declared_direction
 from polymodal.stats import consistent_per_sample
+
+
+#: Default headline metric (registry name) per model capability. ``embed`` keeps the meter's own recall@1:
+#: the registered ``retrieval`` counts ties in the positive's favour, so a missing modality (every
+#: embedding equal) would score recall 1.0 instead of chance.
+HEADLINE: dict[str, str] = {"classify": "accuracy", "transcribe": "wer", "answer": "vqa-accuracy"}
+#: Row names of the default headlines (what rows were called before headlines were chosen by name).
+_DEFAULT_KEYS = {"classify": "accuracy", "transcribe": "word_accuracy", "answer": "qa_accuracy"}
+
+
+def headline_names(chosen: Mapping[str, str] | None) -> dict[str, str]:
+    """:data:`HEADLINE` updated with a suite's ``headline = {capability = "metric"}`` table."""
+    return {**HEADLINE, **(chosen or {})}
+
+
+def check_headline(plugins: Any, chosen: Mapping[str, str] | None, where: str) -> None:
+    """Refuse, before training, a headline naming an unknown metric, one not declaring the capability, or
+    one whose direction is undeclared (the headline is made higher-is-better from it, never from a name)."""
+    if chosen is None:
+        return
+    if not isinstance(chosen, Mapping) or not all(isinstance(v, str) for v in chosen.values()):
+        raise ConfigError(f"{where}.headline: expected a table capability = \"metric name\", got {chosen!r}")
+    for cap, name in chosen.items():
+        if cap not in HEADLINE:
+            raise ConfigError(f"{where}.headline: no headline is chosen by name for capability {cap!r} "
+                              f"(choosable: {', '.join(sorted(HEADLINE))})")
+        spec = plugins.get("metrics", name)  # unknown: did-you-mean
+        if cap not in spec.capabilities:
+            raise ConfigError(f"{where}.headline.{cap}: metric {name!r} does not declare capability {cap!r} "
+                              f"(its spec says {sorted(spec.capabilities) or 'none'})")
+        if not isinstance(getattr(spec.load(), "higher_is_better", None), bool):
+            raise ConfigError(f"{where}.headline.{cap}: metric {name!r} declares no boolean higher_is_better, "
+                              "so its figure cannot be turned into a higher-is-better headline")
+
+
+@attrs.frozen
+class Headline:
+    """One capability's headline metric: the registry name, the row name and a builder."""
+
+    capability: str
+    name: str
+    build: Callable[..., Any]
+    #: The registered factory (a class), for its declared ``higher_is_better`` before any instance exists.
+    factory: Any = None
+
+    @property
+    def key(self) -> str:
+        """The row's metric name: the legacy name for the default metric, else the metric's (``1-`` if inverted)."""
+        if self.name == HEADLINE[self.capability]:
+            return _DEFAULT_KEYS[self.capability]
+        hib = getattr(self.factory, "higher_is_better", True)
+        return self.name if hib is not False else f"1-{self.name}"
+
+    def value(self, metric: Any) -> float:
+        """The metric's ``compute()`` (a collective under torchrun) as a higher-is-better number."""
+        out = metric.compute()
+        if isinstance(out, dict):
+            if self.name not in out:
+                raise ConfigError(f"headline metric {self.name!r} computes several figures "
+                                  f"({', '.join(out)}) and none named {self.name!r}; a headline needs one")
+            out = out[self.name]
+        value = float(out)
+        return value if declared_direction(metric) is not False else 1.0 - value
+
+
+def headline(plugins: Any, capability: str, chosen: Mapping[str, str] | None = None) -> Headline:
+    """The headline of ``capability`` built through ``plugins`` (a ``replaces`` there is what is used)."""
+    name = headline_names(chosen)[capability]
+    spec = plugins.get("metrics", name)
+    return Headline(capability, name, lambda **kw: plugins.build("metrics", name, **kw), spec.load())
 
 
 def _gathered(local: list[float]) -> list[float]:
@@ -53,35 +133,45 @@ class PerformanceMeter:
 
 
 class AccuracyMeter(PerformanceMeter):
-    """Top-1 accuracy of ``model.predict`` against the model's target."""
+    """Top-1 accuracy of ``model.predict`` against the model's target, through the headline metric.
 
-    def __init__(self) -> None:
-        from torchmetrics.aggregation import SumMetric
+    The metric is built with ``num_classes`` (the widest logits of any rank) and ``top_k=(1,)``, the
+    classify contract the task axis uses, once every rank has seen its shard.
+    """
 
-        self.correct = SumMetric()
-        self.total = SumMetric()
+    def __init__(self, head: Headline) -> None:
+        self.head = head
+        self.outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.hits: list[float] = []
         self.samples = {}
 
     def keys(self) -> list[tuple[str, str | None]]:
-        return [("accuracy", None)]
+        return [(self.head.key, None)]
 
     def update(self, model: Any, batch: Batch, samples: list[dict[str, Any]] | None = None) -> None:
         with torch.no_grad():
-            logits = model.predict(batch)
+            logits = model.predict(batch).float()
         target = model.target(batch).to(logits.device)
-        hit = (logits.argmax(-1) == target).float().cpu()
-        self.correct.update(hit.sum())
-        self.total.update(torch.tensor(float(target.numel())))
-        self.hits += hit.reshape(-1).tolist()
+        self.outputs.append((logits.cpu(), target.reshape(-1).long().cpu()))
+        self.hits += (logits.argmax(-1) == target).float().cpu().reshape(-1).tolist()
 
     def compute(self) -> dict[tuple[str, str | None], float]:
-        total = float(self.total.compute())
-        value = float(self.correct.compute()) / total if total else float("nan")
+        from polymodal.evaluation import all_reduce_max
+
+        # Unconditional collectives: a rank with an empty shard learns the class count and joins the sync.
+        width = float(self.outputs[0][0].shape[-1]) if self.outputs else 0.0
+        num_classes = int(all_reduce_max(width))
         scores = _gathered(self.hits)
-        matched = consistent_per_sample(scores, value) if total else None
-        self.samples = {("accuracy", None): matched} if matched is not None else {}
-        return {("accuracy", None): value}
+        key = (self.head.key, None)
+        if not num_classes:
+            return {key: float("nan")}
+        metric = self.head.build(num_classes=num_classes, top_k=(1,))
+        for logits, target in self.outputs:
+            metric.update(logits, target)
+        value = self.head.value(metric)
+        matched = consistent_per_sample(scores, value)
+        self.samples = {key: matched} if matched is not None else {}
+        return {key: value}
 
 
 class RecallMeter(PerformanceMeter):
@@ -137,17 +227,20 @@ class RecallMeter(PerformanceMeter):
 
 
 class WordAccuracyMeter(PerformanceMeter):
-    """``1 - WER`` of ``model.transcribe`` against each raw sample's reference transcript."""
+    """``1 - WER`` of ``model.transcribe`` against each raw sample's reference transcript.
 
-    def __init__(self, references_field: str):
-        from polymodal_plugins.metrics.asr import WordErrorRate
+    The headline metric (``wer`` by default) is built with ``normalize=True`` and updated with
+    ``(hypotheses, references)``; corpus-level, so no per-sample scores.
+    """
 
+    def __init__(self, references_field: str, head: Headline):
         self.references_field = references_field
-        self.wer = WordErrorRate(normalize=True)
+        self.head = head
+        self.metric = head.build(normalize=True)
         self.samples = {}  # corpus-level WER: not a mean over samples
 
     def keys(self) -> list[tuple[str, str | None]]:
-        return [("word_accuracy", None)]
+        return [(self.head.key, None)]
 
     def update(self, model: Any, batch: Batch, samples: list[dict[str, Any]] | None = None) -> None:
         if samples is None:
@@ -157,10 +250,10 @@ class WordAccuracyMeter(PerformanceMeter):
         if bad is not None or len(refs) != len(samples):
             raise ConfigError(f"sample {bad!r} has no reference transcript field {self.references_field!r}")
         with torch.no_grad():
-            self.wer.update(model.transcribe(batch), refs)
+            self.metric.update(model.transcribe(batch), refs)
 
     def compute(self) -> dict[tuple[str, str | None], float]:
-        return {("word_accuracy", None): 1.0 - float(self.wer.compute())}
+        return {(self.head.key, None): self.head.value(self.metric)}
 
 
 class AnswerAccuracyMeter(PerformanceMeter):
@@ -169,45 +262,69 @@ class AnswerAccuracyMeter(PerformanceMeter):
     Named ``qa_accuracy``: the leaderboard reads the direction of an undeclared
     metric from its name, and "answer" holds "wer".
 
-    Samples with ``answers`` (human answers) score the official VQAv2 accuracy
-    of ``model.answer``; samples with ``options`` and ``answer`` score 1 when
-    ``model.answer_choice`` picks the right option (an extraction failure is 0).
+    Samples with ``answers`` (human answers) are scored by the headline metric
+    (``vqa-accuracy``, the official VQAv2 accuracy) fed ``(replies, human answers)``;
+    samples with ``options`` and ``answer`` score 1 when ``model.answer_choice``
+    picks the right option (an extraction failure is 0). Per-sample scores come
+    from the metric's ``last_scores`` after each update where it keeps them.
     """
 
-    def __init__(self) -> None:
-        self.scores: list[float] = []
+    def __init__(self, head: Headline) -> None:
+        self.head = head
+        self.metric = head.build()
+        self.choice: list[float] = []
+        self.asked = 0
+        self.scores: list[float] | None = []
         self.samples = {}
 
     def keys(self) -> list[tuple[str, str | None]]:
-        return [("qa_accuracy", None)]
+        return [(self.head.key, None)]
 
     def update(self, model: Any, batch: Batch, samples: list[dict[str, Any]] | None = None) -> None:
-        from polymodal_plugins.metrics.vqa_scores import vqa_accuracy
-
         if not samples:
             raise ConfigError("qa accuracy needs the raw samples (their answers)")
         with torch.no_grad():
             if all("options" in s and "answer" in s for s in samples):
                 picked, _ = model.answer_choice(batch, [list(s["options"]) for s in samples])
-                self.scores += [float(p is not None and p == int(s["answer"])) for p, s in zip(picked, samples)]
+                got = [float(p is not None and p == int(s["answer"])) for p, s in zip(picked, samples)]
+                self.choice += got
             elif all("answers" in s for s in samples):
-                replies = model.answer(batch)
-                self.scores += [vqa_accuracy(r, [str(a) for a in s["answers"]]) for r, s in zip(replies, samples)]
+                self.metric.update(model.answer(batch), [[str(a) for a in s["answers"]] for s in samples])
+                self.asked += len(samples)
+                got = getattr(self.metric, "last_scores", None)
+                got = list(got) if isinstance(got, list) and len(got) == len(samples) else None
+                if got is not None and declared_direction(self.metric) is False:
+                    got = [1.0 - x for x in got]  # the headline's sense, so the scores average to it
             else:
                 raise ConfigError("qa accuracy needs every sample to carry 'answers' or 'options' and 'answer'")
+        self.scores = self.scores + got if self.scores is not None and got is not None else None
 
     def compute(self) -> dict[tuple[str, str | None], float]:
-        scores = _gathered(self.scores)
-        value = sum(scores) / len(scores) if scores else float("nan")
-        self.samples = {("qa_accuracy", None): scores} if scores else {}
-        return {("qa_accuracy", None): value}
+        parts = _gathered([(self.choice, self.asked, self.scores)])
+        asked = sum(p[1] for p in parts)
+        choice = [x for p in parts for x in p[0]]
+        # Every rank computes (syncs) the metric when any rank asked open questions: the same branch everywhere.
+        vqa = self.head.value(self.metric) if asked else 0.0
+        total = asked + len(choice)
+        value = (vqa * asked + sum(choice)) / total if total else float("nan")
+        scores = None if any(p[2] is None for p in parts) else [x for p in parts for x in p[2]]
+        matched = consistent_per_sample(scores, value) if scores and total else None
+        key = (self.head.key, None)
+        self.samples = {key: matched} if matched is not None else {}
+        return {key: value}
 
 
-def meter_factory(model: Any, pair: list[str] | None = None) -> Any:
-    """A zero-argument constructor of the right meter for ``model``'s capabilities."""
+def meter_factory(model: Any, pair: list[str] | None, plugins: Any,
+                  chosen: Mapping[str, str] | None = None) -> Any:
+    """A zero-argument constructor of the right meter for ``model``'s capabilities.
+
+    ``plugins``: the registry the headline metrics are built from (``ctx.plugins``, so ``replaces``
+    counts); ``chosen``: an axis's ``headline`` table over :data:`HEADLINE`.
+    """
     caps = getattr(model, "capabilities", frozenset())
     if "classify" in caps:
-        return AccuracyMeter
+        head = headline(plugins, "classify", chosen)
+        return lambda: AccuracyMeter(head)
     if "embed" in caps:
         fields = tuple(pair) if pair else tuple(model.embed_fields)[:2]
         if len(fields) != 2 or any(f not in model.embed_fields for f in fields):
@@ -218,8 +335,10 @@ def meter_factory(model: Any, pair: list[str] | None = None) -> Any:
         from polymodal_plugins.axes.samples import transcript_field
 
         refs = transcript_field(model)
-        return lambda: WordAccuracyMeter(refs)
+        head = headline(plugins, "transcribe", chosen)
+        return lambda: WordAccuracyMeter(refs, head)
     if "answer" in caps:
-        return AnswerAccuracyMeter
+        head = headline(plugins, "answer", chosen)
+        return lambda: AnswerAccuracyMeter(head)
     raise ConfigError(f"model {type(model).__name__} can neither classify, embed nor transcribe; "
                       "robustness axes need one")

@@ -24,13 +24,15 @@ from polymodal import PLUGIN_API_VERSION, ConfigError, __version__
 from polymodal.registry import kind_of
 
 #: The kinds a scaffold exists for (singular, as typed on the command line).
-SCAFFOLD_KINDS = ("modality", "fusion", "encoder", "model", "metric", "axis", "dataset", "strategy", "attack")
+SCAFFOLD_KINDS = ("modality", "fusion", "encoder", "model", "metric", "axis", "dataset", "strategy", "attack",
+                  "corruption", "reporter", "report-section", "suite", "command", "trainer")
 
 #: Implementation module per kind; never equal to the plugin object's name
 #: (``plugin``), since importing a submodule would shadow that attribute.
 _MODULES = {"modalities": "modality", "fusions": "fusion", "encoders": "encoder", "models": "model",
             "metrics": "metric", "axes": "axis", "datasets": "dataset", "strategies": "strategy",
-            "attacks": "attack"}
+            "attacks": "attack", "corruptions": "corruption", "reporters": "reporter",
+            "report_sections": "report_section", "suites": "suite", "commands": "command", "trainers": "trainer"}
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _DESCRIPTIONS = {
     "modalities": "Series of numbers, padded with a mask (template)",
@@ -42,7 +44,22 @@ _DESCRIPTIONS = {
     "datasets": "JSON-lines manifest dataset (template)",
     "strategies": "Joint training with random modality dropout (template)",
     "attacks": "R+FGSM: a random step, then one gradient step (template)",
+    "corruptions": "Impulse (salt-and-pepper) noise on RGB images, 1%..20% of the pixels (template)",
+    "reporters": "Leaderboard as CSV: one line per run, one column per axis/metric (template)",
+    "report_sections": "Renders its artifact kind as a table of the artifact data (template)",
+    "suites": "A tiny shapes suite: one classifier, the task axis (template)",
+    "commands": "Count result rows per axis in a results folder (template)",
+    "trainers": "The default trainer, plus the model's parameter counts as figures (template)",
 }
+
+#: The registered name, where it is not the component name: a corruption's starts with its raw format.
+_REGISTERED = {"corruptions": "rgb.{name}"}
+#: The factory attribute in the implementation module, where it is not the class: these kinds'
+#: factories are functions (a corruption is called per sample; the others take arguments a class would not).
+_TARGETS = {"corruptions": "{snake}", "report_sections": "{snake}_section", "suites": "{snake}_suite",
+            "commands": "configure", "trainers": "train"}
+#: Files beyond the implementation and its test: package data, as ``{path: template}``.
+_DATA_FILES = {"suites": {"src/{pkg}/suites/{name}.toml": "suite.toml.j2"}}
 
 
 def names_for(name: str) -> dict[str, str]:
@@ -82,9 +99,17 @@ _USAGE = {
     "strategies": ('in a suite, `[defaults.train] strategy = "{name}"` '
                    '(options in `strategy_params = {{ p = 0.3 }}`)'),
     "attacks": 'in a suite, `[axes."robustness.adversarial"] attacks = ["fgsm", "{name}"]`',
+    "corruptions": 'in a suite, `[axes.noise] axis = "robustness.noise"` uses it on every rgb field '
+                   '(or `corruptions = {{ image = ["{name}"] }}`)',
+    "reporters": '`polymodal report RESULTS -f {name}` writes `RESULTS/report.{name}`',
+    "report_sections": 'an axis calling `ctx.artifact("{snake}", {{...}})` gets its examples in report.html and .md',
+    "suites": '`polymodal run {name}`; `polymodal info suite {name}` prints the file',
+    "commands": '`polymodal {name} RESULTS` (add `--json` for JSON)',
+    "trainers": 'in a suite, top-level `trainer = "{name}"`',
 }
 _EXTRA_OPTIONS = {"models": '\n    capabilities=["classify"],',
-                  "strategies": '\n    params="{pkg}.strategy:{cls}Params",'}
+                  "strategies": '\n    params="{pkg}.strategy:{cls}Params",',
+                  "corruptions": '\n    tags=["rgb"],'}
 _TEMPLATES = Path(__file__).with_name("scaffolds")
 
 
@@ -92,8 +117,9 @@ def render(name: str, kind_words: str | Sequence[str]) -> dict[str, str]:
     """The scaffold's files as ``{relative path: text}`` (nothing is written).
 
     The templates are jinja2 files in ``scaffolds/`` (package data): one
-    implementation and one test file per kind, plus the shared pyproject,
-    README and light ``__init__``. Several kinds make one package with one
+    implementation and one test file per kind (and package data where a kind
+    ships a file: a suite's TOML), plus the shared pyproject, README and light
+    ``__init__``. Several kinds make one package with one
     entry point per component.
     """
     import jinja2
@@ -110,14 +136,17 @@ def render(name: str, kind_words: str | Sequence[str]) -> dict[str, str]:
     if not kinds:
         raise ConfigError(f"give at least one --kind: {', '.join(SCAFFOLD_KINDS)}")
     values = names_for(name)
+    values["snake"] = values["name"].replace("-", "_")  # a Python name (function, artifact kind)
     single = len(kinds) == 1
     components = []
     for kind in kinds:
         module = _MODULES[kind]
         components.append({
-            "kind": kind, "singular": module, "module": module, "name": values["name"], "cls": values["cls"],
+            "kind": kind, "singular": module.replace("_", "-"), "module": module, "cls": values["cls"],
+            "name": _REGISTERED.get(kind, "{name}").format(**values),
+            "target": _TARGETS.get(kind, "{cls}").format(**values),
             "description": _DESCRIPTIONS[kind], "extra_options": _EXTRA_OPTIONS.get(kind, "").format(**values),
-            "usage": _USAGE[kind].format(name=values["name"]),
+            "usage": _USAGE[kind].format(name=values["name"], snake=values["snake"]),
             # one kind keeps the short names; several get one object and entry point per kind
             "obj": "plugin" if single else f"{module}_plugin",
             "entry_point": values["name"] if single else f"{values['name']}.{module}",
@@ -125,6 +154,7 @@ def render(name: str, kind_words: str | Sequence[str]) -> dict[str, str]:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_TEMPLATES)), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, autoescape=False)
     context = {**values, "api": PLUGIN_API_VERSION, "core_version": __version__, "components": components,
+               "package_data": any(c["kind"] in _DATA_FILES for c in components),
                "description": components[0]["description"] if single else
                "polymodal plugins: " + ", ".join(f"{c['singular']} {c['name']}" for c in components)}
     pkg = values["pkg"]
@@ -137,6 +167,8 @@ def render(name: str, kind_words: str | Sequence[str]) -> dict[str, str]:
         files[f"src/{pkg}/{c['module']}.py"] = env.get_template(f"{c['module']}.py.j2").render(context, c=c)
         test = f"tests/test_{pkg}.py" if single else f"tests/test_{c['module']}.py"
         files[test] = env.get_template(f"test_{c['module']}.py.j2").render(context, c=c)
+        for path, template in _DATA_FILES.get(c["kind"], {}).items():
+            files[path.format(**values)] = env.get_template(template).render(context, c=c)
     return files
 
 

@@ -71,12 +71,15 @@ clipscore_plugin = components(
     _metric("clipscore", "clipscore:CLIPScore", "CLIPScore (2.5 * max(cos, 0)) through any dual encoder."),
 )
 asr_plugin = components(
-    _metric("wer", "asr:WordErrorRate", "Corpus word error rate, equal to jiwer (case/punctuation/whitespace options)."),
-    _metric("cer", "asr:CharErrorRate", "Corpus character error rate, equal to jiwer (spaces count)."),
+    _metric("wer", "asr:WordErrorRate", "Corpus word error rate, equal to jiwer (case/punctuation/whitespace options).",
+            feeds=("transcribe",)),
+    _metric("cer", "asr:CharErrorRate", "Corpus character error rate, equal to jiwer (spaces count).",
+            feeds=("transcribe",)),
 )
 vqa_plugin = components(
     _metric("vqa-accuracy", "vqa:VQAAccuracy",
-            "VQA accuracy exactly as the official VQAv2 evaluation (normalisation, leave-one-out min(n/3, 1))."),
+            "VQA accuracy exactly as the official VQAv2 evaluation (normalisation, leave-one-out min(n/3, 1)).",
+            feeds=("answer",)),
     _metric("choice-accuracy", "vqa:ChoiceAccuracy",
             "Multiple-choice accuracy from free-text replies (letter/option extraction; failures counted)."),
 )
