@@ -165,7 +165,8 @@ def check_modality(modality: Any, raw_values: Sequence[Any]) -> Any:
     ``preprocess`` gives a tensor per value; ``collate`` of the
     tensors plus a ``None`` (a missing value) gives a
     :class:`~polymodal.batch.ModalityBatch` with one row per value, a boolean
-    mask of shape ``[B]`` or ``[B, T]``, and an all-false row for the missing one.
+    mask of shape ``[B]`` or ``[B, T]``, and an all-false row for the missing one;
+    an optional ``preprocess_batch`` gives exactly that batch, or declines (None).
     """
     import torch
 
@@ -190,6 +191,13 @@ def check_modality(modality: Any, raw_values: Sequence[Any]) -> Any:
     again = modality.collate([modality.preprocess(v) for v in raw_values] + [None])
     _require(torch.equal(again.data, mb.data) and torch.equal(again.mask, mb.mask), who, "determinism",
              "preprocessing and collating the same values twice gives the same batch")
+    batched = getattr(modality, "preprocess_batch", None)
+    if callable(batched):
+        out = batched([*raw_values, None])
+        _require(out is None or (isinstance(out, ModalityBatch) and out.data.shape == mb.data.shape
+                                 and torch.equal(out.data, mb.data) and torch.equal(out.mask, mb.mask)),
+                 who, "preprocess_batch", "exactly collate([preprocess(v) ...]) of the same values (or None to "
+                 "leave them to the per-sample path)")
     return mb
 
 

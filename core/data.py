@@ -113,6 +113,17 @@ class Modality(Protocol):
     def describe(self) -> dict[str, Any]:
         """A JSON-able description of the preprocessing in effect."""
 
+    # Optional (not part of the checked protocol):
+    #
+    # ``preprocess_batch(raws: list[Any | None]) -> ModalityBatch | None``
+    #     The whole field of a batch at once, from loaded raw values (``None``:
+    #     missing). It must give exactly ``collate([preprocess(r) ...])``; it
+    #     exists because per-sample work (a tensor per image, a check per
+    #     clip) costs more than the arithmetic on small samples. Return None
+    #     for values it does not batch (mixed sizes, files of other formats):
+    #     the :class:`Collator` then runs ``preprocess`` per sample, as it
+    #     does when the method raises (so errors still name the sample).
+
 
 @attrs.frozen
 class AudioClip:
@@ -170,24 +181,7 @@ class Collator:
     def __call__(self, items: Sequence[Mapping[str, Any] | None]) -> Batch:
         present = [it for it in items if it is not None]
         ids = [it.get("id", i) for i, it in enumerate(present)]
-        inputs: dict[str, ModalityBatch] = {}
-        for field, modality in self.modalities.items():
-            values = []
-            for item_id, item in zip(ids, present, strict=True):
-                value = item.get(field)
-                if value is None:
-                    values.append(None)
-                    continue
-                try:
-                    values.append(modality.preprocess(modality.load(value, self.root)))
-                except PolymodalError as exc:
-                    raise DataError(f"{self._where(item_id, field)}: {exc}") from None
-                except Exception as exc:  # noqa: BLE001 - turned into a message naming the sample
-                    raise DataError(
-                        f"{self._where(item_id, field)}: cannot preprocess as {modality.name}: "
-                        f"{type(exc).__name__}: {exc}"
-                    ) from exc
-            inputs[field] = modality.collate(values)
+        inputs = {field: self.field(field, present, ids) for field in self.modalities}
         targets: dict[str, Any] = {}
         for name in self.targets:
             values = []
@@ -198,6 +192,48 @@ class Collator:
                 values.append(item[name])
             targets[name] = _target_tensor(name, values)
         return Batch(inputs=inputs, targets=targets, ids=ids)
+
+    def field(self, field: str, items: Sequence[Mapping[str, Any]], ids: Sequence[Any] | None = None) -> ModalityBatch:
+        """One field of the batch of ``items`` (no ``None`` items), exactly as ``__call__`` makes it.
+
+        Fields are collated independently, so an axis that changed one field
+        of clean samples (a corruption) recollates only that field and keeps
+        the clean batch's others.
+        """
+        modality = self.modalities[field]
+        ids = [it.get("id", i) for i, it in enumerate(items)] if ids is None else ids
+        batched = getattr(modality, "preprocess_batch", None)
+        if callable(batched):
+            raws = [None if item.get(field) is None else self._step(modality.load, item_id, field, modality,
+                                                                     item.get(field), self.root)
+                    for item_id, item in zip(ids, items, strict=True)]
+            try:
+                out = batched(raws)
+            except Exception:  # noqa: BLE001 - the per-sample path below names the sample that fails
+                out = None
+            if out is not None:
+                return out
+            return modality.collate([None if raw is None else self._step(modality.preprocess, item_id, field,
+                                                                         modality, raw)
+                                     for item_id, raw in zip(ids, raws, strict=True)])
+        values = []
+        for item_id, item in zip(ids, items, strict=True):
+            value = item.get(field)
+            values.append(None if value is None else self._step(
+                lambda v: modality.preprocess(modality.load(v, self.root)), item_id, field, modality, value))
+        return modality.collate(values)
+
+    def _step(self, fn: Any, item_id: Any, field: str, modality: Modality, *args: Any) -> Any:
+        """``fn(*args)`` for one sample; a failure becomes a :class:`DataError` naming the sample and field."""
+        try:
+            return fn(*args)
+        except PolymodalError as exc:
+            raise DataError(f"{self._where(item_id, field)}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - turned into a message naming the sample
+            raise DataError(
+                f"{self._where(item_id, field)}: cannot preprocess as {modality.name}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
 
 
 def is_streamed(dataset: Any) -> bool:

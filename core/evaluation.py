@@ -15,7 +15,11 @@ provides:
 
 ``data`` is an :class:`EvalData`: datasets per split and the collate function
 (with modalities configured for the model's encoders), so an axis can load
-clean batches, or corrupt raw samples *before* preprocessing.
+clean batches, or corrupt raw samples *before* preprocessing. Ask for clean
+batches with :func:`clean_batch` (``samples, batch = clean_batch(data, split,
+indices)``): every axis of a run then shares one preprocessed, collated copy
+of each batch instead of reading and preprocessing the split again
+(:mod:`polymodal.clean_batches`; bounded by ``POLYMODAL_EVAL_CACHE_MB``).
 
 ``ctx`` is an :class:`AxisContext`: the run's conditions (model, fusion,
 dataset, seed ...), the device, the plugin manager (to build metrics and
@@ -78,6 +82,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from polymodal.clean_batches import clean_batch as clean_batch  # part of the axis contract (see module docs)
 # The cross-rank helpers an axis needs under torchrun, re-exported so that axes need only this
 # module and polymodal.results (the component API, docs/public-api.md).
 from polymodal.collective import (

@@ -49,9 +49,9 @@ import attrs
 
 from polymodal import structure
 from polymodal.errors import ConfigError
-from polymodal.evaluation import AxisContext, EvalData, declared_direction
+from polymodal.evaluation import AxisContext, EvalData, clean_batch, declared_direction
 from polymodal.results import ResultRow
-from polymodal.streaming import iter_samples
+from polymodal.streaming import is_streamed, iter_samples
 from polymodal.traits import ModalityTraits, normalisation, not_applicable
 from polymodal_plugins.axes.performance import Headline, headline
 from polymodal_plugins.axes.samples import field_object, field_traits
@@ -174,9 +174,10 @@ class AdversarialAxis:
         per: dict[Any, list[float]] = {}
         per_ids: dict[Any, list[int]] = {}
         model.eval()
-        stream = iter_samples(dataset, indices)  # streamed data: one pass
+        stream = iter_samples(dataset, indices) if is_streamed(dataset) else None  # streamed data: one pass
         for done, chunk in enumerate(chunks):
-            batch = data.collate(list(islice(stream, len(chunk)))).to(ctx.device)
+            read = None if stream is None else list(islice(stream, len(chunk)))
+            batch = clean_batch(data, split, chunk, dataset, samples=read)[1].to(ctx.device)
             target = model.target(batch).to(ctx.device)
             with torch.no_grad():
                 clean_ok = model.predict(batch).argmax(-1) == target

@@ -34,10 +34,11 @@ from typing import Any
 import attrs
 
 from polymodal import structure
+from polymodal.batch import Batch
 from polymodal.errors import ConfigError
-from polymodal.evaluation import AxisContext, EvalData, declared_direction
+from polymodal.evaluation import AxisContext, EvalData, clean_batch, declared_direction
 from polymodal.results import ResultRow
-from polymodal.streaming import iter_samples
+from polymodal.streaming import is_streamed, iter_samples
 from polymodal_plugins.axes.corruption import (
     MISSING,
     SEVERITIES,
@@ -173,11 +174,11 @@ class NoiseAxis:
         if not measured:
             chunks = []  # every measurement is committed; only the means may be left
         model.eval()
-        stream = iter_samples(dataset, [i for chunk in chunks for i in chunk])  # streamed data: one pass
+        stream = iter_samples(dataset, [i for chunk in chunks for i in chunk]) if is_streamed(dataset) else None
         for done, chunk in enumerate(chunks):
-            samples = list(islice(stream, len(chunk)))
-            clean_meter.update(model, with_raw_texts(data, samples=samples, batch=collate(samples).to(ctx.device)),
-                               samples)
+            read = None if stream is None else list(islice(stream, len(chunk)))
+            samples, clean = clean_batch(data, split, chunk, dataset, samples=read)
+            clean_meter.update(model, with_raw_texts(data, samples=samples, batch=clean.to(ctx.device)), samples)
             for f in {cell.field for cell in cells}:
                 modality = modalities.get(f)
                 raws = [None if s.get(f) is None else (modality.load(s[f], root) if modality else s[f])
@@ -188,7 +189,8 @@ class NoiseAxis:
                         for i, (s, raw) in zip(chunk, zip(samples, raws, strict=True), strict=True)
                     ]
                     with torch.no_grad():
-                        batch = with_raw_texts(data, samples=corrupted, batch=collate(corrupted).to(ctx.device))
+                        batch = with_raw_texts(data, samples=corrupted,
+                                               batch=_recollate(collate, clean, f, corrupted).to(ctx.device))
                         meters[cell].update(model, batch, corrupted)
             ctx.progress(done + 1, len(chunks), f"{AXIS} {split}")
 
@@ -261,6 +263,20 @@ class NoiseAxis:
             yield ctx.row("mce", None if None in errors else sum(errors) / len(errors),  # type: ignore[arg-type]
                           extra=extra, modality=f, corruption="all", **_dir(direction),
                           higher_is_better=HIGHER_IS_BETTER["mce"])
+
+
+def _recollate(collate: Any, clean: Batch, field: str, corrupted: list[dict[str, Any]]) -> Batch:
+    """The batch of ``corrupted`` samples, which differ from the clean ones in ``field`` only.
+
+    The platform's collate function (``Collator``, which offers ``field``) collates fields independently, so only
+    the corrupted field is preprocessed again and the others are the clean
+    batch's (the same values ``collate(corrupted)`` would give, without
+    decoding and preprocessing them once per corruption and severity).
+    """
+    one_field = getattr(collate, "field", None)
+    if callable(one_field) and field in getattr(collate, "modalities", {}):
+        return attrs.evolve(clean, inputs={**clean.inputs, field: one_field(field, corrupted)})
+    return collate(corrupted)
 
 
 def _dir(direction: str | None) -> dict[str, str]:

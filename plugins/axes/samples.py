@@ -18,8 +18,8 @@ import torch
 
 from polymodal.batch import Batch, ModalityBatch
 from polymodal.errors import ConfigError, DataError
-from polymodal.evaluation import AxisContext, EvalData
-from polymodal.streaming import iter_samples, limit_dataset
+from polymodal.evaluation import AxisContext, EvalData, clean_batch
+from polymodal.streaming import is_streamed, iter_samples, limit_dataset
 from polymodal.traits import ModalityTraits, traits_of
 
 
@@ -75,19 +75,23 @@ def chunks(data: EvalData, ctx: AxisContext, split: str, batch_size: int = 32, *
 
     ``sharded=False`` gives every rank all samples, for measurements whose
     value depends on the whole set at once (retrieval ranks every candidate).
+    The batches come from the run's shared clean batches (:func:`polymodal.evaluation.clean_batch`):
+    preprocessed once, whichever axis asks first.
     """
     ds = split_dataset(data, split, ctx.axis)
     n = ctx.limited(len(ds))
     if limit is not None:
         n = min(n, limit)
     mine = ctx.shard(n) if sharded else range(n)
-    stream = iter_samples(ds, mine)  # a streamed dataset is read once, front to back
+    # A streamed dataset is read once, front to back; a map-style one by index, and only for batches
+    # no axis of this run has built yet.
+    stream = iter_samples(ds, mine) if is_streamed(ds) else None
     done = 0
     for start in range(0, len(mine), batch_size):
         idx = list(mine[start:start + batch_size])
-        samples = list(islice(stream, len(idx)))
-        batch = data.collate(samples).to(ctx.device)
-        yield Chunk(idx, samples, batch)
+        read = None if stream is None else list(islice(stream, len(idx)))
+        samples, batch = clean_batch(data, split, idx, ds, samples=read)
+        yield Chunk(idx, samples, batch.to(ctx.device))
         done += len(idx)
         ctx.progress(done, len(mine), what or f"{ctx.axis} {split}")
 

@@ -167,6 +167,28 @@ class AudioModality:
             wave = AF.resample(wave, raw.sample_rate, self.sample_rate)
         return wave[: int(self.max_seconds * self.sample_rate)]
 
+    def preprocess_batch(self, raws: Sequence[AudioClip | None]) -> ModalityBatch | None:
+        """Mono clips of one length at ``sample_rate`` prepared in one operation, then ``collate``; None otherwise.
+
+        The waveforms are those ``preprocess`` gives (a one-channel clip is its
+        own mean; cut to ``max_seconds``); a clip that needs mixing,
+        resampling or the NaN check's message goes the per-sample way.
+        """
+        present = [r for r in raws if r is not None]
+        if not present:
+            return None
+        first = present[0]
+        if not all(isinstance(r, AudioClip) and r.sample_rate == self.sample_rate and isinstance(r.samples, np.ndarray)
+                   and r.samples.dtype == np.float32 and r.samples.ndim == 2 and r.samples.shape[0] == 1
+                   and r.samples.shape == first.samples.shape for r in present) or not first.samples.shape[-1]:
+            return None
+        waves = torch.from_numpy(np.stack([r.samples[0] for r in present]))
+        if not torch.isfinite(waves.sum()):
+            return None
+        waves = waves[:, : min(int(self.max_seconds * self.sample_rate) + 1, int(self.max_seconds * self.sample_rate))]
+        rows = iter(waves)
+        return self.collate([None if r is None else next(rows) for r in raws])
+
     def featurize(self, waves: torch.Tensor) -> torch.Tensor:
         """Features ``[N, T, F]`` for equal-length mono waveforms ``[N, L]``."""
         if self.features == "waveform":

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from polymodal.batch import ModalityBatch
@@ -143,6 +144,24 @@ class TextModality:
                 )
             ids = self.vocab.encode(raw, max_length=self.max_length)
         return torch.tensor(ids, dtype=torch.long)
+
+    def preprocess_batch(self, raws: Sequence[str | None]) -> ModalityBatch | None:
+        """Word-vocabulary ids of a batch, padded straight into one array (None with a transformers tokenizer).
+
+        The ids and padding of ``preprocess`` + ``collate``, without a tensor per caption.
+        """
+        if self._tokenizer is not None or self.vocab is None:
+            return None
+        ids = [None if r is None else self.vocab.encode(r, max_length=self.max_length) for r in raws]
+        length = max([len(v) for v in ids if v is not None] or [1])
+        data = np.full((len(raws), length), self.pad_id, dtype=np.int64)
+        lengths = np.zeros(len(raws), dtype=np.int64)
+        for i, row in enumerate(ids):
+            if row:
+                data[i, : len(row)] = row
+                lengths[i] = len(row)
+        mask = torch.from_numpy(np.arange(length)[None, :] < lengths[:, None])
+        return ModalityBatch(torch.from_numpy(data), mask, {"modality": self.name, "pad_id": self.pad_id})
 
     def collate(self, values: Sequence[torch.Tensor | None]) -> ModalityBatch:
         """``[B, T]`` ids padded with the pad id; mask true on real tokens."""

@@ -165,6 +165,32 @@ class VideoModality:
             return torch.from_numpy(np.ascontiguousarray(raw[idx])).permute(0, 3, 1, 2)
         return torch.stack([self.image.preprocess(raw[int(i)]) for i in idx])
 
+    def preprocess_batch(self, raws: Sequence[Any]) -> ModalityBatch | None:
+        """Clips of one length, uint8 frames already at the image size, in one operation; None otherwise.
+
+        Uniform sampling only (random sampling draws per clip, in order); the
+        values are those of ``preprocess`` + ``collate`` (the same float32
+        ``/255``, ``- mean``, ``/ std``).
+        """
+        present = [r for r in raws if r is not None]
+        if not present or self.sampling != "uniform" or self.image.crop_pct != 1.0:
+            return None
+        first = present[0]
+        if not all(isinstance(r, np.ndarray) and r.dtype == np.uint8 and r.ndim == 4 and r.shape == first.shape
+                   for r in present) or first.shape[1:3] != self.image.size or first.shape[-1] != 3 or not first.shape[0]:
+            return None
+        idx = self._indices(first.shape[0])
+        # One pass converts uint8 frames to contiguous float [N, K, 3, H, W]; the rest is in place.
+        frames = torch.empty(len(present), len(idx), 3, *self.image.size)
+        frames.copy_(torch.from_numpy(np.stack([r[idx] for r in present])).permute(0, 1, 4, 2, 3))
+        frames.div_(255.0).sub_(self.image._mean_t).div_(self.image._std_t)
+        mask = torch.tensor([r is not None for r in raws], dtype=torch.bool)
+        if len(present) == len(raws):
+            return ModalityBatch(frames, mask[:, None].expand(-1, len(idx)).contiguous(), {"modality": self.name})
+        data = torch.zeros(len(raws), len(idx), 3, *self.image.size)
+        data[mask] = frames
+        return ModalityBatch(data, mask[:, None].expand(-1, len(idx)).contiguous(), {"modality": self.name})
+
     def collate(self, values: Sequence[torch.Tensor | None]) -> ModalityBatch:
         """Pad to ``[B, K, 3, H, W]``; uint8 frames from the fast path are normalised here."""
         h, w = self.image.size

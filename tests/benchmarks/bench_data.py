@@ -3,8 +3,9 @@
 Run: ``python tests/benchmarks/bench_data.py [--samples 10000] [--workers 0 2]``.
 Prints generation time, then samples/second of polymodal's DataLoader
 pipeline (Collator + modalities) for each worker count next to a
-hand-written batched loop over the very same arrays, and the maximum
-difference between the tensors both produce (they must agree).
+hand-written batched loop over the very same arrays (best of ``--repeats``
+interleaved passes each), and the maximum difference between the tensors
+both produce (they must agree).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--load-samples", type=int, default=2_000, help="samples pushed through the loaders")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    p.add_argument("--repeats", type=int, default=3, help="interleaved passes of each side; the best time counts")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -69,16 +71,23 @@ def main(argv: list[str] | None = None) -> int:
     mods = build_modalities(fields)
     fit_modalities(mods, ds)
 
-    start = time.perf_counter()
-    reference = list(hand_written(ds, mods, args.batch_size))
-    t_hand = time.perf_counter() - start
+    # Interleaved repeats, best time of each side: on a shared machine a single pass of either side can
+    # land on a burst of someone else's load; the best of several is what the code itself costs.
+    loaders = {w: make_loader(ds, mods, batch_size=args.batch_size, num_workers=w, targets=["label"])
+               for w in args.workers}
+    t_hand, times, got_batches = float("inf"), {w: float("inf") for w in args.workers}, {}
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        reference = list(hand_written(ds, mods, args.batch_size))
+        t_hand = min(t_hand, time.perf_counter() - start)
+        for workers, loader in loaders.items():
+            start = time.perf_counter()
+            got_batches[workers] = list(loader)
+            times[workers] = min(times[workers], time.perf_counter() - start)
     print(f"{'pipeline':<32}{'samples/s':>12}{'ratio vs hand':>16}{'max |diff|':>14}")
     print(f"{'hand-written batched loop':<32}{len(ds) / t_hand:>12,.0f}{1.0:>16.2f}{'-':>14}", flush=True)
     for workers in args.workers:
-        loader = make_loader(ds, mods, batch_size=args.batch_size, num_workers=workers, targets=["label"])
-        start = time.perf_counter()
-        batches = list(loader)
-        t = time.perf_counter() - start
+        batches, t = got_batches[workers], times[workers]
         diff = 0.0
         for got, ref in zip(batches, reference, strict=True):
             for key in ("image", "video", "audio"):

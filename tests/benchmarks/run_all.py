@@ -43,6 +43,8 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "train": ("bench_train.py", ["--samples", "512", "--repeats", "3", "--no-progress"],
               ["--samples", "512", "--repeats", "3", "--no-progress"]),
     "eval": ("bench_eval.py", ["--samples", "2000", "--repeats", "3"], ["--samples", "1000", "--repeats", "3"]),
+    "shared_batches": ("bench_shared_batches.py", ["--samples", "640", "--limit", "128", "--repeats", "3"],
+                       ["--samples", "192", "--limit", "64", "--repeats", "2"]),
     "distributed": ("bench_distributed.py", ["--samples", "2048"], ["--samples", "128", "--repeats", "1"]),
     "asr": ("bench_asr.py", ["--utterances", "20"], ["--utterances", "10"]),
     "fid_folders": ("bench_fid_folders.py", [], []),
