@@ -223,6 +223,10 @@ class AxisContext:
     commit: Committer | None = None
     #: Artifacts of committed units, kept only when there is no ``commit`` (see :meth:`take_artifacts`).
     committed_artifacts: list[dict[str, Any]] = attrs.field(factory=list)
+    #: What was evaluated, as a digest of the run's data settings (dataset, its parameters, splits,
+    #: limit). Per-sample ids are scoped by it, so the leaderboard never pairs position i of one
+    #: dataset with position i of another (two runs on different data share positions, not samples).
+    data_scope: str | None = None
     _implicit: Unit = attrs.field(factory=lambda: Unit(None, ""))
     _open: Unit | None = None
 
@@ -261,6 +265,9 @@ class AxisContext:
             if not per_sample_mean_matches(scores, value):
                 raise PolymodalError(f"axis {self.axis!r}, metric {metric!r}: per-sample scores average to {mean!r}, "
                                      f"not the row value {float(value)!r}")
+            if self.data_scope is not None:
+                ids = range(len(scores)) if sample_ids is None else sample_ids
+                sample_ids = [f"{self.data_scope}:{i}" for i in ids]
             extra[PER_SAMPLE_KEY] = encode_per_sample(scores, sample_ids)
         row = ResultRow(axis=self.axis, metric=metric, value=None if value is None else float(value), run=self.run,
                         conditions={**self.conditions, **conditions}, extra=extra)

@@ -458,6 +458,7 @@ class Runner:
                 committed_units=set(self._units.get((plan.id, label), set())),
                 committed_rows=list(self._stored_rows.get((plan.id, entry.name), [])),
                 commit=lambda unit, run_id=plan.id, label=label, keys=keys: self._commit(run_id, label, unit, keys),
+                data_scope=data_scope(plan.experiment.get("data")),
             )
             torch.manual_seed(plan.seed)
             with torch.no_grad() if getattr(axis, "no_grad", False) else contextlib.nullcontext():
@@ -537,3 +538,17 @@ def run_suite(path_or_name: str, *, plugins: Any, overrides: list[str] | tuple[s
 
 
 __all__ = ["RunOptions", "Runner", "TrainedRun", "run_suite"]
+
+
+#: ``[data]`` keys that change which samples a run evaluates (not how they are batched or preprocessed).
+_SAMPLE_KEYS = ("dataset", "params", "root", "train_split", "val_split", "test_split", "split", "limit")
+
+
+def data_scope(data: Any) -> str | None:
+    """A short digest of what a run evaluates (see ``AxisContext.data_scope``); None without a data table."""
+    if not isinstance(data, dict):
+        return None
+    import hashlib
+
+    chosen = {k: data[k] for k in _SAMPLE_KEYS if k in data}
+    return hashlib.sha256(json.dumps(chosen, sort_keys=True, default=repr).encode()).hexdigest()[:12]

@@ -1,8 +1,8 @@
 """Evaluation throughput of a trained checkpoint with 1 and 2 processes (torchrun, gloo on CPU).
 
 Trains a small classifier once (a few steps: the weights do not matter),
-then evaluates that checkpoint with the ``robustness.noise`` axis (clean + 2
-corruptions x 3 severities = 7 forward passes per test sample) by:
+then evaluates that checkpoint with the ``robustness.noise`` axis (clean + 3
+corruptions x 5 severities = 16 forward passes per test sample) by:
 
 - 1 process (``python -m polymodal run``) with 1 torch thread, and with 2
   threads (torch's intra-op parallelism on both cores): the single-process
@@ -67,8 +67,8 @@ model.name = "fusion-classifier"
 model.encoders.image = {{ name = "cnn", params = {{ width = {width}, depth = 3, output_dim = 64 }} }}
 [axes.noise]
 axis = "robustness.noise"
-severities = [1, 3, 5]
-corruptions = {{ image = ["gaussian_noise", "blur"] }}
+severities = [1, 2, 3, 4, 5]
+corruptions = {{ image = ["gaussian_noise", "blur", "occlusion"] }}
 """
 
 #: (label, processes, torch threads per process)
@@ -119,8 +119,8 @@ def main() -> None:
         print(f"training once (4 steps) ... load average {load_before}", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "polymodal", "run", str(suite), "--out", str(base), "-q",
                         "--no-report"], env=_env(1), check=True, capture_output=True)
-        # Evaluated forward passes: clean + 2 corruptions x 3 severities, per test sample.
-        evaluated = args.samples * (1 + 2 * 3)
+        # Evaluated forward passes: clean + 3 corruptions x 5 severities, per test sample.
+        evaluated = args.samples * (1 + 3 * 5)
         runs: dict[str, list[dict[str, float]]] = {label: [] for label, _n, _t in SETTINGS}
         for r in range(args.repeats):
             for label, nproc, threads in SETTINGS:
