@@ -14,7 +14,9 @@ Fixtures:
 
 Contract checkers, one per kind (see :mod:`polymodal.contract_checks`):
 ``check_fusion``, ``check_encoder``, ``check_modality``, ``check_metric``,
-``check_model``, ``check_dataset``, ``check_attack``, ``check_strategy`` and ``check_axis_rows``.
+``check_model``, ``check_dataset``, ``check_attack``, ``check_strategy``, ``check_axis_rows``,
+``check_corruption``, ``check_reporter``, ``check_report_section``, ``check_command``, ``check_suite`` and ``check_trainer`` (see :mod:`polymodal.contract_checks_app`;
+``tiny_results_dir`` writes the small results folder they render).
 Each raises :class:`ContractError` naming the broken promise.
 
 ``run_suite_with(suite, *plugin_objects, out=..., limit=8)`` runs a suite in-process
@@ -42,6 +44,15 @@ from polymodal.contract_checks import (  # noqa: F401 - re-exported for plugin a
     check_modality,
     check_model,
     check_strategy,
+)
+from polymodal.contract_checks_app import (  # noqa: F401 - re-exported for plugin authors
+    check_command,
+    check_corruption,
+    check_report_section,
+    check_reporter,
+    check_suite,
+    check_trainer,
+    tiny_results_dir,
 )
 from polymodal.plugins import PluginSettings, Plugins, build_plugin_manager
 

@@ -38,7 +38,7 @@ APPLICATION = frozenset({
 INTERNAL = frozenset({
     "polymodal.__main__", "polymodal.cli", "polymodal.hooks", "polymodal.hookspecs", "polymodal.manifest",
     "polymodal.compat", "polymodal.faults", "polymodal.versions", "polymodal.contract_checks", "polymodal.paths",
-    "polymodal.clean_batches",
+    "polymodal.contract_checks_app", "polymodal.clean_batches",
 })
 TIERS = {"component": COMPONENT, "application": COMPONENT | APPLICATION}
 

@@ -72,6 +72,23 @@ def test_depth_corruptions_are_found_by_raw_format_and_grow_with_severity(name):
     assert damage[0] < damage[1] < damage[2]
 
 
+@pytest.mark.parametrize("name", ["sensor_noise", "holes"])
+def test_depth_corruptions_pass_the_corruption_contract(name):
+    from polymodal.testing import check_corruption
+
+    from polymodal_depth.dataset import DepthShapes
+
+    # on a real depth map (with its zero-depth holes) as well as the checker's synthetic one
+    check_corruption(f"depth.{name}", DepthShapes("test", num_samples=1, size=16)[0]["depth"])
+    check_corruption(f"depth.{name}")
+
+
+def test_depth_suite_passes_the_suite_contract():
+    from polymodal.testing import check_suite
+
+    assert "depth" in str(check_suite("depth-quickstart").source)
+
+
 @pytest.mark.e2e  # trains a model and runs five axes: minutes on 2 shared cores
 def test_suite_runs_end_to_end_with_every_axis_for_depth(tmp_path):
     """Task, noise (depth corruptions), adversarial, importance and range rows, and report sections."""

@@ -150,3 +150,11 @@ def test_passes_polymodal_encoder_and_modality_contract_checkers(encoder):
     text = build_plugin_manager(entry_points=True).build("modalities", "text").configure(encoder.preprocess_config())
     batch = check_modality(text, [text.load(s) for s in SENTENCES])
     check_encoder(lambda: encoder, batch)  # the module's encoder: loading the weights twice costs seconds
+
+
+@pytest.mark.parametrize("suite_name", ["minilm-zero-shot", "minilm-fusion-ablation"])
+def test_shipped_suites_pass_the_suite_contract(make_plugins, suite_name):
+    from polymodal.testing import check_suite
+
+    # validated against the installed plugins (the suites name the dual encoder, datasets and axes of the main repo)
+    assert check_suite(suite_name, plugins=make_plugins(entry_points=True)).runs
