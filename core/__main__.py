@@ -2,6 +2,6 @@
 
 import sys
 
-from polymodal.cli import main
+from polymodal.cli import main, process_exit
 
-sys.exit(main())
+process_exit(main())

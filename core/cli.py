@@ -238,6 +238,31 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
     return parser
 
 
+def process_exit(code: int) -> None:
+    """End the process with ``code``, skipping C++ teardown in a ``torchrun`` worker.
+
+    A torchrun worker sometimes aborted *after* its work was done and stored
+    (``terminate called without an active exception``, SIGABRT, no Python
+    frame: a C++ thread still joinable while the interpreter tears torch's
+    distributed objects down), which torchrun reports as a failed job: seen
+    about once in ten 2-process runs here. The process group is already
+    destroyed and every result fsynced when this runs, so a worker flushes its
+    streams, runs the ``atexit`` handlers and leaves with ``os._exit``; one
+    process exits normally.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import atexit
+
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("POLYMODAL_DEBUG") == "1"

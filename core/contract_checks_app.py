@@ -419,11 +419,24 @@ def check_suite(suite: Any, *, plugins: Any = None, name: str | None = None) -> 
 def _tiny_experiment() -> Any:
     from polymodal.experiment import experiment_from_dict
 
-    cnn = {"name": "cnn", "params": {"width": 4, "depth": 1, "output_dim": 8}}
-    return experiment_from_dict({
-        "data": {"dataset": "shapes", "params": {"num_samples": 16, "image_size": 16}, "batch_size": 8},
-        "model": {"name": "fusion-classifier", "encoders": {"image": cnn}},
-        "train": {"epochs": 1, "threads": 1}})
+    import tomllib
+
+    # An experiment is TOML data; the tiny one a trainer is checked on reads like a suite's run.
+    return experiment_from_dict(tomllib.loads(_TINY_EXPERIMENT))
+
+
+_TINY_EXPERIMENT = """
+[data]
+dataset = "shapes"
+params = { num_samples = 16, image_size = 16 }
+batch_size = 8
+[model]
+name = "fusion-classifier"
+encoders.image = { name = "cnn", params = { width = 4, depth = 1, output_dim = 8 } }
+[train]
+epochs = 1
+threads = 1
+"""
 
 
 def check_trainer(trainer: Any, tmp_dir: str | Path, *, plugins: Any = None, config: Any = None,

