@@ -62,6 +62,19 @@ AXIS = "robustness.adversarial"
 HIGHER_IS_BETTER = {"robust_accuracy": True, "attack_success_rate": False, "likelihood_drop": False}
 
 
+
+def _clean_unit(ctx: AxisContext, accuracy: float, per_sample: list[float], extra: dict[str, Any] | None,
+                skipped: dict[str, str]) -> Iterator[ResultRow]:
+    """The ``clean`` unit both model kinds write: clean accuracy, and a reason row per field not attacked."""
+    if ctx.unit_done("clean"):
+        return
+    with ctx.unit("clean"):
+        yield ctx.row("robust_accuracy", accuracy, extra=extra, attack="none", epsilon=0.0,
+                      per_sample=per_sample, higher_is_better=HIGHER_IS_BETTER["robust_accuracy"])
+        for f, reason in skipped.items():
+            yield ctx.row("robust_accuracy", None, extra={"reason": reason}, modality=f,
+                          attack="not_applicable", higher_is_better=HIGHER_IS_BETTER["robust_accuracy"])
+
 @attrs.define
 class AdversarialParams:
     """The axis parameters from the suite's ``[axes."robustness.adversarial"]`` table."""
@@ -229,13 +242,7 @@ class AdversarialAxis:
         if not total:
             return
         clean_correct = float(counts["clean"].compute())
-        if not ctx.unit_done("clean"):
-            with ctx.unit("clean"):
-                yield ctx.row("robust_accuracy", clean_correct / total, attack="none", epsilon=0.0,
-                              per_sample=per["clean"], higher_is_better=HIGHER_IS_BETTER["robust_accuracy"])
-                for f, reason in skipped.items():
-                    yield ctx.row("robust_accuracy", None, extra={"reason": reason}, modality=f,
-                                  attack="not_applicable", higher_is_better=HIGHER_IS_BETTER["robust_accuracy"])
+        yield from _clean_unit(ctx, clean_correct / total, per["clean"], None, skipped)
         for group, name, norm in jobs:
             label = "+".join(group)
             with ctx.unit("attack", modality=label, attack=name, norm=norm):
@@ -334,13 +341,7 @@ class AdversarialAxis:
         mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
         extra = {"samples": total, "target": "reference answer (most common human answer, or the right option)",
                  "clean_answer_loglik": mean(per["clean_ll"])}
-        if not ctx.unit_done("clean"):
-            with ctx.unit("clean"):
-                yield ctx.row("robust_accuracy", mean(per["clean"]), extra=extra, attack="none", epsilon=0.0,
-                              per_sample=per["clean"], higher_is_better=hib["robust_accuracy"])
-                for f, reason in skipped.items():
-                    yield ctx.row("robust_accuracy", None, extra={"reason": reason}, modality=f,
-                                  attack="not_applicable", higher_is_better=hib["robust_accuracy"])
+        yield from _clean_unit(ctx, mean(per["clean"]), per["clean"], extra, skipped)
         for group, name, norm in jobs:
             label = "+".join(group)
             with ctx.unit("attack", modality=label, attack=name, norm=norm):
