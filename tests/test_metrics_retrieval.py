@@ -129,3 +129,53 @@ def test_ranks_mrr_and_map_match_sorting_each_row_with_uneven_captions(chunk):
     assert r["images_without_text"] == int((torch.bincount(t2i, minlength=30) == 0).sum()) > 0
     for key, value in ref.items():
         assert r[key] == pytest.approx(value, abs=1e-12), key
+
+
+def _stable_ranks(img, txt, t2i):
+    """Every query's scores sorted with a stable sort (equal scores keep index order): ranks of the positives."""
+    s = txt @ img.T  # [texts, images]; small integers: exact in float32 whatever the summation order
+    t2i_rank = [int(np.flatnonzero(np.argsort(-s[j], kind="stable") == t2i[j])[0]) + 1 for j in range(len(t2i))]
+    best, ap = [], []
+    for i in range(img.shape[0]):
+        pos = np.flatnonzero(t2i == i)
+        if len(pos):
+            where = np.flatnonzero(np.isin(np.argsort(-s[:, i], kind="stable"), pos)) + 1
+            best.append(where[0])
+            ap.append(np.mean(np.arange(1, len(where) + 1) / where))
+    return np.array(t2i_rank, dtype=float), np.array(best, dtype=float), np.array(ap)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_ties_rank_by_index_like_a_stable_sort(seed, monkeypatch):
+    # integer embeddings in {-1, 0, 1}^d give many exact ties (and zero vectors); every third case is a
+    # collapsed model (all embeddings equal); n = 2 images with up to 40 captions takes the sparse
+    # image -> text path. A tiny slab makes each block several slabs, split over threads.
+    from polymodal_plugins.metrics import retrieval_scores
+    monkeypatch.setattr(retrieval_scores, "SLAB_BYTES", 24)
+    rng = np.random.default_rng(seed)
+    n = 2 if seed % 4 == 1 else int(rng.integers(1, 25))
+    m, d = int(rng.integers(1, 41)), int(rng.integers(1, 4))
+    img = rng.integers(-1, 2, (n, d)).astype(np.float32)
+    txt = rng.integers(-1, 2, (m, d)).astype(np.float32)
+    if seed % 3 == 0:
+        img[:], txt[:] = 1.0, 1.0
+    t2i = rng.integers(0, n, m)
+    t_rank, best, ap = _stable_ranks(img, txt, t2i)
+    for chunk in (1, 3, 7, 4096):
+        for threads in (1, 2, 3):
+            _, per = retrieval_scores.retrieval_details(img, txt, t2i, ks=(1,), chunk_size=chunk, normalize=False,
+                                                        threads=threads)
+            assert np.array_equal(per["text_to_image_mean_rank"], t_rank), (chunk, threads)
+            assert np.array_equal(per["image_to_text_mean_rank"], best), (chunk, threads)
+            assert np.allclose(per["image_to_text_map"], ap), (chunk, threads)
+
+
+def test_collapsed_model_scores_chance_not_perfect_recall():
+    # every embedding equal: all scores tie. Ranked by index, text j's image i sits at rank i + 1, so
+    # text -> image Recall@1 is the share of texts of image 0 (about chance), not 1.0
+    n = 50
+    t2i = np.repeat(np.arange(n), 2)
+    r = retrieval_metrics(np.ones((n, 4)), np.ones((2 * n, 4)), t2i, ks=(1, 10))
+    assert r["text_to_image_recall@1"] == pytest.approx(1 / n)
+    assert r["text_to_image_recall@10"] == pytest.approx(10 / n)
+    assert r["text_to_image_mean_rank"] == pytest.approx((n + 1) / 2)

@@ -3,7 +3,7 @@
 The kernel lives in :mod:`polymodal_plugins.metrics.retrieval_scores` (numpy,
 torch-free); this module wraps it for tensors and distributed runs.
 
-Semantics (CLIP_benchmark's rules, ties in the query's favour), bounded memory
+Semantics (CLIP_benchmark's rules, ties ranked by index), bounded memory
 and the one-pass block walk are described there.
 """
 
@@ -31,6 +31,7 @@ def retrieval_metrics(
     chunk_size: int = 4096,
     normalize: bool = True,
     progress: bool = False,
+    threads: int | None = None,
 ) -> dict[str, float]:
     """:func:`polymodal_plugins.metrics.retrieval_scores.retrieval_metrics` on tensors or arrays.
 
@@ -38,7 +39,8 @@ def retrieval_metrics(
     ``polymodal score retrieval`` give the same numbers for the same inputs.
     """
     return retrieval_scores.retrieval_metrics(_numpy(image_embeddings), _numpy(text_embeddings), _numpy(text_to_image),
-                                              ks=ks, chunk_size=chunk_size, normalize=normalize, progress=progress)
+                                              ks=ks, chunk_size=chunk_size, normalize=normalize, progress=progress,
+                                              threads=threads)
 
 
 def retrieval_details(

@@ -17,20 +17,29 @@ mean/median rank, MRR and mAP from one pass of matmuls. Peak memory is
 therefore about ``chunk_size x chunk_size`` scores (plus the embeddings),
 whatever N and M are: 100,000 images x 500,000 texts is fine. Positive pairs
 are excluded by index, never by comparing re-computed scores, so rounding
-cannot make a positive beat itself. Ties count in the query's favour (as a
-top-k that keeps the positive). The median rank of an even count is the lower
+cannot make a positive beat itself.
+
+Ties rank by index: an item scoring exactly as much as a positive ranks above
+it when its index is lower, as in a stable sort of the query's scores (and as
+``torch.topk`` on CPU picks among equal scores). Earlier releases counted ties
+in the query's favour, so a collapsed model (every embedding equal) scored
+Recall@1 = 1.0; by index it scores what a fixed order gives, about chance.
+Inputs without ties score the same under both rules. The median rank of an even count is the lower
 middle value (``torch.median``'s convention, which earlier releases reported).
 
 numpy rather than torch for the block work as well: on CPU, numpy's compare
 and uint8 count of a 4096 x 4096 block take about a tenth of the block's
 matmul, torch's about as long as the matmul itself (measured, see
-``docs/performance.md``).
+``docs/performance.md``). Those passes run in ``threads`` threads (numpy
+releases the GIL in them) while BLAS threads the matmuls.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -38,8 +47,11 @@ import numpy as np
 #: Bytes of scores per compare-and-count slab (about an L2 cache).
 SLAB_BYTES = 1 << 20
 
-#: Up to this many captions per image, image -> text counts use one dense pass per caption.
+#: Up to this many captions per image, image -> text counts may use one dense pass per caption.
 DENSE_POSITIVES = 12
+
+#: Share of a slab's items at or above their image's lowest positive under which only those items are compared.
+SPARSE_SHARE = 0.05
 
 
 def _count(mask: np.ndarray, axis: int) -> np.ndarray:
@@ -52,71 +64,184 @@ def _count(mask: np.ndarray, axis: int) -> np.ndarray:
     return mask.view(np.uint8).sum(axis=axis, dtype=dtype)
 
 
+def _below(x: np.ndarray) -> np.ndarray:
+    """The largest value of ``x``'s dtype under each element: ``s > _below(x)`` is ``s >= x``, in one compare."""
+    return np.nextafter(x, np.array(-np.inf, dtype=x.dtype))
+
+
+def default_threads() -> int:
+    """Threads for the compare-and-count passes: ``OMP_NUM_THREADS`` when set (it limits BLAS too), else the CPUs this process may use."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+class _Block:
+    """One image block x text block of scores, counted a cache-sized slab of rows at a time.
+
+    Text -> image: one compare-and-count pass per slab. Image -> text: the
+    items at or above each image's *lowest* positive are found with one pass
+    (they are usually a few percent: positives score high); when they are few
+    (at most ``SPARSE_SHARE`` of the slab, or always with more than
+    ``DENSE_POSITIVES`` positives per image) only they are compared against
+    every positive, else one dense pass per positive is cheaper.
+
+    Ties are broken by index, as a stable sort of each query's scores would:
+    an item that scores exactly as much as a positive counts above it when its
+    index is lower. A dense pass picks its threshold per query: ``>= p`` (``>
+    _below(p)``) when the whole slab (text block) lies before the positive,
+    ``> p`` otherwise; then only the positive pairs inside the slab need an
+    extra look, at the items equal to ``p`` on the positive's side, a strip of
+    the cache-resident slab per pair. The sparse path compares indices directly.
+    """
+
+    def __init__(self, scores, i0, t0, t2i_local, pos_block, below_block, thr_blk, thr, jpos, slot_of, low_below,
+                 i2t_counts, slab):
+        self.scores, self.i0, self.t0, self.low_below = scores, i0, t0, low_below
+        self.t2i_local = t2i_local      # [texts in block] image row of each text, relative to i0 (may be outside)
+        self.pos, self.below = pos_block, below_block  # [texts in block] positive's score, and the value just under it
+        self.thr_blk, self.thr, self.jpos, self.slot_of = thr_blk, thr, jpos, slot_of
+        self.i2t_counts, self.slab = i2t_counts, slab
+
+    def count_rows(self, r_start: int, r_end: int, mask: np.ndarray) -> np.ndarray:
+        """Counts for rows ``[r_start, r_end)``, a slab at a time; adds image -> text counts in place, returns text -> image."""
+        width = self.scores.shape[1]
+        t2i_part = np.zeros(width, dtype=np.int64)
+        p_cols = self.thr.shape[1]
+        for r0 in range(r_start, r_end, self.slab):
+            r1 = min(r0 + self.slab, r_end)
+            s, g0, g1 = self.scores[r0:r1], self.i0 + r0, self.i0 + r1
+            above = mask[: r1 - r0, :width]
+            # text -> image: >= for texts whose image comes after this slab, > otherwise
+            col_thr = np.where(self.t2i_local >= r1, self.below, self.pos)
+            t2i_part += _count(np.greater(s, col_thr[None, :], out=above), 0)
+            # image -> text: the items at or above each image's lowest positive
+            per_row = _count(np.greater(s, self.low_below[g0:g1, None], out=above), 1)
+            found = int(per_row.sum())
+            dense = p_cols <= DENSE_POSITIVES and found > SPARSE_SHARE * above.size
+            if dense:
+                for p in range(p_cols):
+                    self.i2t_counts[g0:g1, p] += _count(np.greater(s, self.thr_blk[g0:g1, p : p + 1], out=above), 1)
+            elif found:
+                self._sparse_rows(s, g0, above, per_row)
+            # ties by index for the positive pairs inside this slab
+            in_slab = np.flatnonzero((self.t2i_local >= r0) & (self.t2i_local < r1))
+            if in_slab.size:
+                rows, v = self.t2i_local[in_slab] - r0, self.pos[in_slab]
+                col_eq = (s[:, in_slab] == v[None, :]) & (np.arange(r1 - r0)[:, None] < rows[None, :])
+                t2i_part[in_slab] += _count(col_eq, 0)
+                if dense:
+                    row_eq = (s[rows] == v[:, None]) & (np.arange(width)[None, :] < in_slab[:, None])
+                    self.i2t_counts[g0 + rows, self.slot_of[self.t0 + in_slab]] += _count(row_eq, 1)
+        return t2i_part
+
+    def _sparse_rows(self, s: np.ndarray, g0: int, above: np.ndarray, per_row: np.ndarray) -> None:
+        """Image -> text counts from the items ``above`` marks (row-major), compared with every positive, ties by index."""
+        flat = np.flatnonzero(above)
+        v = (s.ravel()[flat] if s.flags.c_contiguous else s[np.divmod(flat, above.shape[1])])[:, None]
+        thr = np.repeat(self.thr[g0 : g0 + len(per_row)], per_row, axis=0)  # [items found, P], row by row
+        hits = v > thr
+        tied = v == thr
+        if tied.any():  # rare with real embeddings: only then look at indices
+            rows, cols = np.divmod(flat, above.shape[1])
+            hits |= tied & ((self.t0 + cols)[:, None] < self.jpos[g0 + rows])
+        # per-row sums are differences of a running sum at the rows' ends
+        run = np.zeros((len(flat) + 1, hits.shape[1]), dtype=np.int32)
+        np.cumsum(hits, axis=0, out=run[1:])
+        ends = np.cumsum(per_row, dtype=np.int64)
+        self.i2t_counts[g0 : g0 + len(per_row)] += run[ends] - run[ends - per_row]
+
+
 def _rank_counts(
     img: np.ndarray,
     txt: np.ndarray,
     t2i: np.ndarray,
     pos_score: np.ndarray,
     thr: np.ndarray,
-    thr_low: np.ndarray,
+    jpos: np.ndarray,
+    slot_of: np.ndarray,
     chunk_size: int,
     progress: bool = False,
+    threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Both directions' "how many non-positives score higher" counts from ONE pass of matmuls.
+    """Both directions' "how many non-positives rank higher" counts from ONE pass of matmuls.
 
     The image x text similarity block ``S[i, j]`` serves both directions: text
     ``j`` (a column) counts the images above its positive's score, image ``i``
-    (a row) counts the texts above each of its positives' scores ``thr[i]``.
-    Computing it once halves the matmuls of two separate passes. Positive pairs
-    are knocked out by index (one per text), not with a dense mask. A text
-    scoring below an image's *lowest* positive (``thr_low``) counts for none
-    of its positives, so only the texts above it are compared against the
-    image's other thresholds, item by item: usually few, since positives score
-    high, and at most one block's worth, so memory stays bounded.
+    (a row) counts the texts above each of its positives' scores ``thr[i]``
+    (sorted best first; ``jpos[i]`` their text indices, ``slot_of[j]`` text
+    ``j``'s place in its image's row). Computing it once halves the matmuls of
+    two separate passes. Positive pairs are knocked out by index (one per
+    text), not with a dense mask. Ties rank by index (see :class:`_Block`).
+
+    With ``threads`` > 1 the image rows are split into ranges, and each thread
+    walks every text block for its own ranges: matmul (BLAS held to one
+    thread) and the compare-and-count passes. numpy releases the GIL in both.
+    Measured (``bench_retrieval.py``): the passes cost about as much as the
+    matmul and are single-threaded in numpy, and threading only them next to
+    BLAS's own threads gained nothing (BLAS workers spin between calls).
+    Threads never write the same image rows; each keeps its own text counts,
+    summed at the end.
     """
     n, m = img.shape[0], txt.shape[0]
     p_cols = thr.shape[1]
-    t2i_counts = np.zeros(m, dtype=np.int64)
+    threads = max(1, threads or default_threads())
+    limit_blas = _blas_limiter() if threads > 1 else None
+    if limit_blas is None:
+        threads = 1
     i2t_counts = np.zeros((n, p_cols), dtype=np.int64)
-    steps = (m + chunk_size - 1) // chunk_size
-    buf = np.empty((min(chunk_size, n), min(chunk_size, m)), dtype=img.dtype)
+    below_all = _below(pos_score)
+    low_below = _below(thr.min(axis=1)) if m else np.full(n, np.inf, dtype=thr.dtype)  # +inf: an image without text
+    # row ranges: at most chunk_size rows, and at least one per thread when there are rows enough
+    unit = max(1, min(chunk_size, -(-n // threads)))
+    units = [(i0, min(i0 + unit, n)) for i0 in range(0, n, unit)]
+    rows_max, width = min(unit, n), min(chunk_size, m)
     # compare-and-count passes run over slabs of rows that stay in the CPU cache (~1 MiB), so only the
     # first of a slab's passes reads memory: the block is read from RAM once, not once per pass
-    slab = max(1, min(buf.shape[0], SLAB_BYTES // max(1, buf.shape[1] * buf.itemsize)))
-    mask = np.empty((slab, buf.shape[1]), dtype=bool)
-    for step, t0 in enumerate(range(0, m, chunk_size)):
-        t1 = min(t0 + chunk_size, m)
-        block_txt_t = np.ascontiguousarray(txt[t0:t1].T)
-        block_pos = pos_score[t0:t1][None, :]
-        block_img_of = t2i[t0:t1]
-        for i0 in range(0, n, chunk_size):
-            i1 = min(i0 + chunk_size, n)
-            scores = np.matmul(img[i0:i1], block_txt_t, out=buf[: i1 - i0, : t1 - t0])  # [images, texts]
-            cols = np.flatnonzero((block_img_of >= i0) & (block_img_of < i1))
-            scores[block_img_of[cols] - i0, cols] = -np.inf
-            for r0 in range(0, i1 - i0, slab):
-                r1 = min(r0 + slab, i1 - i0)
-                s, g0, g1 = scores[r0:r1], i0 + r0, i0 + r1
-                above = mask[: r1 - r0, : t1 - t0]
-                t2i_counts[t0:t1] += _count(np.greater(s, block_pos, out=above), 0)
-                if p_cols <= DENSE_POSITIVES:
-                    # one compare-and-count pass per positive, from cache: cheaper than gathering the few
-                    # items above the lowest positive (np.nonzero alone costs about ten such passes)
-                    for p in range(p_cols):
-                        i2t_counts[g0:g1, p] += _count(np.greater(s, thr[g0:g1, p : p + 1], out=above), 1)
-                    continue
-                np.greater(s, thr_low[g0:g1, None], out=above)
-                if not above.any():
-                    continue
-                # many positives per image: only items above an image's lowest positive can count for any
-                # of them, and they are few when positives score high, so compare just those
-                rows, cols_above = np.nonzero(above)
-                hits = s[rows, cols_above][:, None] > thr[g0 + rows]  # [items above, P]
-                np.add.at(i2t_counts, g0 + rows, hits.astype(np.int64))
-        if progress and (step % 10 == 0 or step == steps - 1):
-            print(f"\rretrieval: {t1}/{m} texts x {n} images", end="\n" if step == steps - 1 else "",
-                  file=sys.stderr, flush=True)
+    slab = max(1, min(max(rows_max, 1), SLAB_BYTES // max(1, width * img.itemsize)))
+    steps = (m + chunk_size - 1) // chunk_size
+
+    def walk(mine: list[tuple[int, int]], report: bool) -> np.ndarray:
+        t2i_counts = np.zeros(m, dtype=np.int64)
+        buf = np.empty((rows_max, width), dtype=img.dtype)
+        mask = np.empty((slab, width), dtype=bool)
+        for step, t0 in enumerate(range(0, m, chunk_size)):
+            t1 = min(t0 + chunk_size, m)
+            block_txt_t = np.ascontiguousarray(txt[t0:t1].T)
+            # image -> text thresholds for this text block: >= for positives after it, > otherwise
+            thr_blk = np.where(jpos >= t1, _below(thr), thr) if p_cols <= DENSE_POSITIVES else thr
+            for i0, i1 in mine:
+                scores = np.matmul(img[i0:i1], block_txt_t, out=buf[: i1 - i0, : t1 - t0])  # [images, texts]
+                local = t2i[t0:t1] - i0
+                cols = np.flatnonzero((local >= 0) & (local < i1 - i0))
+                scores[local[cols], cols] = -np.inf
+                block = _Block(scores, i0, t0, local, pos_score[t0:t1], below_all[t0:t1], thr_blk, thr, jpos,
+                               slot_of, low_below, i2t_counts, slab)
+                t2i_counts[t0:t1] += block.count_rows(0, i1 - i0, mask)
+            if report and (step % 10 == 0 or step == steps - 1):
+                print(f"\rretrieval: {t1}/{m} texts x {n} images", end="\n" if step == steps - 1 else "",
+                      file=sys.stderr, flush=True)
+        return t2i_counts
+
+    if threads == 1 or len(units) == 1:
+        return walk(units, progress), i2t_counts
+    with limit_blas(), ThreadPoolExecutor(threads) as pool:
+        parts = [pool.submit(walk, units[k::threads], progress and k == 0) for k in range(min(threads, len(units)))]
+        t2i_counts = sum(part.result() for part in parts)
     return t2i_counts, i2t_counts
+
+
+def _blas_limiter():
+    """A context manager holding BLAS to one thread (threadpoolctl), or None when threadpoolctl is missing."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return lambda: threadpool_limits(1, user_api="blas")
 
 
 def _lower_median(x: np.ndarray) -> float:
@@ -138,9 +263,11 @@ def retrieval_metrics(
     chunk_size: int = 4096,
     normalize: bool = True,
     progress: bool = False,
+    threads: int | None = None,
 ) -> dict[str, float]:
     """Recall@K both ways, mean/median rank, MRR and mAP of image-text retrieval (see :func:`retrieval_details`)."""
-    return retrieval_details(image_embeddings, text_embeddings, text_to_image, ks, chunk_size, normalize, progress)[0]
+    return retrieval_details(image_embeddings, text_embeddings, text_to_image, ks, chunk_size, normalize, progress,
+                             threads)[0]
 
 
 def retrieval_details(
@@ -151,6 +278,7 @@ def retrieval_details(
     chunk_size: int = 4096,
     normalize: bool = True,
     progress: bool = False,
+    threads: int | None = None,
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Recall@K both ways, mean/median rank, MRR and mAP of image-text retrieval, and the per-query scores.
 
@@ -186,22 +314,22 @@ def retrieval_details(
     pos_score = np.einsum("ij,ij->i", txt, img[t2i])  # [M]: each text with its image
     out: dict[str, float] = {}
 
-    # image -> text thresholds: the image's captions' scores, sorted (best first)
-    order = np.argsort(t2i, kind="stable")
+    # image -> text thresholds: the image's captions' scores, best first (ties: lower text index first, the
+    # order a stable sort ranks them in), their text indices, and each text's place in its image's row
+    order = np.lexsort((np.arange(m), -pos_score, t2i))
     per_image = np.bincount(t2i, minlength=n)
     has_text = per_image > 0
     p_max = int(per_image.max()) if m else 0
-    thr = np.full((n, max(p_max, 1)), -np.inf, dtype=pos_score.dtype)
     starts = np.cumsum(per_image) - per_image
     slot = np.arange(m) - starts[t2i[order]]
+    thr = np.full((n, max(p_max, 1)), np.inf, dtype=pos_score.dtype)  # padding: nothing scores above +inf
+    jpos = np.full(thr.shape, -1, dtype=np.int64)
     thr[t2i[order], slot] = pos_score[order]
-    thr = -np.sort(-thr, axis=1)
-    real = np.isfinite(thr)
-    thr = np.where(real, thr, np.inf).astype(pos_score.dtype)  # padding: nothing scores above +inf
-    # the lowest real threshold per image (+inf for an image without text: nothing counts)
-    thr_low = np.take_along_axis(thr, np.maximum(per_image - 1, 0)[:, None], axis=1)[:, 0]
-    thr_low = np.where(has_text, thr_low, np.inf).astype(pos_score.dtype)
-    t2i_counts, i2t_counts = _rank_counts(img, txt, t2i, pos_score, thr, thr_low, chunk_size, progress)
+    jpos[t2i[order], slot] = order
+    slot_of = np.empty(m, dtype=np.int64)
+    slot_of[order] = slot
+    real = np.arange(thr.shape[1])[None, :] < per_image[:, None]
+    t2i_counts, i2t_counts = _rank_counts(img, txt, t2i, pos_score, thr, jpos, slot_of, chunk_size, progress, threads)
 
     per: dict[str, np.ndarray] = {}
     # text -> image: one positive per text

@@ -58,10 +58,10 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def compare(n_images: int, n_texts: int, dim: int, noise: float, chunk: int) -> dict:
+def compare(n_images: int, n_texts: int, dim: int, noise: float, chunk: int, threads: int) -> dict:
     img, txt, t2i = embeddings(n_images, n_texts, dim, noise)
     t = time.perf_counter()
-    ours = retrieval_metrics(img, txt, t2i, ks=KS, chunk_size=chunk)
+    ours = retrieval_metrics(img, txt, t2i, ks=KS, chunk_size=chunk, threads=threads)
     t_ours = time.perf_counter() - t
     t = time.perf_counter()
     ref = full_matrix_recall(img, txt, t2i)
@@ -91,17 +91,17 @@ def matmul_floor(img: torch.Tensor, txt: torch.Tensor, chunk: int) -> float:
     return time.perf_counter() - t
 
 
-def scale(n_images: int, n_texts: int, dim: int, noise: float, chunk: int) -> dict:
+def scale(n_images: int, n_texts: int, dim: int, noise: float, chunk: int, threads: int) -> dict:
     img, txt, t2i = embeddings(n_images, n_texts, dim, noise)
     before = peak_rss_mib()
     t = time.perf_counter()
-    out = retrieval_metrics(img, txt, t2i, ks=KS, chunk_size=chunk, progress=True)
+    out = retrieval_metrics(img, txt, t2i, ks=KS, chunk_size=chunk, progress=True, threads=threads)
     seconds = time.perf_counter() - t
     peak = peak_rss_mib()
     inputs_mib = (img.numel() + txt.numel()) * 4 / 2**20
     full_gib = n_images * n_texts * 4 / 2**30
-    # bound: inputs, their normalised copies, one chunk x chunk score block and its mask, + the interpreter
-    bound = 2 * inputs_mib + chunk * chunk * 5 / 2**20 + before - inputs_mib + 256
+    # bound: inputs, their normalised copies, one chunk x chunk score block and its mask per thread, + the interpreter
+    bound = 2 * inputs_mib + threads * chunk * chunk * 5 / 2**20 + before - inputs_mib + 256
     floor = matmul_floor(img, txt, chunk)
     ratio = seconds / floor
     print(f"retrieval at scale {n_images} x {n_texts}, D={dim}, chunk {chunk}: {seconds:.1f} s, matmul floor "
@@ -131,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-scale", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rows = [compare(args.images, args.texts, args.dim, args.noise, args.chunk)]
+    rows = [compare(args.images, args.texts, args.dim, args.noise, args.chunk, args.threads)]
     if not args.skip_scale:
-        rows.append(scale(args.scale_images, args.scale_texts, args.dim, args.noise, args.chunk))
+        rows.append(scale(args.scale_images, args.scale_texts, args.dim, args.noise, args.chunk, args.threads))
     for row in rows:
         print(json.dumps(row))
     return 0
