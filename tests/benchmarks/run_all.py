@@ -45,7 +45,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "eval": ("bench_eval.py", ["--samples", "2000", "--repeats", "3"], ["--samples", "1000", "--repeats", "3"]),
     "shared_batches": ("bench_shared_batches.py", ["--samples", "640", "--limit", "128", "--repeats", "3"],
                        ["--samples", "192", "--limit", "64", "--repeats", "2"]),
-    "distributed": ("bench_distributed.py", ["--samples", "2048"], ["--samples", "128", "--repeats", "1"]),
+    "distributed": ("bench_distributed.py", ["--samples", "2048", "--repeats", "3"], ["--samples", "2048", "--repeats", "2"]),
     "asr": ("bench_asr.py", ["--utterances", "20"], ["--utterances", "10"]),
     "fid_folders": ("bench_fid_folders.py", [], []),
     "video": ("bench_video_decode.py", ["--clips", "6"], ["--clips", "4"]),
