@@ -241,14 +241,30 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
 def process_exit(code: int) -> None:
     """End the process with ``code``, skipping C++ teardown in a ``torchrun`` worker.
 
-    A torchrun worker sometimes aborted *after* its work was done and stored
-    (``terminate called without an active exception``, SIGABRT, no Python
-    frame: a C++ thread still joinable while the interpreter tears torch's
-    distributed objects down), which torchrun reports as a failed job: seen
-    about once in ten 2-process runs here. The process group is already
-    destroyed and every result fsynced when this runs, so a worker flushes its
-    streams, runs the ``atexit`` handlers and leaves with ``os._exit``; one
-    process exits normally.
+    Why (issue 16; native backtrace from a core dump of a worker run with the
+    normal exit): a torchrun worker sometimes aborted *after* its work was
+    done and stored, ``terminate called without an active exception``
+    (SIGABRT, no Python frame). The aborting thread is one of gloo's worker
+    threads (``ProcessGroupGloo::runLoop``): it had just completed our last
+    ``all_gather`` (the end-of-job barrier), and drops its reference to that
+    work a moment after the main thread is released by it; destroying
+    ``AsyncAllgatherWork`` releases tensors that have Python objects, which
+    needs the GIL; by then the main thread is in ``Py_FinalizeEx``, so
+    ``take_gil`` ends the thread with ``pthread_exit``, whose forced unwind
+    through a ``noexcept`` destructor calls ``std::terminate``. It can only
+    happen because the gloo group's threads are still running at exit:
+    ``destroy_process_group`` joins them in a plain script, but once a
+    ``DistributedDataParallel`` wrapper has been built over the group (our
+    trainer builds one on every rank, also to evaluate a finished run),
+    PyTorch keeps the group alive past ``destroy_process_group`` (deleting the
+    wrapper and collecting garbage does not release it): pytorch/pytorch#107298
+    (threads left after destroy_process_group) and #179291 (same GIL-at-
+    finalisation abort from gloo work, an atexit fix abandoned upstream). No
+    handle of ours can release it, so the fix stays here: the process group
+    is already destroyed and every result fsynced when this runs, so a worker
+    flushes its streams, runs the ``atexit`` handlers and leaves with
+    ``os._exit`` (Python's finalisation, the only place the race can hit, is
+    skipped); one process exits normally.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         import atexit
