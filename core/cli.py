@@ -253,18 +253,24 @@ def process_exit(code: int) -> None:
     ``take_gil`` ends the thread with ``pthread_exit``, whose forced unwind
     through a ``noexcept`` destructor calls ``std::terminate``. It can only
     happen because the gloo group's threads are still running at exit:
-    ``destroy_process_group`` joins them in a plain script, but once a
-    ``DistributedDataParallel`` wrapper has been built over the group (our
-    trainer builds one on every rank, also to evaluate a finished run),
-    PyTorch keeps the group alive past ``destroy_process_group`` (deleting the
-    wrapper and collecting garbage does not release it): pytorch/pytorch#107298
-    (threads left after destroy_process_group) and #179291 (same GIL-at-
-    finalisation abort from gloo work, an atexit fix abandoned upstream). No
-    handle of ours can release it, so the fix stays here: the process group
-    is already destroyed and every result fsynced when this runs, so a worker
+    ``destroy_process_group`` joins them when nothing else holds the group,
+    but PyTorch keeps the group alive past it (a) once ``torch._dynamo`` was
+    imported *after* ``init_process_group`` (torchmetrics, torchvision, DDP
+    and AdamW all import it; pure torch: 4 threads left after destroy with
+    that import, 1 without or with it imported first) and (b) while a
+    ``DistributedDataParallel`` wrapper is alive. Upstream:
+    pytorch/pytorch#107298 (threads left after destroy_process_group) and
+    #179291 (this GIL-at-finalisation abort from gloo work; an atexit fix,
+    abandoned). The source fix is in :func:`polymodal.distributed.distributed_context`:
+    it imports ``torch._dynamo`` before creating the group and collects
+    garbage (a DDP wrapper in a reference cycle) before destroying it, so the
+    group's threads are joined there (1 thread left after destroy in both
+    ``run`` and ``train``). This exit stays as the second line, for a group
+    something else keeps alive (a plugin holding a DDP wrapper): the group is
+    already destroyed and every result fsynced when this runs, so a worker
     flushes its streams, runs the ``atexit`` handlers and leaves with
-    ``os._exit`` (Python's finalisation, the only place the race can hit, is
-    skipped); one process exits normally.
+    ``os._exit``, skipping the finalisation in which the race lives; one
+    process exits normally.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         import atexit
