@@ -27,7 +27,10 @@ Time occlusion (``transcribe`` models)
     that part's importance. Rows ``segment_wer_increase`` per ``segment``
     (its position, 0 = start of the clip) and ``segment_importance_spread``
     (max minus min over positions). Modality ablation needs several input
-    fields and is not run for a model that reads one.
+    fields and is not run for a model that reads one. The error rate is the
+    ``transcribe`` headline built by name (registered ``wer``, or the axis's
+    ``headline = { transcribe = "cer" }``; extra ``headline`` names it), so a
+    plugin that ``replaces`` it is what is measured.
 
 Time occlusion (classifiers)
     for each attributable field whose modality declares a time dimension
@@ -146,6 +149,15 @@ class ImportanceAxis:
     batch_size: int = attrs.field(default=32, validator=attrs.validators.ge(1))
     #: Transcribers: how many equal time segments each clip is cut into for occlusion.
     time_segments: int = attrs.field(default=8, validator=attrs.validators.ge(2))
+    #: Capability -> registered metric (``performance.HEADLINE`` fills the rest), as for the robustness axes:
+    #: ``headline = { transcribe = "cer" }`` makes time occlusion measure the rise of the CER.
+    headline: dict[str, str] | None = None
+
+    def validate(self, plugins: Any) -> None:
+        """The ``headline`` metric names against the registry, before anything trains."""
+        from polymodal_plugins.axes.performance import check_headline
+
+        check_headline(plugins, self.headline, "axes.interpretability.importance")
 
     def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow]:
         if ctx.rank != 0:  # coalition values need every sample; rank 0 measures the whole split
@@ -194,7 +206,7 @@ class ImportanceAxis:
             raise ConfigError("axis interpretability.importance: the transcriber reads no continuous field")
         # The transcribe headline (registered ``wer``; a plugin that replaces it is what is used), one
         # metric for the clean transcripts and one per occluded segment.
-        head = headline(ctx.plugins, "transcribe")
+        head = headline(ctx.plugins, "transcribe", self.headline)
         k = self.time_segments
         clean_metric = head.build(normalize=True)
         occluded = [head.build(normalize=True) for _ in range(k)]
@@ -225,7 +237,7 @@ class ImportanceAxis:
             clean = head.value(clean_metric)
             rises = [clean - head.value(m) for m in occluded]
         extra = {"field": field, "segments": k, "clean_wer": 1.0 - clean, "baseline": self.baseline,
-                 "higher_is_better": True}
+                 "higher_is_better": True, "headline": head.name}
         for j, rise in enumerate(rises):
             yield ctx.row("segment_wer_increase", rise, extra=extra, method="time_occlusion", segment=j)
         yield ctx.row("segment_importance_spread", max(rises) - min(rises), extra={**extra, "values": rises},
