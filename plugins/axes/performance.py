@@ -93,7 +93,7 @@ class Headline:
     @property
     def key(self) -> str:
         """The row's metric name: the legacy name for the default metric, else the metric's (``1-`` if inverted)."""
-        if self.name == HEADLINE[self.capability]:
+        if self.name == HEADLINE[self.capability] and self.capability in _DEFAULT_KEYS:
             return _DEFAULT_KEYS[self.capability]
         hib = getattr(self.factory, "higher_is_better", True)
         return self.name if hib is not False else f"1-{self.name}"
@@ -255,7 +255,7 @@ class RecallMeter(PerformanceMeter):
         parts = all_gather_object(local_emb)  # every rank, whatever its shard held
         a, b = (torch.cat([p[f] for p in parts if p[f].numel()] or [torch.zeros(0, 0)]) for f in self.pair)
         n = len(a)
-        if n < 2:  # nothing to rank against
+        if not n:  # no sample on any rank
             return {key: float("nan") for key in self.keys()}
         with local():  # every rank holds the whole split: no metric sync
             metric = self.head.build(**EMBED_PARAMS)
