@@ -310,3 +310,17 @@ def test_adversarial_and_importance_take_a_headline_checked_before_training(tmp_
         lines = [line for line in str(info.value).splitlines()
                  if f"axes.{axis}.headline.classify: unknown metric 'acuracy' (did you mean 'accuracy'" in line]
         assert len(lines) == 1, str(info.value)
+
+
+def test_importance_accuracy_coalitions_follow_the_classify_headline(tmp_path) -> None:
+    suite = tmp_path / "suite.toml"
+    suite.write_text(ATTACKED.replace('"robustness.adversarial"', '"interpretability.importance"').replace(
+        'attacks = ["fgsm"]\nepsilons = [0.01, 0.05]', 'value = "accuracy"\nmethods = ["ablation", "shapley"]')
+        .format(params='headline = { classify = "error-rate" }'))
+    added = component("metrics", "error-rate", ConstantErrorRate, capabilities=["classify"])
+    rows = [r for r in run_suite_with(suite, added, out=tmp_path / "out", limit=8)
+            if r["axis"] == "interpretability.importance"]
+    # every coalition is worth 1 - 0.25 under the chosen headline: no modality matters
+    assert {r["metric"] for r in rows} == {"ablation_drop", "shapley"}
+    assert all(r["value"] == pytest.approx(0.0) and r["extra"]["full"] == pytest.approx(0.75)
+               and r["extra"]["headline"] == "error-rate" for r in rows), rows

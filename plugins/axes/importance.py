@@ -8,6 +8,9 @@ Modality importance
     The value function ``v(S)`` is accuracy or the mean probability of the
     true class on the evaluation split, so by the efficiency property the
     values sum to ``v(all) - v(none)``; the axis records that residual.
+    Accuracy is the ``classify`` headline built by name (registered
+    ``accuracy``, a plugin that ``replaces`` it, or the axis's
+    ``headline = { classify = "..." }``; extra ``headline`` names a chosen one).
 
 Feature attribution (fields whose modality is ``continuous`` and ``perturb_input``)
     *integrated gradients* of the true-class logit with a midpoint Riemann
@@ -291,22 +294,36 @@ class ImportanceAxis:
     # -- modality importance ------------------------------------------------------------------
     def _modalities(self, model: Any, data: EvalData, ctx: AxisContext, split: str, target: str,
                     fields: list[str]) -> Iterator[ResultRow]:
+        from polymodal_plugins.axes.performance import AccuracyMeter, headline
+
         coalitions = [frozenset(c) for r in range(len(fields) + 1) for c in itertools.combinations(fields, r)]
         sums = {c: 0.0 for c in coalitions}
+        # ``value = "accuracy"``: the classify headline (registered ``accuracy``, a replacement, or ``headline``).
+        head = headline(ctx.plugins, "classify", self.headline) if self.value == "accuracy" else None
+        meters = {c: AccuracyMeter(head) for c in coalitions} if head is not None else {}
         count = 0
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="importance: coalitions", sharded=False):
                 y = chunk.batch.targets[target].long()
                 for c in coalitions:
                     logits = model.predict(without(chunk.batch, [f for f in fields if f not in c]))
-                    sums[c] += float(_value(logits, y, self.value).sum())
+                    if head is not None:
+                        meters[c].add(logits, y)
+                    else:
+                        sums[c] += float(_value(logits, y, self.value).sum())
                 count += len(chunk.indices)
         if count == 0:
             return
-        v = {c: s / count for c, s in sums.items()}
+        if head is not None:
+            with ctx.local():  # rank 0 measured every sample: no collectives
+                v = {c: meters[c].compute()[(head.key, None)] for c in coalitions}
+        else:
+            v = {c: s / count for c, s in sums.items()}
         full, empty = v[frozenset(fields)], v[frozenset()]
         extra = {"value": self.value, "full": full, "empty": empty, "samples": count,
                  "coalitions": {"+".join(sorted(c)) or "none": val for c, val in v.items()}}
+        if head is not None:
+            extra["headline"] = head.name
         if "ablation" in self.methods:
             drops = {f: full - v[frozenset(fields) - {f}] for f in fields}
             for f, d in drops.items():
