@@ -1,7 +1,9 @@
 """The robustness axes build their headline metric through the registry by name (issue 14).
 
-A plugin that ``replaces`` ``accuracy`` is what ``robustness.noise`` measures, and a lower-is-better
-metric becomes a higher-is-better headline from its declared ``higher_is_better``.
+A plugin that ``replaces`` ``accuracy`` is what ``robustness.noise``, ``robustness.adversarial`` and the
+importance axis's accuracy coalitions measure, one that replaces ``retrieval`` is the embedding models'
+noise headline (its declared ``headline_figures``), and a lower-is-better metric becomes a
+higher-is-better headline from its declared direction.
 """
 
 from __future__ import annotations
