@@ -98,7 +98,7 @@ if TYPE_CHECKING:
     from polymodal.plugins import Plugins
 
 #: The capabilities the built-in axes know; not a closed set (see the module docs).
-CAPABILITIES: frozenset[str] = frozenset({"classify", "embed", "caption", "generate", "transcribe"})
+CAPABILITIES: frozenset[str] = frozenset({"classify", "embed", "caption", "generate", "transcribe", "answer"})
 _CAPABILITY = re.compile(r"^[a-z][a-z0-9_.-]*$")
 
 LossOutput = tuple[torch.Tensor, dict[str, float]]
