@@ -326,3 +326,16 @@ def test_importance_accuracy_coalitions_follow_the_classify_headline(tmp_path) -
     assert {r["metric"] for r in rows} == {"ablation_drop", "shapley"}
     assert all(r["value"] == pytest.approx(0.0) and r["extra"]["full"] == pytest.approx(0.75)
                and r["extra"]["headline"] == "error-rate" for r in rows), rows
+
+
+def test_a_dict_headline_whose_figure_is_lower_is_better_names_its_row_inverted() -> None:
+    from polymodal_plugins.axes.performance import Headline
+
+    class ErrorDict:
+        higher_is_better = None
+        headline_figures = ("error",)
+        figure_directions = {"error": False, "count": True}
+
+    assert Headline("transcribe", "error-dict", lambda **kw: None, ErrorDict).key == "1-error-dict"
+    ErrorDict.figure_directions = {"error": True}
+    assert Headline("transcribe", "error-dict", lambda **kw: None, ErrorDict).key == "error-dict"

@@ -96,6 +96,9 @@ class Headline:
         if self.name == HEADLINE[self.capability] and self.capability in _DEFAULT_KEYS:
             return _DEFAULT_KEYS[self.capability]
         hib = getattr(self.factory, "higher_is_better", True)
+        if not isinstance(hib, bool):  # a dict of figures: the sense of its one declared headline figure
+            figures = headline_figures(self.factory)
+            hib = declared_direction(self.factory, figures[0]) if figures and len(figures) == 1 else None
         return self.name if hib is not False else f"1-{self.name}"
 
     def value(self, metric: Any) -> float:
