@@ -205,7 +205,9 @@ def check_metric(factory: Callable[..., Any], updates: Sequence[tuple[Any, ...]]
     """Check a metric factory against a list of ``update`` argument tuples; returns ``compute()``.
 
     Checks: a ``torchmetrics.Metric`` declaring ``higher_is_better`` (None
-    only when ``compute()`` returns a dict of figures with different senses); every
+    only when ``compute()`` returns a dict of figures with different senses);
+    ``headline_figures``, where declared, naming keys of that dict whose
+    direction is declared; every
     value it accumulates lives in a state registered with ``add_state`` (else
     it is not synchronised across processes: a distributed run would report
     one rank's value); the updates split over two instances and merged as
@@ -233,6 +235,14 @@ def check_metric(factory: Callable[..., Any], updates: Sequence[tuple[Any, ...]]
     _require(isinstance(hib, bool) or (hib is None and isinstance(whole, Mapping)), who, "higher_is_better",
              "a class attribute True or False, so reports and leaderboards know the better direction "
              "(None only for a metric computing a dict of figures with different senses)")
+    figures = getattr(metric, "headline_figures", None)
+    if figures is not None:
+        from polymodal.evaluation import declared_direction
+
+        _require(isinstance(whole, Mapping) and not isinstance(figures, str) and bool(figures)
+                 and all(f in whole and isinstance(declared_direction(metric, f), bool) for f in figures),
+                 who, "headline_figures", f"keys of compute()'s dict, each with a declared direction "
+                 f"(higher_is_better or figure_directions); got {figures!r}")
     half = len(updates) // 2
     a, b = factory(**params), factory(**params)
     for args in updates[:half]:

@@ -98,7 +98,7 @@ if TYPE_CHECKING:
     from polymodal.plugins import Plugins
 
 #: The capabilities the built-in axes know; not a closed set (see the module docs).
-CAPABILITIES: frozenset[str] = frozenset({"classify", "embed", "caption", "generate", "transcribe"})
+CAPABILITIES: frozenset[str] = frozenset({"classify", "embed", "caption", "generate", "transcribe", "answer"})
 _CAPABILITY = re.compile(r"^[a-z][a-z0-9_.-]*$")
 
 LossOutput = tuple[torch.Tensor, dict[str, float]]
@@ -234,8 +234,9 @@ def _accepted(factory: Any, values: Mapping[str, Any]) -> dict[str, Any]:
 class PolymodalModel(nn.Module):
     """Base class of model plugins (see the module docstring for the contract).
 
-    Subclasses set ``capabilities`` and implement ``loss`` plus the methods
-    their capabilities require. ``encoders`` (an ``nn.ModuleDict`` keyed by
+    Subclasses implement ``loss`` plus the methods their capabilities
+    require. Capabilities are declared on the spec only; :func:`build_model`
+    sets ``capabilities`` on the instance (the class default is empty). ``encoders`` (an ``nn.ModuleDict`` keyed by
     input field) is the convention strategies rely on for freezing and
     adversarial perturbation of discrete inputs.
     """

@@ -52,6 +52,10 @@ def test_built_in_and_contrib_metrics_pass_the_metric_checker() -> None:
     captions = [(["a red circle"], [["a red circle", "red circle"]]), (["blue square"], [["a blue square"]]),
                 (["a green star"], [["green triangle"]])]
     check_metric(plugins.get("metrics", "bleu").load(), captions)
+    shards = [(torch.randn(4, 8, generator=g), torch.arange(4) + 4 * i, torch.randn(4, 8, generator=g),
+               torch.arange(4) + 4 * i) for i in range(2)]
+    figures = check_metric(plugins.get("metrics", "retrieval").load(), shards, ks=(1, 5))  # headline_figures too
+    assert {"text_to_image_recall@1", "image_to_text_recall@1"} <= set(figures)
 
 
 class LeakyFusion(nn.Module):
@@ -101,6 +105,23 @@ class MeanOfMeans(Metric):
         return self.mean
 
 
+class MisnamedHeadline(Metric):
+    """Declares a headline figure its ``compute()`` does not return."""
+
+    higher_is_better = True
+    headline_figures = ("mean_value",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, values: torch.Tensor) -> None:
+        self.total += values.sum()
+
+    def compute(self) -> dict:
+        return {"total": self.total}
+
+
 def test_checkers_name_the_broken_promise() -> None:
     with pytest.raises(ContractError, match="fusion LeakyFusion: missing modality: finite outputs"):
         check_fusion(LeakyFusion)
@@ -109,6 +130,8 @@ def test_checkers_name_the_broken_promise() -> None:
         check_metric(BatchMeanAccuracy, updates)
     with pytest.raises(ContractError, match="distributed merge"):
         check_metric(MeanOfMeans, [(torch.tensor([1.0, 2.0]),), (torch.tensor([5.0]),), (torch.tensor([0.0]),)])
+    with pytest.raises(ContractError, match="headline_figures: keys of compute"):
+        check_metric(MisnamedHeadline, [(torch.tensor([1.0, 2.0]),), (torch.tensor([5.0]),)])
     from polymodal.results import ResultRow
 
     with pytest.raises(ContractError, match="is repeated"):

@@ -184,6 +184,13 @@ class ConstantWER(Metric):
         return torch.tensor(0.4, dtype=torch.float64)
 
 
+class ConstantCER(ConstantWER):
+    """A chosen ``transcribe`` headline: constant 0.3."""
+
+    def compute(self) -> torch.Tensor:
+        return torch.tensor(0.3, dtype=torch.float64)
+
+
 def test_noise_and_importance_measure_the_wer_another_plugin_replaces(tmp_path):
     from polymodal import component
     from polymodal.testing import run_suite_with
@@ -192,11 +199,22 @@ def test_noise_and_importance_measure_the_wer_another_plugin_replaces(tmp_path):
     model = save_tiny_whisper(tmp_path / "whisper")
     suite = tmp_path / "asr.toml"
     text = SUITE.format(root=tmp_path / "data", model=model)
-    suite.write_text(text.replace('axes = ["task", "noise", "importance"]', 'axes = ["noise", "importance"]')
-                     .replace("severities = [1, 5]", "severities = [1]").replace("time_segments = 4", "time_segments = 2"))
+    # a second importance axis chooses its headline: ``headline = { transcribe = "fixed-cer" }``
+    chosen = '\n[axes.importance-cer]\naxis = "interpretability.importance"\ntime_segments = 2\n' \
+             'headline = { transcribe = "fixed-cer" }\n'
+    suite.write_text(text.replace('axes = ["task", "noise", "importance"]', 'axes = ["noise", "importance", "importance-cer"]')
+                     .replace("severities = [1, 5]", "severities = [1]").replace("time_segments = 4", "time_segments = 2")
+                     + chosen)
     replacement = component("metrics", "wer", ConstantWER, replaces="metric.asr", capabilities=["transcribe"])
-    rows = run_suite_with(suite, replacement, out=tmp_path / "out", limit=2)
+    added = component("metrics", "fixed-cer", ConstantCER, capabilities=["transcribe"])
+    rows = run_suite_with(suite, replacement, added, out=tmp_path / "out", limit=2)
     noise = [r["value"] for r in rows if r["axis"] == "robustness.noise" and r["metric"] == "word_accuracy"]
     assert noise == pytest.approx([0.6, 0.6])  # clean and severity 1: 1 - the replacement's 0.4
     imp = [r for r in rows if r["axis"] == "interpretability.importance" and r["metric"] == "segment_wer_increase"]
-    assert len(imp) == 2 and all(r["value"] == 0 and r["extra"]["clean_wer"] == pytest.approx(0.4) for r in imp)
+    by_label = {label: [r for r in imp if r["conditions"]["axis_label"] == label]
+                for label in ("importance", "importance-cer")}
+    assert len(by_label["importance"]) == 2 and all(
+        r["value"] == 0 and r["extra"]["clean_wer"] == pytest.approx(0.4) for r in by_label["importance"])
+    assert len(by_label["importance-cer"]) == 2 and all(
+        r["extra"]["clean_wer"] == pytest.approx(0.3) and r["extra"]["headline"] == "fixed-cer"
+        for r in by_label["importance-cer"])

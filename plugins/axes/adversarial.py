@@ -7,6 +7,16 @@ cross-entropy of the model's prediction; the rows report
 * ``robust_accuracy``: fraction of samples still classified correctly;
 * ``attack_success_rate``: fraction of originally-correct samples flipped.
 
+Accuracy here is the ``classify`` headline, the registered metric built by
+name (``accuracy``, or the axis's ``headline = { classify = "..." }``; see
+:mod:`.performance`), so a plugin that ``replaces`` it is what the rows
+measure. It is fed each sample's worst-case class scores: the attacked
+scores that first fooled the sample over the nested balls, else the last
+ones. Whether a sample is fooled (robust accuracy's worst case, and the
+attack success rate) is the attack's own criterion, argmax against the
+target, so the per-sample bookkeeping does not depend on the metric. A
+headline other than the default names the rows ``robust_<its row name>``.
+
 What is attacked, and how, comes from each field's modality traits (never
 its name): a ``perturb_input`` modality is attacked on its tensor -- in its
 unnormalised units when it declares ``normalised`` (mean/std undone), and
@@ -53,7 +63,7 @@ from polymodal.evaluation import AxisContext, EvalData, clean_batch, declared_di
 from polymodal.results import ResultRow
 from polymodal.streaming import is_streamed, iter_samples
 from polymodal.traits import ModalityTraits, normalisation, not_applicable
-from polymodal_plugins.axes.performance import Headline, headline
+from polymodal_plugins.axes.performance import HEADLINE, AccuracyMeter, Headline, check_headline, headline
 from polymodal_plugins.axes.samples import field_object, field_traits
 
 AXIS = "robustness.adversarial"
@@ -63,17 +73,23 @@ HIGHER_IS_BETTER = {"robust_accuracy": True, "attack_success_rate": False, "like
 
 
 
-def _clean_unit(ctx: AxisContext, accuracy: float, per_sample: list[float], extra: dict[str, Any] | None,
-                skipped: dict[str, str]) -> Iterator[ResultRow]:
+def _clean_unit(ctx: AxisContext, accuracy: float, per_sample: list[float] | None, extra: dict[str, Any] | None,
+                skipped: dict[str, str], metric: str = "robust_accuracy") -> Iterator[ResultRow]:
     """The ``clean`` unit both model kinds write: clean accuracy, and a reason row per field not attacked."""
     if ctx.unit_done("clean"):
         return
     with ctx.unit("clean"):
-        yield ctx.row("robust_accuracy", accuracy, extra=extra, attack="none", epsilon=0.0,
+        yield ctx.row(metric, accuracy, extra=extra, attack="none", epsilon=0.0,
                       per_sample=per_sample, higher_is_better=HIGHER_IS_BETTER["robust_accuracy"])
         for f, reason in skipped.items():
-            yield ctx.row("robust_accuracy", None, extra={"reason": reason}, modality=f,
+            yield ctx.row(metric, None, extra={"reason": reason}, modality=f,
                           attack="not_applicable", higher_is_better=HIGHER_IS_BETTER["robust_accuracy"])
+
+
+def _robust_name(head: Headline) -> str:
+    """``robust_accuracy`` for the default headline (whoever provides it), else ``robust_<row name>``."""
+    return "robust_accuracy" if head.name == HEADLINE[head.capability] else f"robust_{head.key}"
+
 
 @attrs.define
 class AdversarialParams:
@@ -96,6 +112,9 @@ class AdversarialParams:
     scales: dict[str, float] = attrs.field(factory=dict)
     batch_size: int = 64
     split: str | None = None
+    #: Capability -> registered metric measured as robust accuracy (``performance.HEADLINE`` fills the rest):
+    #: ``headline = { classify = "balanced-accuracy" }``. Lower-is-better metrics count as ``1 - value``.
+    headline: dict[str, str] | None = None
 
 
 class AdversarialAxis:
@@ -117,6 +136,10 @@ class AdversarialAxis:
                 raise ConfigError(f"axes.{AXIS}.{key}: epsilons must be >= 0")
         if p.batch_size < 1 or p.steps < 1:
             raise ConfigError(f"axes.{AXIS}: batch_size and steps must be positive")
+
+    def validate(self, plugins: Any) -> None:
+        """The ``headline`` metric names against the registry, before anything trains."""
+        check_headline(plugins, self.params.headline, f"axes.{AXIS}")
 
     def _attacks(self, ctx: AxisContext) -> dict[tuple[str, str], Any]:
         p = self.params
@@ -173,6 +196,11 @@ class AdversarialAxis:
         jobs = [(t, a, norm) for t in targets for (a, norm) in attacks
                 if not ctx.unit_done("attack", modality="+".join(t), attack=a, norm=norm)]
         counts: dict[Any, SumMetric] = {}
+        head = headline(ctx.plugins, "classify", p.headline)
+        robust_name = _robust_name(head)
+        # The headline metric per condition, fed each sample's worst-case scores (module docs).
+        meters = {key: AccuracyMeter(head) for key in ["clean"] + [("+".join(g), a, norm, e)
+                                                                   for g, a, norm in jobs for e in eps_of[norm]]}
 
         def add(key: Any, value: Any) -> None:
             counts.setdefault(key, SumMetric()).update(torch.as_tensor(float(value)))
@@ -193,12 +221,14 @@ class AdversarialAxis:
             batch = clean_batch(data, split, chunk, dataset, samples=read)[1].to(ctx.device)
             target = model.target(batch).to(ctx.device)
             with torch.no_grad():
-                clean_ok = model.predict(batch).argmax(-1) == target
+                clean_scores = model.predict(batch)
+            clean_ok = clean_scores.argmax(-1) == target
+            meters["clean"].add(clean_scores, target)
             add("total", len(chunk))
             add("clean", clean_ok.sum())
-            per.setdefault("clean", []).extend(clean_ok.float().tolist())
             for group, name, norm in jobs:
                 robust = clean_ok.clone()
+                fooling = clean_scores
                 spaces, apply = self._spaces(model, batch, group, data)
                 for eps in eps_of[norm]:
                     gen = torch.Generator()
@@ -210,11 +240,13 @@ class AdversarialAxis:
                     with torch.no_grad():
                         adv_batch, offsets = apply(deltas)
                         with offsets:
-                            robust &= model.predict(adv_batch).argmax(-1) == target
+                            scores = model.predict(adv_batch)
+                    # A sample fooled at a smaller epsilon keeps the scores that fooled it (nested balls).
+                    fooling = torch.where(robust[:, None], scores, fooling)
+                    robust &= scores.argmax(-1) == target
                     key = ("+".join(group), name, norm, eps)
-                    add(("robust",) + key, robust.sum())
+                    meters[key].add(fooling, target)
                     add(("flipped",) + key, (clean_ok & ~robust).sum())
-                    per.setdefault(("robust",) + key, []).extend(robust.float().tolist())
                     kept = clean_ok.nonzero().flatten().tolist()
                     per.setdefault(("flipped",) + key, []).extend((~robust[kept]).float().tolist())
                     per_ids.setdefault(("flipped",) + key, []).extend(chunk[i] for i in kept)
@@ -227,14 +259,15 @@ class AdversarialAxis:
 
         # Every rank reaches here with the same keys (jobs and epsilons do not depend on the shard);
         # a rank with an empty shard still takes part in each metric's synchronisation.
-        for key in ["total", "clean"] + [(kind, "+".join(g), a, norm, e) for kind in ("robust", "flipped")
+        for key in ["total", "clean"] + [("flipped", "+".join(g), a, norm, e)
                                          for g, a, norm in jobs for e in eps_of[norm]]:
             counts.setdefault(key, SumMetric())
+        # Every rank computes every meter, in one order (each a collective), before any branch on the data.
+        headlines = {key: meter.compute()[(head.key, None)] for key, meter in meters.items()}
         worst_keys = sorted(("+".join(g), a, norm, e, f) for g, a, norm in jobs for e in eps_of[norm] for f in g)
         worst = dict(zip(worst_keys, ctx.all_reduce_max([worst.get(k, 0.0) for k in worst_keys]), strict=True))
         # Gathered in a fixed key order on every rank, whatever its shard held.
-        per_keys = ["clean"] + [(kind, "+".join(g), a, norm, e) for kind in ("robust", "flipped")
-                                for g, a, norm in jobs for e in eps_of[norm]]
+        per_keys = [("flipped", "+".join(g), a, norm, e) for g, a, norm in jobs for e in eps_of[norm]]
         parts = ctx.all_gather_object((per, per_ids))  # one collective for every key
         per = {k: [x for part, _ in parts for x in part.get(k, [])] for k in per_keys}
         per_ids = {k: [x for _, part in parts for x in part.get(k, [])] for k in per_keys}
@@ -242,7 +275,9 @@ class AdversarialAxis:
         if not total:
             return
         clean_correct = float(counts["clean"].compute())
-        yield from _clean_unit(ctx, clean_correct / total, per["clean"], None, skipped)
+        extra_head = None if robust_name == "robust_accuracy" else {"headline": head.name}
+        yield from _clean_unit(ctx, headlines["clean"], meters["clean"].samples.get((head.key, None)), extra_head,
+                               skipped, robust_name)
         for group, name, norm in jobs:
             label = "+".join(group)
             with ctx.unit("attack", modality=label, attack=name, norm=norm):
@@ -250,12 +285,11 @@ class AdversarialAxis:
                     key = (label, name, norm, eps)
                     extra = {"samples": int(total), "clean_correct": int(clean_correct),
                              "max_perturbation": {f: worst.get(key + (f,), 0.0) for f in group},
-                             "scales": {f: self._scale(model, f) for f in group}}
-                    robust = float(counts[("robust",) + key].compute())
+                             "scales": {f: self._scale(model, f) for f in group}, **(extra_head or {})}
                     flipped = float(counts[("flipped",) + key].compute())
                     conds = {"modality": label, "attack": name, "norm": norm, "epsilon": eps}
-                    yield ctx.row("robust_accuracy", robust / total, extra=extra, **conds,
-                                  per_sample=per[("robust",) + key],
+                    yield ctx.row(robust_name, headlines[key], extra=extra, **conds,
+                                  per_sample=meters[key].samples.get((head.key, None)),
                                   higher_is_better=HIGHER_IS_BETTER["robust_accuracy"])
                     yield ctx.row("attack_success_rate", flipped / clean_correct if clean_correct else None,
                                   extra=extra, **conds, per_sample=per[("flipped",) + key] or None,
@@ -296,12 +330,14 @@ class AdversarialAxis:
         dataset = data.splits[split]
         indices = list(ctx.shard(ctx.limited(len(dataset)), block=p.batch_size))
         per: dict[Any, list[float]] = {}
+        head = headline(ctx.plugins, "answer", p.headline)
+        robust_name = _robust_name(head)
         model.eval()
         for done, lo in enumerate(range(0, len(indices), p.batch_size)):
             chunk = indices[lo:lo + p.batch_size]
             samples = [dataset[i] for i in chunk]
             batch = with_raw_texts(data, samples=samples, batch=data.collate(samples).to(ctx.device))
-            score, loglik = _answer_objective(model, samples, headline(ctx.plugins, "answer"))
+            score, loglik = _answer_objective(model, samples, head)
             with torch.no_grad():
                 clean = score(batch)
                 clean_ll = loglik(batch).detach().float().cpu()
@@ -341,16 +377,18 @@ class AdversarialAxis:
         mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
         extra = {"samples": total, "target": "reference answer (most common human answer, or the right option)",
                  "clean_answer_loglik": mean(per["clean_ll"])}
-        yield from _clean_unit(ctx, mean(per["clean"]), per["clean"], extra, skipped)
+        if robust_name != "robust_accuracy":
+            extra["headline"] = head.name
+        yield from _clean_unit(ctx, mean(per["clean"]), per["clean"], extra, skipped, robust_name)
         for group, name, norm in jobs:
             label = "+".join(group)
             with ctx.unit("attack", modality=label, attack=name, norm=norm):
                 for eps in eps_of[norm]:
                     conds = {"modality": label, "attack": name, "norm": norm, "epsilon": eps}
-                    for metric, kind in (("robust_accuracy", "robust"), ("likelihood_drop", "drop")):
+                    for metric, kind in ((robust_name, "robust"), ("likelihood_drop", "drop")):
                         values = per[(kind, label, name, norm, eps)]
                         yield ctx.row(metric, mean(values), extra=extra, **conds, per_sample=values,
-                                      higher_is_better=hib[metric])
+                                      higher_is_better=hib["robust_accuracy" if kind == "robust" else metric])
 
     def _scale(self, model: Any, field: str) -> float:
         if field in self.params.scales:

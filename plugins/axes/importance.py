@@ -8,6 +8,9 @@ Modality importance
     The value function ``v(S)`` is accuracy or the mean probability of the
     true class on the evaluation split, so by the efficiency property the
     values sum to ``v(all) - v(none)``; the axis records that residual.
+    Accuracy is the ``classify`` headline built by name (registered
+    ``accuracy``, a plugin that ``replaces`` it, or the axis's
+    ``headline = { classify = "..." }``; extra ``headline`` names a chosen one).
 
 Feature attribution (fields whose modality is ``continuous`` and ``perturb_input``)
     *integrated gradients* of the true-class logit with a midpoint Riemann
@@ -27,7 +30,10 @@ Time occlusion (``transcribe`` models)
     that part's importance. Rows ``segment_wer_increase`` per ``segment``
     (its position, 0 = start of the clip) and ``segment_importance_spread``
     (max minus min over positions). Modality ablation needs several input
-    fields and is not run for a model that reads one.
+    fields and is not run for a model that reads one. The error rate is the
+    ``transcribe`` headline built by name (registered ``wer``, or the axis's
+    ``headline = { transcribe = "cer" }``; extra ``headline`` names it), so a
+    plugin that ``replaces`` it is what is measured.
 
 Time occlusion (classifiers)
     for each attributable field whose modality declares a time dimension
@@ -146,6 +152,15 @@ class ImportanceAxis:
     batch_size: int = attrs.field(default=32, validator=attrs.validators.ge(1))
     #: Transcribers: how many equal time segments each clip is cut into for occlusion.
     time_segments: int = attrs.field(default=8, validator=attrs.validators.ge(2))
+    #: Capability -> registered metric (``performance.HEADLINE`` fills the rest), as for the robustness axes:
+    #: ``headline = { transcribe = "cer" }`` makes time occlusion measure the rise of the CER.
+    headline: dict[str, str] | None = None
+
+    def validate(self, plugins: Any) -> None:
+        """The ``headline`` metric names against the registry, before anything trains."""
+        from polymodal_plugins.axes.performance import check_headline
+
+        check_headline(plugins, self.headline, "axes.interpretability.importance")
 
     def run(self, model: Any, data: EvalData, ctx: AxisContext) -> Iterator[ResultRow]:
         if ctx.rank != 0:  # coalition values need every sample; rank 0 measures the whole split
@@ -194,7 +209,7 @@ class ImportanceAxis:
             raise ConfigError("axis interpretability.importance: the transcriber reads no continuous field")
         # The transcribe headline (registered ``wer``; a plugin that replaces it is what is used), one
         # metric for the clean transcripts and one per occluded segment.
-        head = headline(ctx.plugins, "transcribe")
+        head = headline(ctx.plugins, "transcribe", self.headline)
         k = self.time_segments
         clean_metric = head.build(normalize=True)
         occluded = [head.build(normalize=True) for _ in range(k)]
@@ -225,7 +240,7 @@ class ImportanceAxis:
             clean = head.value(clean_metric)
             rises = [clean - head.value(m) for m in occluded]
         extra = {"field": field, "segments": k, "clean_wer": 1.0 - clean, "baseline": self.baseline,
-                 "higher_is_better": True}
+                 "higher_is_better": True, "headline": head.name}
         for j, rise in enumerate(rises):
             yield ctx.row("segment_wer_increase", rise, extra=extra, method="time_occlusion", segment=j)
         yield ctx.row("segment_importance_spread", max(rises) - min(rises), extra={**extra, "values": rises},
@@ -279,22 +294,36 @@ class ImportanceAxis:
     # -- modality importance ------------------------------------------------------------------
     def _modalities(self, model: Any, data: EvalData, ctx: AxisContext, split: str, target: str,
                     fields: list[str]) -> Iterator[ResultRow]:
+        from polymodal_plugins.axes.performance import AccuracyMeter, headline
+
         coalitions = [frozenset(c) for r in range(len(fields) + 1) for c in itertools.combinations(fields, r)]
         sums = {c: 0.0 for c in coalitions}
+        # ``value = "accuracy"``: the classify headline (registered ``accuracy``, a replacement, or ``headline``).
+        head = headline(ctx.plugins, "classify", self.headline) if self.value == "accuracy" else None
+        meters = {c: AccuracyMeter(head) for c in coalitions} if head is not None else {}
         count = 0
         with torch.no_grad():
             for chunk in chunks(data, ctx, split, self.batch_size, what="importance: coalitions", sharded=False):
                 y = chunk.batch.targets[target].long()
                 for c in coalitions:
                     logits = model.predict(without(chunk.batch, [f for f in fields if f not in c]))
-                    sums[c] += float(_value(logits, y, self.value).sum())
+                    if head is not None:
+                        meters[c].add(logits, y)
+                    else:
+                        sums[c] += float(_value(logits, y, self.value).sum())
                 count += len(chunk.indices)
         if count == 0:
             return
-        v = {c: s / count for c, s in sums.items()}
+        if head is not None:
+            with ctx.local():  # rank 0 measured every sample: no collectives
+                v = {c: meters[c].compute()[(head.key, None)] for c in coalitions}
+        else:
+            v = {c: s / count for c, s in sums.items()}
         full, empty = v[frozenset(fields)], v[frozenset()]
         extra = {"value": self.value, "full": full, "empty": empty, "samples": count,
                  "coalitions": {"+".join(sorted(c)) or "none": val for c, val in v.items()}}
+        if head is not None:
+            extra["headline"] = head.name
         if "ablation" in self.methods:
             drops = {f: full - v[frozenset(fields) - {f}] for f in fields}
             for f, d in drops.items():

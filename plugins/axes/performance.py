@@ -8,12 +8,17 @@ after the documented normalisation) for a ``transcribe`` model. All are
 higher-is-better, so the curve summaries read the same for every kind and a
 transcriber's ``corruption_error`` is its mean WER.
 
-The classify, transcribe and answer headlines are registered metrics built by
-name (:data:`HEADLINE`, or an axis's ``headline`` parameter), never imported:
-a plugin that ``replaces`` ``accuracy``, ``wer`` or ``vqa-accuracy`` is what
-the robustness axes measure. A lower-is-better metric (its declared
-``higher_is_better`` is False) becomes ``1 - value``. Metric states
-synchronise through torchmetrics on every rank, an empty shard's included.
+Every headline is a registered metric built by name (:data:`HEADLINE`, or an
+axis's ``headline`` parameter), never imported: a plugin that ``replaces``
+``accuracy``, ``retrieval``, ``wer`` or ``vqa-accuracy`` is what the
+robustness axes measure. A lower-is-better metric (its declared
+``higher_is_better``, or for a figure of a dict its ``figure_directions``
+entry, is False) becomes ``1 - value``. A metric computing a dict of figures
+names the one(s) that are its headline in ``headline_figures`` (the
+``retrieval`` metric: recall@1 text->image and image->text), never found by
+a name guess. Metric states synchronise through torchmetrics on every rank,
+an empty shard's included; the embedding meter gathers the embeddings on
+every rank instead and ranks the whole split locally.
 """
 
 from __future__ import annotations
@@ -26,15 +31,19 @@ import torch
 import attrs
 
 from polymodal.batch import Batch
-from polymodal.errors import ConfigError
+from polymodal.errors import ConfigError, UnknownNameError
 from polymodal.evaluation import declared_direction
 from polymodal.stats import consistent_per_sample
 
 
-#: Default headline metric (registry name) per model capability. ``embed`` keeps the meter's own recall@1:
-#: the registered ``retrieval`` counts ties in the positive's favour, so a missing modality (every
-#: embedding equal) would score recall 1.0 instead of chance.
-HEADLINE: dict[str, str] = {"classify": "accuracy", "transcribe": "wer", "answer": "vqa-accuracy"}
+#: Default headline metric (registry name) per model capability. ``embed``: the registered ``retrieval``,
+#: whose declared ``headline_figures`` are recall@1 both ways (what the meter reported before it was built
+#: by name); its kernel ranks ties by index, so a collapsed model (the ``missing`` corruption makes every
+#: embedding equal) scores about chance, not 1.0.
+HEADLINE: dict[str, str] = {"classify": "accuracy", "embed": "retrieval", "transcribe": "wer",
+                            "answer": "vqa-accuracy"}
+#: What an ``embed`` headline is built with (the retrieval axis's default ``ks``; the embed contract).
+EMBED_PARAMS: dict[str, Any] = {"ks": (1, 5, 10)}
 #: Row names of the default headlines (what rows were called before headlines were chosen by name).
 _DEFAULT_KEYS = {"classify": "accuracy", "transcribe": "word_accuracy", "answer": "qa_accuracy"}
 
@@ -55,13 +64,20 @@ def check_headline(plugins: Any, chosen: Mapping[str, str] | None, where: str) -
         if cap not in HEADLINE:
             raise ConfigError(f"{where}.headline: no headline is chosen by name for capability {cap!r} "
                               f"(choosable: {', '.join(sorted(HEADLINE))})")
-        spec = plugins.get("metrics", name)  # unknown: did-you-mean
+        try:
+            spec = plugins.get("metrics", name)
+        except UnknownNameError as exc:  # the registry's did-you-mean, under the key that named it
+            raise ConfigError(f"{where}.headline.{cap}: {exc}") from None
         if cap not in spec.capabilities:
             raise ConfigError(f"{where}.headline.{cap}: metric {name!r} does not declare capability {cap!r} "
                               f"(its spec says {sorted(spec.capabilities) or 'none'})")
-        if not isinstance(getattr(spec.load(), "higher_is_better", None), bool):
-            raise ConfigError(f"{where}.headline.{cap}: metric {name!r} declares no boolean higher_is_better, "
-                              "so its figure cannot be turned into a higher-is-better headline")
+        factory = spec.load()
+        # A dict of figures of different senses names its headline figures; their directions are read
+        # (figure_directions) when the metric is built, at the start of the axis.
+        if not isinstance(getattr(factory, "higher_is_better", None), bool) and \
+                getattr(factory, "headline_figures", None) is None:
+            raise ConfigError(f"{where}.headline.{cap}: metric {name!r} declares neither a boolean higher_is_better "
+                              "nor headline_figures, so its figure cannot be turned into a higher-is-better headline")
 
 
 @attrs.frozen
@@ -77,21 +93,33 @@ class Headline:
     @property
     def key(self) -> str:
         """The row's metric name: the legacy name for the default metric, else the metric's (``1-`` if inverted)."""
-        if self.name == HEADLINE[self.capability]:
+        if self.name == HEADLINE[self.capability] and self.capability in _DEFAULT_KEYS:
             return _DEFAULT_KEYS[self.capability]
         hib = getattr(self.factory, "higher_is_better", True)
+        if not isinstance(hib, bool):  # a dict of figures: the sense of its one declared headline figure
+            figures = headline_figures(self.factory)
+            hib = declared_direction(self.factory, figures[0]) if figures and len(figures) == 1 else None
         return self.name if hib is not False else f"1-{self.name}"
 
     def value(self, metric: Any) -> float:
-        """The metric's ``compute()`` (a collective under torchrun) as a higher-is-better number."""
+        """The metric's ``compute()`` (a collective under torchrun) as a higher-is-better number.
+
+        A dict's figure is the one the metric declares in ``headline_figures`` (exactly one), else the
+        key equal to the metric's registry name."""
         out = metric.compute()
+        figure = None
         if isinstance(out, dict):
-            if self.name not in out:
-                raise ConfigError(f"headline metric {self.name!r} computes several figures "
-                                  f"({', '.join(out)}) and none named {self.name!r}; a headline needs one")
-            out = out[self.name]
+            declared = headline_figures(metric)
+            if declared is not None and len(declared) != 1:
+                raise ConfigError(f"headline metric {self.name!r} declares headline_figures {list(declared)}; "
+                                  f"a {self.capability} headline needs exactly one")
+            figure = declared[0] if declared else self.name
+            if figure not in out:
+                raise ConfigError(f"headline metric {self.name!r} computes several figures ({', '.join(out)}) "
+                                  f"and none named {figure!r}; declare the headline in headline_figures")
+            out = out[figure]
         value = float(out)
-        return value if declared_direction(metric) is not False else 1.0 - value
+        return value if declared_direction(metric, figure) is not False else 1.0 - value
 
 
 def headline(plugins: Any, capability: str, chosen: Mapping[str, str] | None = None) -> Headline:
@@ -99,6 +127,17 @@ def headline(plugins: Any, capability: str, chosen: Mapping[str, str] | None = N
     name = headline_names(chosen)[capability]
     spec = plugins.get("metrics", name)
     return Headline(capability, name, lambda **kw: plugins.build("metrics", name, **kw), spec.load())
+
+
+def headline_figures(metric: Any) -> tuple[str, ...] | None:
+    """The ``compute()`` keys a metric declares as its headline (``headline_figures``); None: undeclared."""
+    declared = getattr(metric, "headline_figures", None)
+    if declared is None or isinstance(declared, property):  # a class's property: known once built
+        return None
+    if isinstance(declared, str) or not all(isinstance(f, str) for f in declared):
+        raise ConfigError(f"metric {type(metric).__name__}: headline_figures must be a sequence of "
+                          f"compute() keys, got {declared!r}")
+    return tuple(declared)
 
 
 def _gathered(local: list[float]) -> list[float]:
@@ -151,9 +190,14 @@ class AccuracyMeter(PerformanceMeter):
     def update(self, model: Any, batch: Batch, samples: list[dict[str, Any]] | None = None) -> None:
         with torch.no_grad():
             logits = model.predict(batch).float()
-        target = model.target(batch).to(logits.device)
-        self.outputs.append((logits.cpu(), target.reshape(-1).long().cpu()))
-        self.hits += (logits.argmax(-1) == target).float().cpu().reshape(-1).tolist()
+        self.add(logits, model.target(batch))
+
+    def add(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        """One batch of class scores ``[B, C]`` and targets ``[B]`` (the adversarial axis feeds attacked ones)."""
+        logits = logits.detach().float().cpu()
+        target = target.reshape(-1).long().cpu()
+        self.outputs.append((logits, target))
+        self.hits += (logits.argmax(-1) == target).float().tolist()
 
     def compute(self) -> dict[tuple[str, str | None], float]:
         from polymodal.evaluation import all_reduce_max
@@ -175,22 +219,31 @@ class AccuracyMeter(PerformanceMeter):
 
 
 class RecallMeter(PerformanceMeter):
-    """Recall@1 between the two fields of an embedding pair, both directions.
+    """The ``embed`` headline (``retrieval``: recall@1 both ways) between the two fields of an embedding pair.
 
-    Sample ``i`` of one field matches sample ``i`` of the other. Embeddings are
-    gathered for the whole split first: retrieval ranks against every item.
-    Under ``torchrun`` each rank embeds its contiguous shard and the shards are
-    gathered in rank order, which is the split's order.
+    Sample ``i`` of one field matches sample ``i`` of the other. The metric follows the embed contract
+    the retrieval axis feeds: built with ``ks`` (:data:`EMBED_PARAMS`), updated with ``(gallery,
+    gallery_ids, queries, query_gallery_ids)`` -- the pair's second field is the gallery, so the
+    ``text_to_image_<figure>`` keys are ``a->b`` and ``image_to_text_<figure>`` ``b->a`` -- and its
+    declared ``headline_figures`` are the rows (named ``<figure>``, ``1-<figure>`` when lower is
+    better); a metric declaring none and computing one number gives one row, direction ``a<->b``.
+    Per-sample scores come from ``compute_details()`` where the metric offers it.
+
+    Embeddings are gathered for the whole split first: retrieval ranks against every item. Under
+    ``torchrun`` each rank embeds its contiguous shard, every rank gathers every shard (rank order =
+    split order; one unconditional collective, an empty shard's included) and measures the whole split
+    itself with metric syncs kept local, so every rank holds the same figures.
     """
 
-    def __init__(self, pair: tuple[str, str]):
+    def __init__(self, pair: tuple[str, str], head: Headline):
         self.pair = pair
+        self.head = head
         self.embeddings: dict[str, list[torch.Tensor]] = {f: [] for f in pair}
         self.samples = {}
+        self.figures = _embed_figures(head, pair)
 
     def keys(self) -> list[tuple[str, str | None]]:
-        a, b = self.pair
-        return [("recall@1", f"{a}->{b}"), ("recall@1", f"{b}->{a}")]
+        return [key for key, _figure, _hib in self.figures]
 
     def update(self, model: Any, batch: Batch, samples: list[dict[str, Any]] | None = None) -> None:
         with torch.no_grad():
@@ -198,32 +251,73 @@ class RecallMeter(PerformanceMeter):
                 self.embeddings[f].append(model.embed(batch, f).float().cpu())
 
     def compute(self) -> dict[tuple[str, str | None], float]:
-        from torchmetrics.retrieval import RetrievalRecall
-
         from polymodal.evaluation import all_gather_object, local
 
         local_emb = {f: torch.cat(self.embeddings[f]) if self.embeddings[f] else torch.zeros(0, 0)
                      for f in self.pair}
-        # Every rank gathers every shard (in rank order = split order) and ranks all queries against the
-        # whole gallery itself, outside any metric sync: RetrievalRecall's list states (reduce fx None)
-        # would skip the gather on a rank without queries and leave the others waiting.
-        parts = all_gather_object(local_emb)
-        a, b = (torch.cat([p[f] for p in parts if p[f].numel()]) for f in self.pair)
+        parts = all_gather_object(local_emb)  # every rank, whatever its shard held
+        a, b = (torch.cat([p[f] for p in parts if p[f].numel()] or [torch.zeros(0, 0)]) for f in self.pair)
         n = len(a)
+        if not n:  # no sample on any rank
+            return {key: float("nan") for key in self.keys()}
+        with local():  # every rank holds the whole split: no metric sync
+            metric = self.head.build(**EMBED_PARAMS)
+            ids = torch.arange(n)
+            metric.update(b, ids, a, ids)  # gallery: the pair's second field; queries: its first
+            details = getattr(metric, "compute_details", None)
+            value, per_query = details() if callable(details) else (metric.compute(), {})
         out: dict[tuple[str, str | None], float] = {}
-        with local():
-            for (_m, name), q, g in zip(self.keys(), (a, b), (b, a), strict=True):
-                recall = RetrievalRecall(top_k=1)
-                indexes = torch.arange(n).repeat_interleave(n)
-                sim = q @ g.T
-                recall.update(sim.flatten(), torch.eye(n, dtype=torch.bool).flatten(), indexes=indexes)
-                out[("recall@1", name)] = float(recall.compute())
-                # A query scores 1 when no other item scores above its own (every rank holds all queries).
-                hits = ((sim > sim.diagonal()[:, None]).sum(1) == 0).float().tolist() if n else []
-                scores = consistent_per_sample(hits, out[("recall@1", name)])
-                if scores is not None:
-                    self.samples[("recall@1", name)] = scores
+        for key, figure, hib in self.figures:
+            if figure is None:
+                if isinstance(value, dict):
+                    raise ConfigError(f"embed headline metric {self.head.name!r} computes several figures "
+                                      f"({', '.join(value)}) and declares no headline_figures naming its headline")
+                got, scores = float(value), None
+            else:
+                if not isinstance(value, dict) or figure not in value:
+                    raise ConfigError(f"embed headline metric {self.head.name!r} declares headline figure "
+                                      f"{figure!r}, which its compute() does not return")
+                got = float(value[figure])
+                raw = per_query.get(figure)
+                scores = [float(x) for x in raw] if raw is not None and len(raw) == n else None
+            if hib is False:
+                got = 1.0 - got
+                scores = None if scores is None else [1.0 - x for x in scores]
+            out[key] = got
+            matched = consistent_per_sample(scores, got)
+            if matched is not None:
+                self.samples[key] = matched
         return out
+
+
+def _embed_figures(head: Headline, pair: tuple[str, str]) -> list[tuple[tuple[str, str], str | None, bool | None]]:
+    """``((row metric, direction), compute() key or None, declared direction)`` of each embed headline row.
+
+    Read from a built instance (``headline_figures`` and ``figure_directions`` may depend on its
+    parameters), so a metric whose facts do not fit is refused when the axis starts, before any data.
+    """
+    from polymodal_plugins.axes.retrieval import PREFIXES
+
+    a, b = pair
+    metric = head.build(**EMBED_PARAMS)
+    declared = headline_figures(metric)
+    if declared is None:
+        hib = declared_direction(metric)
+        if hib is None:
+            raise ConfigError(f"embed headline metric {head.name!r} declares neither headline_figures nor a "
+                              "boolean higher_is_better")
+        return [((head.name if hib else f"1-{head.name}", f"{a}<->{b}"), None, hib)]
+    sides = {PREFIXES[0]: f"{a}->{b}", PREFIXES[1]: f"{b}->{a}"}
+    rows = []
+    for figure in declared:
+        prefix = next((p for p in PREFIXES if figure.startswith(p)), None)
+        hib = declared_direction(metric, figure)
+        if prefix is None or hib is None:
+            raise ConfigError(f"embed headline metric {head.name!r}: headline figure {figure!r} must start with "
+                              f"{' or '.join(PREFIXES)} (the direction) and have a declared direction")
+        name = figure[len(prefix):]
+        rows.append(((name if hib else f"1-{name}", sides[prefix]), figure, hib))
+    return rows
 
 
 class WordAccuracyMeter(PerformanceMeter):
@@ -330,7 +424,9 @@ def meter_factory(model: Any, pair: list[str] | None, plugins: Any,
         if len(fields) != 2 or any(f not in model.embed_fields for f in fields):
             raise ConfigError(f"pair: expected two of the model's embedding fields "
                               f"({', '.join(model.embed_fields)}), got {list(fields)}")
-        return lambda: RecallMeter((fields[0], fields[1]))
+        head = headline(plugins, "embed", chosen)
+        _embed_figures(head, (fields[0], fields[1]))  # refuse a metric whose facts do not fit, before any data
+        return lambda: RecallMeter((fields[0], fields[1]), head)
     if "transcribe" in caps:
         from polymodal_plugins.axes.samples import transcript_field
 

@@ -68,7 +68,8 @@ class RetrievalRecall(Metric):
     metric declares ``higher_is_better = None`` and each figure's sense in
     ``figure_directions`` (read by :func:`polymodal.evaluation.declared_direction`).
     :meth:`compute_details` adds the per-query scores behind each mean (the
-    retrieval axis's intervals).
+    retrieval axis's intervals). ``headline_figures`` names recall@1 (the
+    smallest K) both ways, the embedding models' robustness headline.
     """
 
     is_differentiable = False
@@ -88,6 +89,12 @@ class RetrievalRecall(Metric):
         """Each ``compute()`` key's sense: ranks lower-is-better, everything else higher."""
         names = [f"recall@{k}" for k in self.ks] + ["mean_rank", "median_rank", "mrr", "map"]
         return {f"{side}_{n}": not n.endswith("_rank") for side in ("text_to_image", "image_to_text") for n in names}
+
+    @property
+    def headline_figures(self) -> tuple[str, str]:
+        """The figures a robustness axis compares as this metric's headline: recall at the smallest K, both ways."""
+        k = min(self.ks)
+        return f"text_to_image_recall@{k}", f"image_to_text_recall@{k}"
 
     def update(self, image_embeddings: torch.Tensor, image_ids: torch.Tensor,
                text_embeddings: torch.Tensor, text_image_ids: torch.Tensor) -> None:

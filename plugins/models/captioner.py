@@ -291,8 +291,6 @@ class Captioner(PolymodalModel):
     validated by :func:`polymodal.model_api.build_model` and read as ``ctx.params``.
     """
 
-    capabilities = frozenset({"caption"})
-
     def __init__(self, config: ModelConfig, ctx: ModelContext) -> None:
         super().__init__(config, ctx)
         p: CaptionerParams = ctx.params

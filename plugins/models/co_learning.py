@@ -32,8 +32,6 @@ from polymodal_plugins.models.heads import mlp_head
 class CoLearning(PolymodalModel):
     """Unimodal classifiers sharing a similarity space."""
 
-    capabilities = frozenset({"classify"})
-
     def __init__(self, config: ModelConfig, ctx: ModelContext):
         super().__init__(config, ctx)
         build_encoders(self, config, ctx)
@@ -42,7 +40,6 @@ class CoLearning(PolymodalModel):
         self.heads = nn.ModuleDict(
             {f: mlp_head(int(e.output_dim), self.num_classes, config.head) for f, e in self.encoders.items()}
         )
-
 
     def field_logits(self, batch: Batch, field: str) -> torch.Tensor:
         """Logits of the unimodal classifier of ``field`` alone."""

@@ -26,8 +26,6 @@ MAX_LOGIT_SCALE = 100.0
 class DualEncoder(PolymodalModel):
     """Two towers in one embedding space."""
 
-    capabilities = frozenset({"embed"})
-
     def __init__(self, config: ModelConfig, ctx: ModelContext):
         super().__init__(config, ctx)
         build_encoders(self, config, ctx)

@@ -20,8 +20,6 @@ from polymodal_plugins.models.heads import mlp_head
 class FusionClassifier(PolymodalModel):
     """Classify any combination of input fields through a swappable fusion."""
 
-    capabilities = frozenset({"classify"})
-
     def __init__(self, config: ModelConfig, ctx: ModelContext):
         super().__init__(config, ctx)
         build_encoders(self, config, ctx)

@@ -51,8 +51,6 @@ _TEXT_META_KEYS = ("text", "raw", "strings")
 class HFClip(PolymodalModel):
     """A transformers CLIP-style dual encoder (CLIP, SigLIP) behind the polymodal model interface."""
 
-    capabilities = frozenset({"embed", "classify"})
-
     def __init__(self, config: ModelConfig, ctx: ModelContext):
         super().__init__(config, ctx)
         from transformers import AutoImageProcessor, AutoModel, AutoTokenizer

@@ -56,8 +56,6 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 class HFVLM(PolymodalModel):
     """transformers image-text-to-text behind the polymodal model interface (``answer``, ``caption``)."""
 
-    capabilities = frozenset({"answer", "caption"})
-
     def __init__(self, config: ModelConfig, ctx: ModelContext):
         super().__init__(config, ctx)
         from transformers import AutoModelForImageTextToText, AutoProcessor

@@ -58,8 +58,6 @@ def split_windows(wave: np.ndarray, window: int) -> list[np.ndarray]:
 class HFWhisper(PolymodalModel):
     """transformers Whisper behind the polymodal model interface (``transcribe``)."""
 
-    capabilities = frozenset({"transcribe"})
-
     def __init__(self, config: ModelConfig, ctx: ModelContext):
         super().__init__(config, ctx)
         from transformers import WhisperForConditionalGeneration, WhisperProcessor

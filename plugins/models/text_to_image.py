@@ -156,8 +156,6 @@ class TextToImage(PolymodalModel):
     built-in text encoder with any registered one.
     """
 
-    capabilities = frozenset({"generate"})
-
     def __init__(self, config: ModelConfig, ctx: ModelContext) -> None:
         super().__init__(config, ctx)
         p: TextToImageParams = ctx.params

@@ -32,8 +32,6 @@ _KNOWN = {"model", "audio_field", "text_field", "device", "compute_type", "cpu_t
 class FasterWhisper(PolymodalModel):
     """faster-whisper's ``WhisperModel`` transcribing the audio field."""
 
-    capabilities = frozenset({"transcribe"})
-
     def __init__(self, config: Any, ctx: Any):
         super().__init__(config, ctx)
         from faster_whisper import WhisperModel
