@@ -241,13 +241,35 @@ def build_parser(plugins: Plugins) -> argparse.ArgumentParser:
 def process_exit(code: int) -> None:
     """End the process with ``code``, skipping C++ teardown in a ``torchrun`` worker.
 
-    A torchrun worker sometimes aborted *after* its work was done and stored
-    (``terminate called without an active exception``, SIGABRT, no Python
-    frame: a C++ thread still joinable while the interpreter tears torch's
-    distributed objects down), which torchrun reports as a failed job: seen
-    about once in ten 2-process runs here. The process group is already
-    destroyed and every result fsynced when this runs, so a worker flushes its
-    streams, runs the ``atexit`` handlers and leaves with ``os._exit``; one
+    Why (issue 16; native backtrace from a core dump of a worker run with the
+    normal exit): a torchrun worker sometimes aborted *after* its work was
+    done and stored, ``terminate called without an active exception``
+    (SIGABRT, no Python frame). The aborting thread is one of gloo's worker
+    threads (``ProcessGroupGloo::runLoop``): it had just completed our last
+    ``all_gather`` (the end-of-job barrier), and drops its reference to that
+    work a moment after the main thread is released by it; destroying
+    ``AsyncAllgatherWork`` releases tensors that have Python objects, which
+    needs the GIL; by then the main thread is in ``Py_FinalizeEx``, so
+    ``take_gil`` ends the thread with ``pthread_exit``, whose forced unwind
+    through a ``noexcept`` destructor calls ``std::terminate``. It can only
+    happen because the gloo group's threads are still running at exit:
+    ``destroy_process_group`` joins them when nothing else holds the group,
+    but PyTorch keeps the group alive past it (a) once ``torch._dynamo`` was
+    imported *after* ``init_process_group`` (torchmetrics, torchvision, DDP
+    and AdamW all import it; pure torch: 4 threads left after destroy with
+    that import, 1 without or with it imported first) and (b) while a
+    ``DistributedDataParallel`` wrapper is alive. Upstream:
+    pytorch/pytorch#107298 (threads left after destroy_process_group) and
+    #179291 (this GIL-at-finalisation abort from gloo work; an atexit fix,
+    abandoned). The source fix is in :func:`polymodal.distributed.distributed_context`:
+    it imports ``torch._dynamo`` before creating the group and collects
+    garbage (a DDP wrapper in a reference cycle) before destroying it, so the
+    group's threads are joined there (1 thread left after destroy in both
+    ``run`` and ``train``). This exit stays as the second line, for a group
+    something else keeps alive (a plugin holding a DDP wrapper): the group is
+    already destroyed and every result fsynced when this runs, so a worker
+    flushes its streams, runs the ``atexit`` handlers and leaves with
+    ``os._exit``, skipping the finalisation in which the race lives; one
     process exits normally.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:

@@ -9,6 +9,7 @@ it down afterwards. Outside ``torchrun`` it is a no-op with rank 0 of 1.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from collections.abc import Iterator
 
@@ -51,6 +52,12 @@ def distributed_context(device: str | None = None) -> Iterator[DistInfo]:
 
     created = not dist.is_initialized()
     if created:
+        # Imported before the group exists, so that destroy_process_group can free it: importing
+        # torch._dynamo after init_process_group (torchmetrics, torchvision, DDP and AdamW all import it)
+        # keeps the group and its gloo threads alive until interpreter exit, where a thread finishing our
+        # last collective aborts the process (see polymodal.cli.process_exit). Every command run under
+        # torchrun imports it anyway, so this moves the cost, it does not add it.
+        import torch._dynamo  # noqa: F401
         try:
             # The group's own timeout bounds what our guard does not see (DDP's gradient reductions).
             dist.init_process_group(backend=backend, timeout=timedelta(seconds=collective.timeout_seconds()))
@@ -74,4 +81,7 @@ def distributed_context(device: str | None = None) -> Iterator[DistInfo]:
                 collective.set_position()
                 collective.barrier("end of the job")
         finally:
+            # A DDP wrapper left in a reference cycle holds the group; collected here, the group is freed
+            # (its threads joined) by destroy_process_group instead of at interpreter exit.
+            gc.collect()
             dist.destroy_process_group()
