@@ -42,7 +42,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
              ["--samples", "2000", "--load-samples", "500", "--workers", "0"]),
     "train": ("bench_train.py", ["--samples", "512", "--repeats", "3", "--no-progress"],
               ["--samples", "512", "--repeats", "3", "--no-progress"]),
-    "eval": ("bench_eval.py", ["--samples", "2000", "--repeats", "3"], ["--samples", "1000", "--repeats", "3"]),
+    "eval": ("bench_eval.py", ["--samples", "2000", "--repeats", "5"], ["--samples", "1000", "--repeats", "7"]),
     "shared_batches": ("bench_shared_batches.py", ["--samples", "640", "--limit", "128", "--repeats", "3"],
                        ["--samples", "192", "--limit", "64", "--repeats", "2"]),
     "distributed": ("bench_distributed.py", ["--samples", "2048", "--repeats", "3"], ["--samples", "2048", "--repeats", "2"]),
