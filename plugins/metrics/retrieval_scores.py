@@ -24,14 +24,16 @@ it when its index is lower, as in a stable sort of the query's scores (and as
 ``torch.topk`` on CPU picks among equal scores). Earlier releases counted ties
 in the query's favour, so a collapsed model (every embedding equal) scored
 Recall@1 = 1.0; by index it scores what a fixed order gives, about chance.
-Inputs without ties score the same under both rules. The median rank of an even count is the lower
-middle value (``torch.median``'s convention, which earlier releases reported).
+Inputs without ties score the same under both rules. The median rank of an
+even count is the lower middle value (``torch.median``'s convention, which
+earlier releases reported).
 
 numpy rather than torch for the block work as well: on CPU, numpy's compare
 and uint8 count of a 4096 x 4096 block take about a tenth of the block's
 matmul, torch's about as long as the matmul itself (measured, see
-``docs/performance.md``). Those passes run in ``threads`` threads (numpy
-releases the GIL in them) while BLAS threads the matmuls.
+``docs/performance.md``). With ``threads`` > 1 the image rows are split
+over threads, each doing its own blocks' matmuls (BLAS held to one thread)
+and passes; numpy releases the GIL in both.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def _below(x: np.ndarray) -> np.ndarray:
 
 
 def default_threads() -> int:
-    """Threads for the compare-and-count passes: ``OMP_NUM_THREADS`` when set (it limits BLAS too), else the CPUs this process may use."""
+    """Threads that walk the blocks: ``OMP_NUM_THREADS`` when set (it limits BLAS too), else the usable CPUs."""
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
         return int(env)
@@ -101,19 +103,20 @@ class _Block:
 
     def __init__(self, scores, i0, t0, t2i_local, pos_block, below_block, thr_blk, thr, jpos, slot_of, low_below,
                  i2t_counts, slab):
+        # thr_blk: [rows of this block, P] the dense passes' thresholds for this text block (None: sparse only)
         self.scores, self.i0, self.t0, self.low_below = scores, i0, t0, low_below
         self.t2i_local = t2i_local      # [texts in block] image row of each text, relative to i0 (may be outside)
         self.pos, self.below = pos_block, below_block  # [texts in block] positive's score, and the value just under it
         self.thr_blk, self.thr, self.jpos, self.slot_of = thr_blk, thr, jpos, slot_of
         self.i2t_counts, self.slab = i2t_counts, slab
 
-    def count_rows(self, r_start: int, r_end: int, mask: np.ndarray) -> np.ndarray:
-        """Counts for rows ``[r_start, r_end)``, a slab at a time; adds image -> text counts in place, returns text -> image."""
-        width = self.scores.shape[1]
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        """Counts for the block's rows, a slab at a time; adds image -> text counts in place, returns text -> image."""
+        rows, width = self.scores.shape
         t2i_part = np.zeros(width, dtype=np.int64)
         p_cols = self.thr.shape[1]
-        for r0 in range(r_start, r_end, self.slab):
-            r1 = min(r0 + self.slab, r_end)
+        for r0 in range(0, rows, self.slab):
+            r1 = min(r0 + self.slab, rows)
             s, g0, g1 = self.scores[r0:r1], self.i0 + r0, self.i0 + r1
             above = mask[: r1 - r0, :width]
             # text -> image: >= for texts whose image comes after this slab, > otherwise
@@ -122,25 +125,25 @@ class _Block:
             # image -> text: the items at or above each image's lowest positive
             per_row = _count(np.greater(s, self.low_below[g0:g1, None], out=above), 1)
             found = int(per_row.sum())
-            dense = p_cols <= DENSE_POSITIVES and found > SPARSE_SHARE * above.size
+            dense = self.thr_blk is not None and found > SPARSE_SHARE * above.size
             if dense:
                 for p in range(p_cols):
-                    self.i2t_counts[g0:g1, p] += _count(np.greater(s, self.thr_blk[g0:g1, p : p + 1], out=above), 1)
+                    self.i2t_counts[g0:g1, p] += _count(np.greater(s, self.thr_blk[r0:r1, p : p + 1], out=above), 1)
             elif found:
                 self._sparse_rows(s, g0, above, per_row)
             # ties by index for the positive pairs inside this slab
             in_slab = np.flatnonzero((self.t2i_local >= r0) & (self.t2i_local < r1))
             if in_slab.size:
-                rows, v = self.t2i_local[in_slab] - r0, self.pos[in_slab]
-                col_eq = (s[:, in_slab] == v[None, :]) & (np.arange(r1 - r0)[:, None] < rows[None, :])
+                at, v = self.t2i_local[in_slab] - r0, self.pos[in_slab]
+                col_eq = (s[:, in_slab] == v[None, :]) & (np.arange(r1 - r0)[:, None] < at[None, :])
                 t2i_part[in_slab] += _count(col_eq, 0)
                 if dense:
-                    row_eq = (s[rows] == v[:, None]) & (np.arange(width)[None, :] < in_slab[:, None])
-                    self.i2t_counts[g0 + rows, self.slot_of[self.t0 + in_slab]] += _count(row_eq, 1)
+                    row_eq = (s[at] == v[:, None]) & (np.arange(width)[None, :] < in_slab[:, None])
+                    self.i2t_counts[g0 + at, self.slot_of[self.t0 + in_slab]] += _count(row_eq, 1)
         return t2i_part
 
     def _sparse_rows(self, s: np.ndarray, g0: int, above: np.ndarray, per_row: np.ndarray) -> None:
-        """Image -> text counts from the items ``above`` marks (row-major), compared with every positive, ties by index."""
+        """Image -> text counts from the items ``above`` marks (row-major) against every positive, ties by index."""
         flat = np.flatnonzero(above)
         v = (s.ravel()[flat] if s.flags.c_contiguous else s[np.divmod(flat, above.shape[1])])[:, None]
         thr = np.repeat(self.thr[g0 : g0 + len(per_row)], per_row, axis=0)  # [items found, P], row by row
@@ -190,11 +193,10 @@ def _rank_counts(
     n, m = img.shape[0], txt.shape[0]
     p_cols = thr.shape[1]
     threads = max(1, threads or default_threads())
-    limit_blas = _blas_limiter() if threads > 1 else None
-    if limit_blas is None:
-        threads = 1
     i2t_counts = np.zeros((n, p_cols), dtype=np.int64)
     below_all = _below(pos_score)
+    dense_ok = p_cols <= DENSE_POSITIVES
+    thr_below = _below(thr) if dense_ok else None
     low_below = _below(thr.min(axis=1)) if m else np.full(n, np.inf, dtype=thr.dtype)  # +inf: an image without text
     # row ranges: at most chunk_size rows, and at least one per thread when there are rows enough
     unit = max(1, min(chunk_size, -(-n // threads)))
@@ -212,16 +214,16 @@ def _rank_counts(
         for step, t0 in enumerate(range(0, m, chunk_size)):
             t1 = min(t0 + chunk_size, m)
             block_txt_t = np.ascontiguousarray(txt[t0:t1].T)
-            # image -> text thresholds for this text block: >= for positives after it, > otherwise
-            thr_blk = np.where(jpos >= t1, _below(thr), thr) if p_cols <= DENSE_POSITIVES else thr
             for i0, i1 in mine:
+                # image -> text thresholds of these rows for this text block: >= for positives after it, > otherwise
+                thr_blk = np.where(jpos[i0:i1] >= t1, thr_below[i0:i1], thr[i0:i1]) if dense_ok else None
                 scores = np.matmul(img[i0:i1], block_txt_t, out=buf[: i1 - i0, : t1 - t0])  # [images, texts]
                 local = t2i[t0:t1] - i0
                 cols = np.flatnonzero((local >= 0) & (local < i1 - i0))
                 scores[local[cols], cols] = -np.inf
                 block = _Block(scores, i0, t0, local, pos_score[t0:t1], below_all[t0:t1], thr_blk, thr, jpos,
                                slot_of, low_below, i2t_counts, slab)
-                t2i_counts[t0:t1] += block.count_rows(0, i1 - i0, mask)
+                t2i_counts[t0:t1] += block.count(mask)
             if report and (step % 10 == 0 or step == steps - 1):
                 print(f"\rretrieval: {t1}/{m} texts x {n} images", end="\n" if step == steps - 1 else "",
                       file=sys.stderr, flush=True)
@@ -229,19 +231,12 @@ def _rank_counts(
 
     if threads == 1 or len(units) == 1:
         return walk(units, progress), i2t_counts
-    with limit_blas(), ThreadPoolExecutor(threads) as pool:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
         parts = [pool.submit(walk, units[k::threads], progress and k == 0) for k in range(min(threads, len(units)))]
         t2i_counts = sum(part.result() for part in parts)
     return t2i_counts, i2t_counts
-
-
-def _blas_limiter():
-    """A context manager holding BLAS to one thread (threadpoolctl), or None when threadpoolctl is missing."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return None
-    return lambda: threadpool_limits(1, user_api="blas")
 
 
 def _lower_median(x: np.ndarray) -> float:
@@ -329,7 +324,8 @@ def retrieval_details(
     slot_of = np.empty(m, dtype=np.int64)
     slot_of[order] = slot
     real = np.arange(thr.shape[1])[None, :] < per_image[:, None]
-    t2i_counts, i2t_counts = _rank_counts(img, txt, t2i, pos_score, thr, jpos, slot_of, chunk_size, progress, threads)
+    t2i_counts, i2t_counts = _rank_counts(img, txt, t2i, pos_score, thr, jpos, slot_of, chunk_size, progress,
+                                          threads)
 
     per: dict[str, np.ndarray] = {}
     # text -> image: one positive per text
