@@ -235,12 +235,14 @@ class RecallMeter(PerformanceMeter):
     itself with metric syncs kept local, so every rank holds the same figures.
     """
 
-    def __init__(self, pair: tuple[str, str], head: Headline):
+    def __init__(self, pair: tuple[str, str], head: Headline,
+                 figures: list[tuple[tuple[str, str], str | None, bool | None]] | None = None):
         self.pair = pair
         self.head = head
         self.embeddings: dict[str, list[torch.Tensor]] = {f: [] for f in pair}
         self.samples = {}
-        self.figures = _embed_figures(head, pair)
+        #: The rows (see :func:`_embed_figures`); a factory passes them, read once for all its meters.
+        self.figures = figures if figures is not None else _embed_figures(head, pair)
 
     def keys(self) -> list[tuple[str, str | None]]:
         return [key for key, _figure, _hib in self.figures]
@@ -425,8 +427,8 @@ def meter_factory(model: Any, pair: list[str] | None, plugins: Any,
             raise ConfigError(f"pair: expected two of the model's embedding fields "
                               f"({', '.join(model.embed_fields)}), got {list(fields)}")
         head = headline(plugins, "embed", chosen)
-        _embed_figures(head, (fields[0], fields[1]))  # refuse a metric whose facts do not fit, before any data
-        return lambda: RecallMeter((fields[0], fields[1]), head)
+        figures = _embed_figures(head, (fields[0], fields[1]))  # a metric whose facts do not fit: refused here
+        return lambda: RecallMeter((fields[0], fields[1]), head, figures)
     if "transcribe" in caps:
         from polymodal_plugins.axes.samples import transcript_field
 
