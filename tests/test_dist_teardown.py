@@ -15,15 +15,13 @@ the group: ``train`` (DDP) and ``run`` (torchmetrics).
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from dist_launch import free_port
+from dist_launch import torchrun
 
 CONFIG = """
 name = "teardown"
@@ -83,12 +81,7 @@ def test_group_threads_joined_at_destroy(tmp_path: Path, command: str) -> None:
     else:
         (tmp_path / "suite.toml").write_text(SUITE)
         args = ["run", "suite.toml", "--out", "out", "-q", "--no-report"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", "--nnodes=1",
-           f"--master-port={free_port()}", "--master-addr=127.0.0.1", "--no-python", sys.executable, str(probe),
-           *args]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    proc = torchrun(args, tmp_path, entry=["--no-python", sys.executable, str(probe)])
     # both ranks write to the same pipe, so their lines may interleave: read the reports, not the lines
     counts = sorted(re.findall(r"rank (\d+) threads after destroy: (\d+)", proc.stdout))
     assert counts == [("0", "1"), ("1", "1")], \
