@@ -236,9 +236,10 @@ class PolymodalModel(nn.Module):
 
     Subclasses implement ``loss`` plus the methods their capabilities
     require. Capabilities are declared on the spec only; :func:`build_model`
-    sets ``capabilities`` on the instance (the class default is empty). ``encoders`` (an ``nn.ModuleDict`` keyed by
-    input field) is the convention strategies rely on for freezing and
-    adversarial perturbation of discrete inputs.
+    sets ``capabilities`` on the instance (the class default is empty).
+    ``encoders`` (an ``nn.ModuleDict`` keyed by input field) is the
+    convention strategies rely on for freezing and adversarial perturbation
+    of discrete inputs.
     """
 
     capabilities: ClassVar[frozenset[str]] = frozenset()
