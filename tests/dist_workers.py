@@ -14,13 +14,15 @@ and ``stall-probe``, whose rank 1 stalls past the collective timeout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
-from datetime import timedelta
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from polymodal.distributed import distributed_context
 from polymodal.manifest import components
 
 
@@ -94,16 +96,19 @@ def _worker(rank: int, world: int, port: int, cases: list[dict[str, Any]], timeo
     os.environ.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", CUDA_VISIBLE_DEVICES="",
                       POLYMODAL_COLLECTIVE_TIMEOUT=str(timeout_s))
     import torch
-    import torch.distributed as dist
 
     from polymodal import collective
     from polymodal.runner import RunOptions, run_suite
     from polymodal.testing import registered_plugin
 
+    import torchmetrics  # noqa: F401 - its import starts a thread of its own: counted before the group
+
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                            timeout=timedelta(seconds=timeout_s))
-    try:
+    before = native_threads()
+    # The group comes from polymodal's own torchrun set-up (the environment torchrun would give), so these
+    # workers create and free it exactly as `polymodal run` does: a group made here by hand would miss the
+    # teardown fix in polymodal.distributed and could abort the worker at interpreter exit.
+    with torchrun_environment(rank, world, port), distributed_context("cpu"):
         with registered_plugin(divergent_probe, name="dist-workers") as plugins:
             for case in cases:
                 collective.reset()
@@ -118,8 +123,34 @@ def _worker(rank: int, world: int, port: int, cases: list[dict[str, Any]], timeo
                 if collective.broken():  # a timed-out group is out of step: it must be the last case
                     break
                 collective.barrier("case done")
-    finally:
-        dist.destroy_process_group()
+    assert_group_threads_joined(rank, before)
+
+
+@contextlib.contextmanager
+def torchrun_environment(rank: int, world: int, port: int) -> Iterator[None]:
+    """The variables torchrun sets for one rank on this machine (``distributed_context`` reads them)."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    yield
+
+
+def native_threads() -> int:
+    """Threads of this process that Python did not start (gloo's, BLAS's, ...), from ``/proc/self/task``."""
+    import threading
+
+    return len(os.listdir("/proc/self/task")) - threading.active_count()
+
+
+def assert_group_threads_joined(rank: int, before: int) -> None:
+    """No native thread outlives the group (``before``: counted just before it was created).
+
+    A gloo thread left after ``destroy_process_group`` (the group still held, e.g. by a live DDP wrapper)
+    is what aborts a worker at interpreter exit (see ``polymodal.cli.process_exit``); counting makes that
+    a deterministic failure instead of a rare SIGABRT. ``tests/test_dist_teardown.py`` proves the fix in
+    ``polymodal.distributed`` itself, where nothing but our set-up imports ``torch._dynamo`` first.
+    """
+    after = native_threads()
+    assert after <= before, f"rank {rank}: {after} native threads after destroy_process_group, {before} before the group"
 
 
 def spawn_suite_runs(world: int, cases: list[dict[str, Any]], timeout_s: float = 120.0) -> None:

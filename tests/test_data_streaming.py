@@ -279,25 +279,37 @@ def _measure(reader: str, folder: Path, mode: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _measure_least(reader: str, folder: Path) -> dict:
+    """The smaller of two streamed measurements' peaks: run-to-run noise only ever adds memory."""
+    return min((_measure(reader, folder, "stream") for _ in range(2)),
+               key=lambda m: m["peak_mib"] - m["after_imports_mib"])
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("reader", ["hf", "wds"])
 def test_streaming_memory_stays_bounded_as_the_data_grows(reader, tmp_path):
-    """Peak RSS (in a fresh process) over 4x the data grows by far less than the data; holding it grows by all of it."""
+    """Peak RSS (in a fresh process) over 10x the data grows by far less than the data; holding it grows by all of it.
+
+    The hf reader's peak moves from run to run whatever the size (pyarrow's and datasets' buffers): over
+    three runs each, reading 500 samples added 8.4 MiB above the counting pass, 2,000 added 12-33 and
+    5,000 added 12-20, and the counting pass itself took 73-136 MiB. A 4x step (the first version of this
+    test, 40 MiB of extra data) put a 20 MiB bound inside that noise; a 10x step (119 MiB more data),
+    the lesser of two runs, and bounds at a quarter and a half of the extra data keep a real leak (which
+    grows by 2-3x the data, the ``keep`` control) far from the noise.
+    """
     small_bytes = _write(reader, tmp_path / "small", 500)
-    large_bytes = _write(reader, tmp_path / "large", 2000)
-    small = _measure(reader, tmp_path / "small", "stream")
-    large = _measure(reader, tmp_path / "large", "stream")
+    large_bytes = _write(reader, tmp_path / "large", 5000)
+    small = _measure_least(reader, tmp_path / "small")
+    large = _measure_least(reader, tmp_path / "large")
     kept = _measure(reader, tmp_path / "large", "keep")
     print(json.dumps({"small_file_mib": small_bytes / 2**20, "large_file_mib": large_bytes / 2**20,
                       "small": small, "large": large, "kept": kept}))
-    assert large["samples"] == 2000 and large["decoded_mib"] > 50
+    assert large["samples"] == 5000 and large["decoded_mib"] > 120
     grown_mib = (large_bytes - small_bytes) / 2**20
-    # Reading (what polymodal holds): 4x the data, the same peak above the counting pass.
+    # Reading (what polymodal holds): 10x the data, about the same peak above the counting pass.
     reading = (large["peak_mib"] - large["after_count_mib"]) - (small["peak_mib"] - small["after_count_mib"])
-    # (measured: 7-10 MiB for the hf reader's 40 MiB of extra data, from pyarrow's read buffers; holding grows 155)
-    assert reading < 0.5 * grown_mib, (small, large)
-    # Counting pass and reading together: datasets/pyarrow's parquet scan varies by some 20 MiB from run to
-    # run whatever the size, so the bound is looser; holding the samples instead grows by 2-3x the data.
+    assert reading < 0.25 * grown_mib, (small, large)
+    # Counting pass and reading together: the scan's own variation makes this bound the looser one.
     total = (large["peak_mib"] - large["after_imports_mib"]) - (small["peak_mib"] - small["after_imports_mib"])
-    assert total < 0.75 * grown_mib, (small, large)
+    assert total < 0.5 * grown_mib, (small, large)
     assert kept["peak_mib"] - kept["after_count_mib"] > 0.5 * kept["decoded_mib"]  # the measurement sees growth

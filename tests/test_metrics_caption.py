@@ -6,7 +6,6 @@ with the reference tools; only the numbers are checked in.
 
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
@@ -119,12 +118,12 @@ def test_cider_is_a_corpus_statistic_three_batches_equal_one_pass():
 
 
 def _worker(rank: int, world: int, port: int, queue) -> None:
-    import torch.distributed as dist
+    from dist_workers import assert_group_threads_joined, native_threads, torchrun_environment
+    from polymodal.distributed import distributed_context
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
+    before = native_threads()  # torchmetrics (which starts a thread) is imported by this module already
+    with torchrun_environment(rank, world, port), distributed_context("cpu"):
         m = CaptionScores()
         # uneven shards: rank 0 gets 7 images in two batches, rank 1 gets 5
         idx = list(range(0, 7)) if rank == 0 else list(range(7, 12))
@@ -133,18 +132,17 @@ def _worker(rank: int, world: int, port: int, queue) -> None:
         out = {k: float(v) for k, v in m.compute().items()}
         if rank == 0:
             queue.put(out)
-    finally:
-        dist.destroy_process_group()
+    assert_group_threads_joined(rank, before)
 
 
 @pytest.mark.e2e
 def test_cider_under_two_processes_equals_single_pass():
     import torch.multiprocessing as mp
+    from dist_workers import free_port
 
-    port = random.Random(os.getpid()).randint(20000, 40000)
     ctx = mp.get_context("spawn")
     queue = ctx.SimpleQueue()
-    mp.start_processes(_worker, args=(2, port, queue), nprocs=2, join=True, start_method="spawn")
+    mp.start_processes(_worker, args=(2, free_port(), queue), nprocs=2, join=True, start_method="spawn")
     got = queue.get()
     for k, v in GOLDEN_CORPUS.items():
         assert abs(got[k] - v) < 1e-9, k
