@@ -35,7 +35,7 @@ def trained(kind: str, tmp: str) -> tuple[Any, Any]:
         "image": ({"name": "fusion-classifier", "target": "color", "encoders": {"image": cnn}}, 4),
         "classifier": ({"name": "fusion-classifier", "fusion": "concat", "encoders": {"image": cnn, "text": gru}}, 1),
         "attention": ({"name": "fusion-classifier", "fusion": "attention", "encoders": {"image": cnn, "text": gru}}, 0),
-        "dual": ({"name": "dual-encoder", "encoders": {"image": cnn, "text": gru}, "embed_dim": 32}, 4),
+        "dual": ({"name": "dual-encoder", "encoders": {"image": cnn, "text": gru}, "params": {"embed_dim": 32}}, 4),
     }
     model_cfg, epochs = setups[kind]
     config = experiment(model_cfg, epochs=epochs)

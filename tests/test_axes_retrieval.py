@@ -71,7 +71,7 @@ def test_cross_lingual_and_audio_text_pairs(tmp_path, other, pair):
     from polymodal_plugins.training.trainer import prepare
 
     config = experiment({"name": "dual-encoder", "encoders": {"text": {"name": "gru"}, other: {
-        "name": "gru" if other == "text_zh" else "audio"}}, "embed_dim": 16}, samples=64)
+        "name": "gru" if other == "text_zh" else "audio"}}, "params": {"embed_dim": 16}}, samples=64)
     model, _ctx, data = prepare(config, polymodal.get_plugins(), "<pairs>")
     model.eval()
     rows = list(RetrievalAxis(ks=[1]).run(model, data, context(tmp_path, "retrieval", limit=40)))

@@ -236,7 +236,7 @@ def test_noise_axis_on_an_embedding_model_reports_recall_both_ways(tmp_path: Pat
     plugins = polymodal.get_plugins()
     cfg = experiment_from_dict({
         "name": "dual", "data": {"dataset": "shapes", "params": {"image_size": 16}, "limit": 64, "batch_size": 32},
-        "model": {"name": "dual-encoder", "embed_dim": 16, "encoders": {
+        "model": {"name": "dual-encoder", "params": {"embed_dim": 16}, "encoders": {
             "image": {"name": "cnn", "params": {"width": 8, "depth": 2, "output_dim": 16}},
             "text": {"name": "gru", "params": {"embed_dim": 16, "hidden_dim": 16, "output_dim": 16}}}},
         "train": {"epochs": 0, "device": "cpu", "evaluate": False}})
