@@ -69,7 +69,8 @@ def test_missing_modality_rows_do_not_change_other_rows_and_are_finite(pm, fusio
 
 
 def test_dual_encoder_embeddings_loss_and_temperature(pm):
-    model, _ = build(pm, name="dual-encoder", encoders={"image": ENC["image"], "text": ENC["text"]}, embed_dim=8)
+    model, _ = build(pm, name="dual-encoder", encoders={"image": ENC["image"], "text": ENC["text"]},
+                     params={"embed_dim": 8})
     b = kit.batch(8)
     for f in ("image", "text"):
         z = model.embed(b, f)
@@ -96,7 +97,7 @@ def test_dual_encoder_text_text_pair_and_bad_pair(pm):
 
 
 def test_co_learning_objective_and_unimodal_use(pm):
-    model, _ = build(pm, name="co-learning", encoders={f: ENC[f] for f in FIELDS}, **{"lambda": 0.0})
+    model, _ = build(pm, name="co-learning", encoders={f: ENC[f] for f in FIELDS}, params={"lambda": 0.0})
     b = kit.batch(8)
     torch.manual_seed(1)
     loss0, logs0 = model.loss(b)
@@ -120,8 +121,8 @@ def test_co_learning_objective_and_unimodal_use(pm):
 
 @pytest.mark.parametrize("model_cfg", [
     {"fusion": "attention", "fusion_params": {"dim": 12, "heads": 2}, "head": {"hidden": 8, "layers": 2}},
-    {"name": "dual-encoder", "embed_dim": 8},
-    {"name": "co-learning", "lambda": 0.3},
+    {"name": "dual-encoder", "params": {"embed_dim": 8}},
+    {"name": "co-learning", "params": {"lambda": 0.3}},
 ], ids=["fusion-classifier", "dual-encoder", "co-learning"])
 def test_checkpoint_round_trip_rebuilds_identical_model(pm, tmp_path, model_cfg):
     model, cfg = build(pm, encoders={f: ENC[f] for f in FIELDS}, **model_cfg)
