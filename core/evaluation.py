@@ -162,6 +162,22 @@ def declared_direction(metric: Any, figure: str | None = None) -> bool | None:
     return None
 
 
+def headline_figures(metric: Any) -> tuple[str, ...] | None:
+    """The ``compute()`` keys a metric declares as its headline (``headline_figures``); None: undeclared.
+
+    A metric computing a dict of figures names the one(s) an axis compares as its headline (the
+    ``retrieval`` metric: recall@1 both ways), never found by a name guess. A property on the class is
+    read once the metric is built (its figures may depend on its parameters), so on a class it is None.
+    """
+    declared = getattr(metric, "headline_figures", None)
+    if declared is None or isinstance(declared, property):
+        return None
+    if isinstance(declared, str) or not all(isinstance(f, str) for f in declared):
+        raise ConfigError(f"metric {type(metric).__name__}: headline_figures must be a sequence of "
+                          f"compute() keys, got {declared!r}")
+    return tuple(declared)
+
+
 def metric_feeds(axis: Any) -> frozenset[str] | None:
     """The metric capabilities an axis (class or object) feeds by name when a suite sets ``metrics``.
 

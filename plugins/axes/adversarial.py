@@ -72,7 +72,6 @@ AXIS = "robustness.adversarial"
 HIGHER_IS_BETTER = {"robust_accuracy": True, "attack_success_rate": False, "likelihood_drop": False}
 
 
-
 def _clean_unit(ctx: AxisContext, accuracy: float, per_sample: list[float] | None, extra: dict[str, Any] | None,
                 skipped: dict[str, str], metric: str = "robust_accuracy") -> Iterator[ResultRow]:
     """The ``clean`` unit both model kinds write: clean accuracy, and a reason row per field not attacked."""

@@ -32,7 +32,7 @@ import attrs
 
 from polymodal.batch import Batch
 from polymodal.errors import ConfigError, UnknownNameError
-from polymodal.evaluation import declared_direction
+from polymodal.evaluation import declared_direction, headline_figures
 from polymodal.stats import consistent_per_sample
 
 
@@ -127,17 +127,6 @@ def headline(plugins: Any, capability: str, chosen: Mapping[str, str] | None = N
     name = headline_names(chosen)[capability]
     spec = plugins.get("metrics", name)
     return Headline(capability, name, lambda **kw: plugins.build("metrics", name, **kw), spec.load())
-
-
-def headline_figures(metric: Any) -> tuple[str, ...] | None:
-    """The ``compute()`` keys a metric declares as its headline (``headline_figures``); None: undeclared."""
-    declared = getattr(metric, "headline_figures", None)
-    if declared is None or isinstance(declared, property):  # a class's property: known once built
-        return None
-    if isinstance(declared, str) or not all(isinstance(f, str) for f in declared):
-        raise ConfigError(f"metric {type(metric).__name__}: headline_figures must be a sequence of "
-                          f"compute() keys, got {declared!r}")
-    return tuple(declared)
 
 
 def _gathered(local: list[float]) -> list[float]:
