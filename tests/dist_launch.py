@@ -15,6 +15,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def torchrun_env(rank: int, world: int, port: int) -> dict[str, str]:
+    """The variables torchrun sets for one rank of a job on this machine (``polymodal.distributed`` reads them)."""
+    return {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world),
+            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+
+
 def torchrun(args: list[str], cwd: Path, nproc: int = 2, timeout: float = 240,
              entry: list[str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``polymodal ARGS`` on ``nproc`` local processes; fail with both ranks' output on error.

@@ -14,14 +14,12 @@ and ``stall-probe``, whose rank 1 stalls past the collective timeout.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dist_launch import free_port, torchrun_env
 from polymodal.distributed import distributed_context
 from polymodal.manifest import components
 
@@ -86,29 +84,23 @@ def assert_rows_equal(one: Path, many: Path, label: str) -> None:
     assert not differ, f"{label}: {len(differ)} rows differ, e.g. {differ[:3]}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _worker(rank: int, world: int, port: int, cases: list[dict[str, Any]], timeout_s: float) -> None:
     os.environ.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", CUDA_VISIBLE_DEVICES="",
                       POLYMODAL_COLLECTIVE_TIMEOUT=str(timeout_s))
     import torch
+    import torchmetrics  # noqa: F401 - its import starts a thread of its own: counted before the group
 
     from polymodal import collective
     from polymodal.runner import RunOptions, run_suite
     from polymodal.testing import registered_plugin
-
-    import torchmetrics  # noqa: F401 - its import starts a thread of its own: counted before the group
 
     torch.set_num_threads(1)
     before = native_threads()
     # The group comes from polymodal's own torchrun set-up (the environment torchrun would give), so these
     # workers create and free it exactly as `polymodal run` does: a group made here by hand would miss the
     # teardown fix in polymodal.distributed and could abort the worker at interpreter exit.
-    with torchrun_environment(rank, world, port), distributed_context("cpu"):
+    os.environ.update(torchrun_env(rank, world, port))
+    with distributed_context("cpu"):
         with registered_plugin(divergent_probe, name="dist-workers") as plugins:
             for case in cases:
                 collective.reset()
@@ -124,14 +116,6 @@ def _worker(rank: int, world: int, port: int, cases: list[dict[str, Any]], timeo
                     break
                 collective.barrier("case done")
     assert_group_threads_joined(rank, before)
-
-
-@contextlib.contextmanager
-def torchrun_environment(rank: int, world: int, port: int) -> Iterator[None]:
-    """The variables torchrun sets for one rank on this machine (``distributed_context`` reads them)."""
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    yield
 
 
 def native_threads() -> int:

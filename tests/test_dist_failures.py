@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from dist_launch import free_port, torchrun
+from dist_launch import free_port, torchrun, torchrun_env
 from dist_workers import result_rows
 from fakedist import write_dist
 
@@ -112,8 +112,7 @@ def test_a_rank_dying_fails_the_job_and_resume_finishes_it(tmp_path: Path, monke
 def test_a_rendezvous_that_cannot_complete_says_so_in_one_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLYMODAL_")}
     port = free_port()  # nobody listens there: rank 1 never reaches rank 0
-    env.update(WORLD_SIZE="2", RANK="1", LOCAL_RANK="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
-               POLYMODAL_COLLECTIVE_TIMEOUT="3", HF_HUB_OFFLINE="1", CUDA_VISIBLE_DEVICES="")
+    env.update(torchrun_env(1, 2, port), POLYMODAL_COLLECTIVE_TIMEOUT="3", HF_HUB_OFFLINE="1", CUDA_VISIBLE_DEVICES="")
     proc = subprocess.run([sys.executable, "-m", "polymodal", "run", "quickstart", "--out", str(tmp_path / "o"),
                            "-q"], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]

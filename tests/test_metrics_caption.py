@@ -6,6 +6,7 @@ with the reference tools; only the numbers are checked in.
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -118,12 +119,14 @@ def test_cider_is_a_corpus_statistic_three_batches_equal_one_pass():
 
 
 def _worker(rank: int, world: int, port: int, queue) -> None:
-    from dist_workers import assert_group_threads_joined, native_threads, torchrun_environment
+    from dist_launch import torchrun_env
+    from dist_workers import assert_group_threads_joined, native_threads
     from polymodal.distributed import distributed_context
 
     torch.set_num_threads(1)
     before = native_threads()  # torchmetrics (which starts a thread) is imported by this module already
-    with torchrun_environment(rank, world, port), distributed_context("cpu"):
+    os.environ.update(torchrun_env(rank, world, port))
+    with distributed_context("cpu"):
         m = CaptionScores()
         # uneven shards: rank 0 gets 7 images in two batches, rank 1 gets 5
         idx = list(range(0, 7)) if rank == 0 else list(range(7, 12))
@@ -138,7 +141,7 @@ def _worker(rank: int, world: int, port: int, queue) -> None:
 @pytest.mark.e2e
 def test_cider_under_two_processes_equals_single_pass():
     import torch.multiprocessing as mp
-    from dist_workers import free_port
+    from dist_launch import free_port
 
     ctx = mp.get_context("spawn")
     queue = ctx.SimpleQueue()
